@@ -1,0 +1,44 @@
+"""levier — Monte Carlo simulation of a regional development fund's quasi-equity loans.
+
+A development fund lends *prêts participatifs sans garantie* (quasi-equity loans, subordinated
+and unsecured); banks count them as equity and co-finance the project (the *effet de levier*).
+levier simulates the fund's portfolio — the bank's decision, correlated defaults, the recovery
+waterfall, the fund's cash flows and the jobs created — and answers: how many jobs, at what cost
+per job, how much bank money per euro, and how much can the fund lose.
+
+Examples
+--------
+>>> import levier
+>>> scenario = levier.load_scenario("scenarios/moselle_est.toml")  # doctest: +SKIP
+>>> result = levier.simulate(scenario, paths=5_000, seed=2005)  # doctest: +SKIP
+>>> result.summary().loc[["jobs_additional", "fund_loss"], ["mean", "mc_se"]]  # doctest: +SKIP
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("levier")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+from .engine import simulate
+from .errors import InputError, LoanBookError, OutputError, ScenarioError
+from .portfolio import Portfolio, build_portfolio
+from .result import SimulationResult
+from .scenario import Scenario, load_scenario
+from .output import write_result
+
+__all__ = [
+    "InputError",
+    "LoanBookError",
+    "OutputError",
+    "Portfolio",
+    "Scenario",
+    "ScenarioError",
+    "SimulationResult",
+    "__version__",
+    "build_portfolio",
+    "load_scenario",
+    "simulate",
+    "write_result",
+]

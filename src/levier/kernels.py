@@ -1,0 +1,372 @@
+"""Pure vectorised kernels of the model, and the policy's terms for each project.
+
+Every function here is a pure function of arrays (no I/O, no global random state, no Python loop
+over paths or projects). :func:`project_terms` turns a scenario and its portfolio into
+:class:`Terms`, the static arrays the engine needs: the fund's offer, the bank's loan and
+acceptance probability with and without the fund, and the repayment and job schedules by year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from .portfolio import Portfolio
+from .scenario import Scenario
+
+__all__ = [
+    "Terms",
+    "acceptance_probability",
+    "ar1_factors",
+    "conditional_pd",
+    "group_cumsum",
+    "lognormal_ratio",
+    "outstanding_fraction",
+    "project_terms",
+    "recovery_rate",
+    "waterfall",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Terms:
+    """Static, path-independent arrays for one scenario (``m`` projects, horizon ``T``).
+
+    Schedule tables are indexed by simulation year ``t = 0 .. T + 1`` (column ``t``).
+
+    Attributes
+    ----------
+    loan, subsidy, bank_loan, investment, equity, jobs : ndarray (m,)
+        Fund loan P, conditional subsidy S, bank loan B (with the fund), I, E, J.
+    eligible : ndarray of bool (m,)
+        Pipeline project that passes screening and whose round closes with the fund.
+    accept_with, accept_without : ndarray (m,)
+        Bank acceptance probability a(q) with the fund and a(q0) without it.
+    closes_without : ndarray of bool (m,)
+        The round closes without the fund (``E + B0 >= I``).
+    fund_out, bank_out : ndarray (m, T + 2)
+        Share of the original loan outstanding at the start of year t (0 before entry).
+    fund_rate : ndarray (m,)
+    ramp : ndarray (m, T + 2)
+        Share of realised jobs present at the end of year t while the firm lives.
+    """
+
+    horizon: int
+    n_book: int
+    entry: np.ndarray
+    sector: np.ndarray
+    territory: np.ndarray
+    loan: np.ndarray
+    subsidy: np.ndarray
+    bank_loan: np.ndarray
+    investment: np.ndarray
+    equity: np.ndarray
+    jobs: np.ndarray
+    eligible: np.ndarray
+    accept_with: np.ndarray
+    accept_without: np.ndarray
+    closes_without: np.ndarray
+    fund_rate: np.ndarray
+    fund_out: np.ndarray
+    bank_out: np.ndarray
+    ramp: np.ndarray
+    check_year: np.ndarray
+    pd: np.ndarray
+    pd_threshold: np.ndarray
+    loadings: np.ndarray
+    idiosyncratic_sd: np.ndarray
+    factor_autocorrelation: np.ndarray
+    recovery_mean: np.ndarray
+    recovery_a: np.ndarray
+    recovery_b: np.ndarray
+    realisation_mean: np.ndarray
+    realisation_sigma: np.ndarray
+    net_share: np.ndarray
+    capital: float
+    recycle: bool
+    operating_cost: float
+    discount_rate: float
+    takeover: float
+    clawback_full: bool
+    sector_limit: float
+    territory_limit: float
+    n_sectors: int
+    n_territories: int
+
+    @property
+    def n_projects(self) -> int:
+        return int(self.loan.shape[0])
+
+    @property
+    def n_factors(self) -> int:
+        return 1 + self.n_sectors + self.n_territories
+
+    @property
+    def correlated(self) -> bool:
+        return bool(np.any(self.loadings != 0.0))
+
+    def entering(self, year: int) -> slice:
+        """The pipeline projects entering in ``year`` (they are stored in order of entry)."""
+        pipe = self.entry[self.n_book :]
+        lo = int(np.searchsorted(pipe, year, side="left"))
+        hi = int(np.searchsorted(pipe, year, side="right"))
+        return slice(self.n_book + lo, self.n_book + hi)
+
+
+def outstanding_fraction(years_elapsed: np.ndarray, maturity: np.ndarray, grace: np.ndarray) -> np.ndarray:
+    """Share of a loan's principal outstanding after ``years_elapsed`` years of its life.
+
+    Interest only during ``grace`` years, then linear amortisation until ``maturity``; 0 before
+    disbursement (negative elapsed years) is *not* applied here.
+
+    Examples
+    --------
+    >>> outstanding_fraction(np.arange(8), np.array(7), np.array(2)).round(2).tolist()
+    [1.0, 1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0]
+    """
+    years_elapsed = np.asarray(years_elapsed, dtype=float)
+    amortising = np.maximum(maturity - grace, 1)
+    return np.clip(1.0 - (years_elapsed - grace) / amortising, 0.0, 1.0)
+
+
+def acceptance_probability(q: np.ndarray, threshold: float, steepness: float) -> np.ndarray:
+    """The bank's probability of accepting a round with quasi-equity ratio ``q``.
+
+    A hard threshold (``steepness = 0``: accept iff ``q >= threshold``) or a logistic curve
+    ``1 / (1 + exp(-(q - threshold) / steepness))``.
+    """
+    q = np.asarray(q, dtype=float)
+    if steepness == 0.0:
+        # ratios computed as (E + P) / I can land a hair below an exact threshold
+        return (q >= threshold - 1e-12).astype(float)
+    return special.expit((q - threshold) / steepness)
+
+
+def ar1_factors(shocks: np.ndarray, autocorrelation: np.ndarray) -> np.ndarray:
+    """Stationary AR(1) factor paths from standard normal shocks.
+
+    Parameters
+    ----------
+    shocks : ndarray (n, T, F)
+        Independent standard normals.
+    autocorrelation : ndarray (F,)
+        Year-to-year autocorrelation of each factor (0 = independent years).
+
+    Returns
+    -------
+    ndarray (n, T, F)
+        ``Z_1 = e_1``, ``Z_t = a Z_{t-1} + sqrt(1 - a^2) e_t``: each ``Z_t`` is N(0, 1).
+    """
+    z = np.array(shocks, dtype=float, copy=True)
+    a = np.asarray(autocorrelation, dtype=float)
+    if not np.any(a):
+        return z
+    scale = np.sqrt(1.0 - a * a)
+    for t in range(1, z.shape[1]):
+        z[:, t, :] = a * z[:, t - 1, :] + scale * z[:, t, :]
+    return z
+
+
+def conditional_pd(
+    pd_threshold: np.ndarray,
+    systematic: np.ndarray,
+    idiosyncratic_sd: np.ndarray,
+) -> np.ndarray:
+    """Annual default probability given the systematic factors (Vasicek / Merton one period).
+
+    ``p = Phi((Phi^-1(h) - beta . Z) / sqrt(1 - |beta|^2))``.
+
+    Parameters
+    ----------
+    pd_threshold : ndarray (m,)
+        ``Phi^-1(h)`` for each project.
+    systematic : ndarray (n, m)
+        ``beta_i . Z_t`` for each path and project.
+    idiosyncratic_sd : ndarray (m,)
+        ``sqrt(1 - |beta_i|^2)``.
+    """
+    return special.ndtr((pd_threshold - systematic) / idiosyncratic_sd)
+
+
+def recovery_rate(u: np.ndarray, mean: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Beta-distributed recovery rates by inversion of uniforms (degenerate where ``a = 0``).
+
+    Inversion keeps common random numbers when a recovery parameter changes.
+    """
+    out = np.array(mean, dtype=float, copy=True)
+    spread = a > 0
+    if np.any(spread):
+        out[spread] = special.betaincinv(a[spread], b[spread], u[spread])
+    return out
+
+
+def lognormal_ratio(z: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """A positive ratio with the given mean: ``mean * exp(sigma z - sigma^2 / 2)``."""
+    return mean * np.exp(sigma * z - 0.5 * sigma * sigma)
+
+
+def waterfall(pool: np.ndarray, bank_outstanding: np.ndarray, fund_outstanding: np.ndarray):
+    """Split a recovery pool: the bank (senior) first, the fund (subordinated) with the rest.
+
+    Returns
+    -------
+    bank_recovery, fund_recovery : ndarray
+        ``bank = min(pool, B_out)``, ``fund = min(pool - bank, P_out)``.
+    """
+    bank = np.minimum(pool, bank_outstanding)
+    fund = np.minimum(pool - bank, fund_outstanding)
+    return bank, fund
+
+
+def group_cumsum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Cumulative sum along axis 1 restarted within each group (inclusive, in column order).
+
+    Parameters
+    ----------
+    values : ndarray (n, k)
+    groups : ndarray of int (k,)
+
+    Examples
+    --------
+    >>> group_cumsum(np.array([[1., 2., 3., 4.]]), np.array([0, 1, 0, 1])).tolist()
+    [[1.0, 2.0, 4.0, 6.0]]
+    """
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    csum = np.cumsum(values[:, order], axis=1)
+    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    lengths = np.diff(np.r_[starts, g.size])
+    before = np.where(starts > 0, csum[:, np.maximum(starts - 1, 0)], 0.0)
+    csum -= np.repeat(before, lengths, axis=1)
+    out = np.empty_like(csum)
+    out[:, order] = csum
+    return out
+
+
+def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
+    """The policy's terms for every project: offer, bank decision inputs, schedules.
+
+    Loan-book rows keep the amounts and terms of the book where it gives them and take the
+    policy's otherwise; they get no subsidy (already granted) and need no bank decision.
+    """
+    s, p = scenario, portfolio
+    pol, bank = s.policy, s.bank
+    horizon = s.simulation.horizon_years
+    book = p.in_book
+    investment, equity, jobs = p.investment, p.equity, p.jobs
+
+    offer = np.minimum.reduce(
+        [np.full(len(p), pol.loan_cap), pol.loan_per_job * jobs, pol.max_share_of_investment * investment]
+    )
+    loan = np.where(book & ~np.isnan(p.loan_amount), p.loan_amount, offer)
+    subsidy = np.where(book, 0.0, pol.subsidy_per_job * jobs)
+    bank_loan_formula = np.maximum(
+        0.0, np.minimum(investment - equity - loan - subsidy, bank.gearing * (equity + loan))
+    )
+    bank_loan = np.where(book & ~np.isnan(p.bank_amount), p.bank_amount, bank_loan_formula)
+    tol = bank.closing_tolerance * investment
+    closes = equity + loan + subsidy + bank_loan_formula >= investment - tol
+    bank_without = np.maximum(0.0, np.minimum(investment - equity, bank.gearing * equity))
+    closes_without = equity + bank_without >= investment - tol
+    q_with = (equity + loan) / investment
+    q_without = equity / investment
+    screened = p.pd <= pol.max_pd
+    eligible = ~book & screened & closes & (loan + subsidy > 0)
+
+    rate = np.where(book & ~np.isnan(p.rate), p.rate, pol.rate)
+    maturity = np.where(book & ~np.isnan(p.maturity), p.maturity, pol.maturity_years)
+    grace = np.where(book & ~np.isnan(p.grace), p.grace, pol.grace_years)
+    years = np.arange(horizon + 2)
+    elapsed = years[None, :] - p.entry[:, None]
+    started = elapsed >= 0
+    fund_out = np.where(started, outstanding_fraction(elapsed, maturity[:, None], grace[:, None]), 0.0)
+    bank_out = np.where(
+        started, outstanding_fraction(elapsed, np.array(bank.maturity_years), np.array(bank.grace_years)), 0.0
+    )
+
+    ramps = [sec.job_ramp for sec in s.sectors]
+    life = elapsed + 1  # life year k during simulation year t
+    ramp = np.zeros((len(p), horizon + 2))
+    for code, profile in enumerate(ramps):  # a loop over sectors, not projects
+        rows = p.sector == code
+        prof = np.asarray(profile, dtype=float)
+        k = np.clip(life[rows], 1, prof.size)
+        ramp[rows] = np.where(life[rows] >= 1, prof[k - 1], 0.0)
+
+    sectors, territories = s.sectors, s.territories
+    sec_loading = np.array([x.loading for x in sectors])[p.sector]
+    ter_loading = np.array([t.loading for t in territories])[p.territory]
+    loadings = np.column_stack([np.full(len(p), s.defaults.macro_loading), sec_loading, ter_loading])
+    d = s.defaults
+    autocorrelation = np.concatenate(
+        [
+            [d.macro_autocorrelation],
+            np.full(len(sectors), d.macro_autocorrelation if d.sector_autocorrelation is None else d.sector_autocorrelation),
+            np.full(
+                len(territories),
+                d.macro_autocorrelation if d.territory_autocorrelation is None else d.territory_autocorrelation,
+            ),
+        ]
+    )
+
+    rec_mean = np.array([x.recovery_mean for x in sectors])
+    rec_sd = np.array([x.recovery_sd for x in sectors])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        concentration = np.where(rec_sd > 0, rec_mean * (1 - rec_mean) / rec_sd**2 - 1.0, 0.0)
+    rec_a = np.where(rec_sd > 0, rec_mean * concentration, 0.0)
+    rec_b = np.where(rec_sd > 0, (1 - rec_mean) * concentration, 0.0)
+    real_mean = np.array([x.job_realisation_mean for x in sectors])
+    real_sd = np.array([x.job_realisation_sd for x in sectors])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        real_sigma = np.where(real_mean > 0, np.sqrt(np.log1p((real_sd / np.where(real_mean > 0, real_mean, 1)) ** 2)), 0.0)
+    dead_sector = np.array([x.deadweight for x in sectors])[p.sector]
+    dead_territory = np.array([t.deadweight for t in territories])[p.territory]
+
+    with np.errstate(divide="ignore"):
+        threshold = special.ndtri(p.pd)
+    return Terms(
+        horizon=horizon,
+        n_book=int(book.sum()),
+        entry=p.entry.astype(np.int64),
+        sector=p.sector,
+        territory=p.territory,
+        loan=loan,
+        subsidy=subsidy,
+        bank_loan=bank_loan,
+        investment=investment,
+        equity=equity,
+        jobs=jobs,
+        eligible=eligible,
+        accept_with=acceptance_probability(q_with, bank.threshold, bank.steepness),
+        accept_without=acceptance_probability(q_without, bank.threshold, bank.steepness),
+        closes_without=closes_without,
+        fund_rate=rate,
+        fund_out=fund_out,
+        bank_out=bank_out,
+        ramp=ramp,
+        check_year=p.entry + pol.clawback_year - 1,
+        pd=p.pd,
+        pd_threshold=threshold,
+        loadings=loadings,
+        idiosyncratic_sd=np.sqrt(1.0 - np.sum(loadings**2, axis=1)),
+        factor_autocorrelation=autocorrelation,
+        recovery_mean=rec_mean[p.sector],
+        recovery_a=rec_a[p.sector],
+        recovery_b=rec_b[p.sector],
+        realisation_mean=real_mean[p.sector],
+        realisation_sigma=real_sigma[p.sector],
+        net_share=(1.0 - dead_sector) * (1.0 - dead_territory),
+        capital=float(s.fund.capital),
+        recycle=s.fund.recycle,
+        operating_cost=float(s.fund.operating_cost_per_file),
+        discount_rate=float(s.simulation.discount_rate),
+        takeover=float(pol.takeover_job_share),
+        clawback_full=pol.clawback == "full",
+        # a share of 1 means no limit (with recycling, commitments may exceed the capital)
+        sector_limit=pol.max_sector_share * s.fund.capital if pol.max_sector_share < 1 else np.inf,
+        territory_limit=pol.max_territory_share * s.fund.capital if pol.max_territory_share < 1 else np.inf,
+        n_sectors=len(sectors),
+        n_territories=len(territories),
+    )

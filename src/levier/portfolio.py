@@ -1,0 +1,341 @@
+"""Projects as arrays: the candidate pipeline (drawn once) and the loan book (read and checked).
+
+A :class:`Portfolio` holds what is known about each project before any policy applies:
+sector, territory, investment, promoter equity, planned jobs, annual PD and entry year. Loan-book
+rows come first (in file order), then pipeline projects in order of arrival. The policy's terms
+are computed from it by :mod:`levier.kernels`, so that two policies see the same projects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import LoanBookError, Problem
+from .scenario import Scenario
+from .streams import coerce_seed, pipeline_generator
+
+__all__ = ["LOAN_BOOK_COLUMNS", "LOAN_BOOK_OPTIONAL", "Portfolio", "build_portfolio", "read_loan_book"]
+
+LOAN_BOOK_COLUMNS = ("firm_id", "sector", "territory", "investment", "equity", "jobs_planned", "entry_year")
+LOAN_BOOK_OPTIONAL = ("annual_pd", "loan_amount", "rate", "maturity_years", "grace_years", "bank_amount")
+_MAX_LISTED = 30
+
+
+@dataclass(frozen=True, eq=False)
+class Portfolio:
+    """The projects of a scenario, one entry per project in every array.
+
+    Attributes
+    ----------
+    firm_id : ndarray of str
+    sector, territory : ndarray of int
+        Indices into ``Scenario.sectors`` / ``Scenario.territories``.
+    investment, equity, jobs : ndarray of float
+        Total investment I, promoter equity E, planned jobs J.
+    pd : ndarray of float
+        Unconditional annual default probability h.
+    entry : ndarray of int
+        Simulation year of entry (1 = first simulated year; loan-book loans may be ≤ 0).
+    in_book : ndarray of bool
+        Loans already granted (no offer, no bank decision).
+    loan_amount, bank_amount, rate, maturity, grace : ndarray of float
+        Loan-book terms; NaN where the book is silent (the policy's terms apply).
+    """
+
+    firm_id: np.ndarray
+    sector: np.ndarray
+    territory: np.ndarray
+    investment: np.ndarray
+    equity: np.ndarray
+    jobs: np.ndarray
+    pd: np.ndarray
+    entry: np.ndarray
+    in_book: np.ndarray
+    loan_amount: np.ndarray
+    bank_amount: np.ndarray
+    rate: np.ndarray
+    maturity: np.ndarray
+    grace: np.ndarray
+    sector_names: list[str] = field(default_factory=list)
+    territory_names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.firm_id.shape[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per project, with sector and territory names."""
+        return pd.DataFrame(
+            {
+                "firm_id": self.firm_id,
+                "sector": np.asarray(self.sector_names, dtype=object)[self.sector] if len(self) else [],
+                "territory": np.asarray(self.territory_names, dtype=object)[self.territory] if len(self) else [],
+                "investment": self.investment,
+                "equity": self.equity,
+                "jobs_planned": self.jobs,
+                "annual_pd": self.pd,
+                "entry_year": self.entry,
+                "in_book": self.in_book,
+            }
+        )
+
+
+def build_portfolio(scenario: Scenario) -> Portfolio:
+    """The scenario's projects: the loan book (if any) followed by the drawn pipeline.
+
+    The pipeline is drawn from ``pipeline.seed`` (default: ``simulation.seed``), not from the
+    seed of a run: the candidate projects are part of the scenario, the Monte Carlo draws are not.
+
+    Raises
+    ------
+    LoanBookError
+        If the loan book cannot be read or has bad rows (all of them are listed).
+    """
+    parts = []
+    if scenario.loan_book is not None:
+        parts.append(read_loan_book(scenario))
+    if scenario.pipeline is not None:
+        parts.append(_draw_pipeline(scenario))
+    return _concat(parts, scenario)
+
+
+def _draw_pipeline(s: Scenario) -> dict[str, np.ndarray]:
+    p = s.pipeline
+    assert p is not None
+    seed = p.seed if p.seed is not None else s.simulation.seed
+    rng = pipeline_generator(coerce_seed(seed if seed is not None else 0))
+    n = p.projects_per_year * p.years
+    entry = np.repeat(np.arange(1, p.years + 1), p.projects_per_year)
+    # One standard normal per project and attribute, drawn in a fixed order, so that changing
+    # a parameter (a sector's PD, the investment median) moves projects but keeps their draws.
+    z_inv, z_jobs, z_eq, z_pd = (rng.standard_normal(n) for _ in range(4))
+    u_sector, u_territory = rng.random(n), rng.random(n)
+
+    investment = p.investment_median * np.exp(p.investment_sigma * z_inv)
+    jobs = np.maximum(1.0, np.round(p.jobs_per_million * investment / 1e6 * np.exp(p.jobs_sigma * z_jobs)))
+    equity_ratio = np.clip(p.equity_ratio_mean + p.equity_ratio_sd * z_eq, 0.0, 0.99)
+    sector = _categorical(u_sector, s.sector_names, p.sector_mix)
+    territory = _categorical(u_territory, s.territory_names, p.territory_mix)
+    base_pd = np.array([x.annual_pd for x in s.sectors])[sector]
+    multiplier = np.array([t.pd_multiplier for t in s.territories])[territory]
+    # Mean-preserving lognormal spread of project PDs around the sector's (screening bites on it).
+    spread = np.exp(p.pd_sigma * z_pd - 0.5 * p.pd_sigma**2)
+    pd_ = np.clip(base_pd * multiplier * spread, 0.0, 0.999)
+    nan = np.full(n, np.nan)
+    width = len(str(max(n, 1)))
+    return {
+        "firm_id": np.array([f"P{k:0{width}d}" for k in range(1, n + 1)], dtype=object),
+        "sector": sector,
+        "territory": territory,
+        "investment": investment,
+        "equity": equity_ratio * investment,
+        "jobs": jobs,
+        "pd": pd_,
+        "entry": entry,
+        "in_book": np.zeros(n, dtype=bool),
+        "loan_amount": nan,
+        "bank_amount": nan.copy(),
+        "rate": nan.copy(),
+        "maturity": nan.copy(),
+        "grace": nan.copy(),
+    }
+
+
+def _categorical(u: np.ndarray, names: list[str], mix: dict[str, float] | None) -> np.ndarray:
+    weights = np.array([(mix or {}).get(name, 0.0) for name in names]) if mix else np.ones(len(names))
+    cdf = np.cumsum(weights / weights.sum())
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, u, side="right").clip(0, len(names) - 1)
+
+
+def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
+    """Read and check the scenario's loan book; every bad row is reported, none dropped.
+
+    Returns
+    -------
+    dict of arrays
+        The loan book's columns as :class:`Portfolio` fields.
+
+    Raises
+    ------
+    LoanBookError
+        Naming the file, each bad line (CSV) or row (Parquet), the column and what was expected.
+    """
+    path = scenario.loan_book_path
+    assert path is not None and scenario.loan_book is not None
+    frame, line_offset, unit = _read_table(path)
+    source = str(path)
+    missing = [c for c in LOAN_BOOK_COLUMNS if c not in frame.columns]
+    if missing:
+        raise LoanBookError(
+            source,
+            [f"missing column(s) {', '.join(missing)}; required: {', '.join(LOAN_BOOK_COLUMNS)}"],
+        )
+    unknown = [c for c in frame.columns if c not in LOAN_BOOK_COLUMNS + LOAN_BOOK_OPTIONAL]
+    if unknown:
+        raise LoanBookError(
+            source,
+            [f"unknown column(s) {', '.join(map(str, unknown))}; optional columns are: {', '.join(LOAN_BOOK_OPTIONAL)}"],
+        )
+    if len(frame) == 0:
+        raise LoanBookError(source, ["has no rows"])
+
+    bad: dict[int, list[str]] = {}
+
+    def flag(mask: np.ndarray, message: str) -> None:
+        for i in np.flatnonzero(mask):
+            bad.setdefault(int(i), []).append(message)
+
+    ids = frame["firm_id"].astype("string").str.strip()
+    flag(ids.isna().to_numpy() | (ids == "").fillna(True).to_numpy(), "firm_id: empty")
+    dup = ids.duplicated(keep="first").fillna(False).to_numpy() & ids.notna().to_numpy()
+    flag(dup, "firm_id: duplicate (ids must be unique)")
+
+    sector_codes = _codes(frame["sector"], scenario.sector_names, "sector", flag)
+    territory_codes = _codes(frame["territory"], scenario.territory_names, "territory", flag)
+
+    def number(col: str, *, required: bool, lo: float | None = None, lo_open: bool = False,
+               hi: float | None = None, hi_open: bool = False, integer: bool = False) -> np.ndarray:
+        if col not in frame.columns:
+            return np.full(len(frame), np.nan)
+        raw = frame[col]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        blank = raw.isna().to_numpy() | (raw.astype("string").str.strip() == "").fillna(True).to_numpy()
+        not_number = ~blank & np.isnan(values)
+        flag(not_number, f"{col}: expected a number, got {{}}")
+        if required:
+            flag(blank, f"{col}: empty (required)")
+        ok = np.isfinite(values)
+        flag(~blank & ~not_number & ~ok, f"{col}: expected a finite number")
+        expect = _range_text(lo, lo_open, hi, hi_open, integer)
+        with np.errstate(invalid="ignore"):
+            out_of_range = np.zeros(len(values), dtype=bool)
+            if lo is not None:
+                out_of_range |= (values <= lo) if lo_open else (values < lo)
+            if hi is not None:
+                out_of_range |= (values >= hi) if hi_open else (values > hi)
+            if integer:
+                out_of_range |= values != np.round(values)
+        flag(ok & out_of_range, f"{col}: expected {expect}, got {{}}")
+        return values
+
+    investment = number("investment", required=True, lo=0.0, lo_open=True)
+    equity = number("equity", required=True, lo=0.0)
+    jobs = number("jobs_planned", required=True, lo=0.0)
+    entry_year = number("entry_year", required=True, integer=True)
+    pd_ = number("annual_pd", required=False, lo=0.0, hi=1.0, hi_open=True)
+    loan = number("loan_amount", required=False, lo=0.0)
+    rate = number("rate", required=False, lo=0.0, hi=1.0, hi_open=True)
+    maturity = number("maturity_years", required=False, lo=1.0, hi=50.0, integer=True)
+    grace = number("grace_years", required=False, lo=0.0, hi=49.0, integer=True)
+    bank = number("bank_amount", required=False, lo=0.0)
+
+    with np.errstate(invalid="ignore"):
+        flag(equity > investment, "equity: must not exceed investment")
+        flag(loan > investment, "loan_amount: must not exceed investment")
+        flag(grace >= np.where(np.isnan(maturity), scenario.policy.maturity_years, maturity),
+             "grace_years: must be less than maturity_years")
+    first = scenario.loan_book.first_year
+    entry = entry_year - (first - 1) if first is not None else entry_year
+    horizon = scenario.simulation.horizon_years
+    with np.errstate(invalid="ignore"):
+        flag(entry > horizon, f"entry_year: after the horizon (simulation year > {horizon})")
+
+    if bad:
+        problems = []
+        for i in sorted(bad)[:_MAX_LISTED]:
+            where = f"{unit} {i + line_offset}"
+            texts = [m.format(repr(_cell(frame, m, i))) if "{}" in m else m for m in bad[i]]
+            problems.append(Problem(where, "; ".join(texts)))
+        if len(bad) > _MAX_LISTED:
+            problems.append(Problem("", f"... and {len(bad) - _MAX_LISTED} more bad {unit}s"))
+        raise LoanBookError(source, problems)
+
+    s_pd = np.array([x.annual_pd for x in scenario.sectors])[sector_codes]
+    multiplier = np.array([t.pd_multiplier for t in scenario.territories])[territory_codes]
+    pd_ = np.where(np.isnan(pd_), np.clip(s_pd * multiplier, 0.0, 0.999), pd_)
+    return {
+        "firm_id": ids.to_numpy(dtype=object),
+        "sector": sector_codes,
+        "territory": territory_codes,
+        "investment": investment,
+        "equity": equity,
+        "jobs": jobs,
+        "pd": pd_,
+        "entry": entry.astype(np.int64),
+        "in_book": np.ones(len(frame), dtype=bool),
+        "loan_amount": loan,
+        "bank_amount": bank,
+        "rate": rate,
+        "maturity": maturity,
+        "grace": grace,
+    }
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:
+    """Read CSV or Parquet; returns the frame, the offset from row index to what is reported,
+    and the name of the unit ("line" for CSV — the header is line 1 — or "row")."""
+    source = str(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise LoanBookError(
+                    source, ["reading Parquet needs pyarrow: pip install 'levier[parquet]' (or give a CSV)"]
+                ) from None
+            return pd.read_parquet(path), 1, "row"
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
+                            skipinitialspace=True)
+        return frame, 2, "line"
+    except LoanBookError:
+        raise
+    except FileNotFoundError:
+        raise LoanBookError(source, ["no such file"]) from None
+    except UnicodeDecodeError as exc:
+        raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"]) from None
+    except pd.errors.EmptyDataError:
+        raise LoanBookError(source, ["is empty; expected a header line with the columns "
+                                     + ", ".join(LOAN_BOOK_COLUMNS)]) from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise LoanBookError(source, [f"cannot be read as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: {exc}"]) from None
+
+
+def _codes(column: pd.Series, names: list[str], label: str, flag) -> np.ndarray:
+    values = column.astype("string").str.strip()
+    lookup = {name: i for i, name in enumerate(names)}
+    codes = values.map(lookup).astype("Float64").fillna(-1).to_numpy(dtype=np.int64)
+    flag(codes < 0, f"{label}: unknown {{}} (expected one of: {', '.join(names)})")
+    return np.where(codes < 0, 0, codes)
+
+
+def _cell(frame: pd.DataFrame, message: str, row: int) -> object:
+    col = message.split(":", 1)[0]
+    return frame[col].iloc[row] if col in frame.columns else None
+
+
+def _range_text(lo, lo_open, hi, hi_open, integer) -> str:
+    kind = "an integer" if integer else "a number"
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '≥'} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '≤'} {hi:g}")
+    return kind + (" " + " and ".join(parts) if parts else "")
+
+
+def _concat(parts: list[dict[str, np.ndarray]], s: Scenario) -> Portfolio:
+    keys = Portfolio.__dataclass_fields__.keys() - {"sector_names", "territory_names"}
+    merged = {}
+    for key in keys:
+        arrays = [p[key] for p in parts]
+        merged[key] = np.concatenate(arrays) if arrays else np.empty(0)
+    merged["sector"] = merged["sector"].astype(np.intp)
+    merged["territory"] = merged["territory"].astype(np.intp)
+    merged["entry"] = merged["entry"].astype(np.int64)
+    merged["in_book"] = merged["in_book"].astype(bool)
+    return Portfolio(**merged, sector_names=s.sector_names, territory_names=s.territory_names)

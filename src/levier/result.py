@@ -1,0 +1,259 @@
+"""What a simulation returns: per-path outcomes and the tables a fund manager reads.
+
+:class:`SimulationResult` holds one row per path (``.paths``), per-year and per-sector
+reductions, and the provenance (``.meta``). Every table is computed from those arrays on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .stats import describe, es_weights, ratio_of_means
+
+if TYPE_CHECKING:
+    from .portfolio import Portfolio
+    from .scenario import Scenario
+
+__all__ = ["LOSS_METRICS", "PATH_COLUMNS", "SECTOR_COLUMNS", "YEAR_COLUMNS", "SimulationResult"]
+
+#: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
+PATH_COLUMNS = (
+    "fund_lent",  # € lent by the fund (participative loans) to financed projects
+    "fund_loss",  # € of fund principal lost at default, after its (subordinated) recovery
+    "fund_net_cost",  # present value of all the fund's flows (outflows positive)
+    "bank_lent",  # € lent by the banks alongside the fund
+    "bank_loss",  # € of bank principal lost at default, after its (senior) recovery
+    "investment",  # total investment of financed projects
+    "n_financed",
+    "n_additional",  # financed with the fund, not without it
+    "n_defaults",  # financed firms that default within the horizon
+    "jobs_created",  # jobs at the horizon in financed firms
+    "jobs_additional",  # jobs at the horizon in additional firms
+    "job_years",  # sum over years of the jobs present at each year's end
+    "cost_per_job",  # fund_net_cost / jobs_additional (NaN when no additional job)
+    "leverage_bank",  # bank € per fund €, over financed projects (NaN when nothing lent)
+    "leverage_investment",  # investment € per fund €
+    "jobs_net",  # additional jobs net of the sectors' and territories' deadweight
+    "jobs_at_check",  # jobs at each project's check year (clawback_year), as funds report
+    "subsidies",  # conditional subsidies paid
+    "fund_interest",
+    "fund_principal",  # principal repaid to the fund
+    "fund_recoveries",
+    "bank_recoveries",
+    "operating_costs",
+    "clawbacks",  # subsidies clawed back
+    "fund_outstanding_end",  # fund principal still owed by live firms at the horizon
+)
+
+#: Per-year metrics, by path and year (``by_year()``).
+YEAR_COLUMNS = (
+    "fund_outstanding",  # end of year, live firms
+    "bank_outstanding",
+    "defaults",
+    "jobs",
+    "fund_cash_flow",  # inflows - outflows of the fund in the year
+    "new_loans",
+    "live_files",
+)
+
+#: Metrics kept by path and sector / territory (``by_sector()``, ``by_territory()``).
+SECTOR_COLUMNS = (
+    "fund_lent",
+    "fund_loss",
+    "bank_lent",
+    "bank_loss",
+    "investment",
+    "n_financed",
+    "n_additional",
+    "n_defaults",
+    "jobs_created",
+    "jobs_additional",
+)
+
+#: Metrics whose upper tail is the risk: VaR and ES are reported for these.
+LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults")
+
+
+class SimulationResult:
+    """The outcome of :func:`levier.simulate`.
+
+    Attributes
+    ----------
+    scenario : Scenario
+    portfolio : Portfolio
+        The projects simulated (the loan book and the candidate pipeline).
+    meta : dict
+        Provenance: seed entropy, scenario hash, levier version, paths, block size, timings.
+
+    Notes
+    -----
+    ``summary()``'s VaR is the lower alpha-quantile and its ES the Acerbi-Tasche expected
+    shortfall of the sample (right for discrete losses); see :mod:`levier.stats`.
+    """
+
+    def __init__(
+        self,
+        *,
+        scenario: Scenario,
+        portfolio: Portfolio,
+        path_values: dict[str, np.ndarray],
+        year_values: dict[str, np.ndarray],
+        sector_values: dict[str, np.ndarray],
+        territory_values: dict[str, np.ndarray],
+        meta: dict[str, Any],
+    ):
+        self.scenario = scenario
+        self.portfolio = portfolio
+        self.meta = dict(meta)
+        self._paths = path_values
+        self._years = year_values
+        self._sectors = sector_values
+        self._territories = territory_values
+        self._frame: pd.DataFrame | None = None
+
+    # -- tables ----------------------------------------------------------------------------
+
+    @property
+    def n_paths(self) -> int:
+        return int(self._paths["fund_lent"].shape[0])
+
+    @property
+    def paths(self) -> pd.DataFrame:
+        """One row per path (index ``path``), the columns of :data:`PATH_COLUMNS`."""
+        if self._frame is None:
+            frame = pd.DataFrame({name: self._paths[name] for name in PATH_COLUMNS})
+            frame.index.name = "path"
+            self._frame = frame
+        return self._frame
+
+    def to_frame(self) -> pd.DataFrame:
+        """Alias of :attr:`paths`."""
+        return self.paths
+
+    def summary(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """Distribution of each per-path metric, one row per metric.
+
+        Columns: ``count``, ``missing`` (paths where a ratio is undefined), ``mean``, ``std``,
+        ``mc_se`` (Monte Carlo standard error of the mean, ``std / sqrt(count)``), the
+        scenario's quantiles ``q_<p>``, and for loss metrics ``var_<alpha>`` / ``es_<alpha>`` at
+        the scenario's risk levels (VaR: lower alpha-quantile; ES: Acerbi-Tasche, right for
+        discrete losses; NaN for metrics that are not losses).
+        """
+        sim = self.scenario.simulation
+        rows = {}
+        for name in metrics or PATH_COLUMNS:
+            levels = sim.risk_levels if name in LOSS_METRICS else ()
+            stats = describe(self._paths[name], sim.quantiles, levels)
+            for alpha in sim.risk_levels:
+                stats.setdefault(f"var_{alpha:g}", np.nan)
+                stats.setdefault(f"es_{alpha:g}", np.nan)
+            rows[name] = stats
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        frame.index.name = "metric"
+        return frame
+
+    def ratios(self) -> pd.DataFrame:
+        """Portfolio ratios as ratios of means, with delta-method Monte Carlo standard errors.
+
+        ``cost_per_job`` = E[fund_net_cost] / E[jobs_additional], ``cost_per_net_job`` the same
+        over deadweight-net jobs, ``leverage_bank`` = E[bank_lent] / E[fund_lent],
+        ``leverage_investment`` = E[investment] / E[fund_lent], ``loss_rate`` =
+        E[fund_loss] / E[fund_lent]. These are what a fund reports for a policy as a whole
+        (the per-path columns of the same names are the distribution path by path).
+        """
+        p = self._paths
+        pairs = {
+            "cost_per_job": ("fund_net_cost", "jobs_additional"),
+            "cost_per_net_job": ("fund_net_cost", "jobs_net"),
+            "leverage_bank": ("bank_lent", "fund_lent"),
+            "leverage_investment": ("investment", "fund_lent"),
+            "loss_rate": ("fund_loss", "fund_lent"),
+            "bank_loss_rate": ("bank_loss", "bank_lent"),
+        }
+        rows = {}
+        for name, (num, den) in pairs.items():
+            value, se = ratio_of_means(p[num], p[den])
+            rows[name] = {"value": value, "mc_se": se, "numerator": num, "denominator": den}
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        frame.index.name = "ratio"
+        return frame
+
+    def by_year(self) -> pd.DataFrame:
+        """Per-year mean, sd and quantiles over paths; index ``(metric, year)``.
+
+        Metrics: :data:`YEAR_COLUMNS` (fund and bank outstanding at the end of the year,
+        defaults, jobs present, the fund's net cash flow, new loans, live files).
+        """
+        quantiles = self.scenario.simulation.quantiles
+        records = []
+        for name in YEAR_COLUMNS:
+            values = self._years[name]
+            qs = np.quantile(values, quantiles, axis=0, method="inverted_cdf")
+            for t in range(values.shape[1]):
+                row = {"metric": name, "year": t + 1, "mean": values[:, t].mean(),
+                       "std": values[:, t].std(ddof=1) if values.shape[0] > 1 else 0.0}
+                row.update({f"q_{q:g}": qs[i, t] for i, q in enumerate(quantiles)})
+                records.append(row)
+        return pd.DataFrame.from_records(records).set_index(["metric", "year"])
+
+    def year_paths(self, metric: str) -> pd.DataFrame:
+        """One per-year metric by path: rows are paths, columns years 1..T."""
+        frame = pd.DataFrame(self._years[metric], columns=range(1, self.scenario.simulation.horizon_years + 1))
+        frame.index.name = "path"
+        frame.columns.name = "year"
+        return frame
+
+    def by_sector(self) -> pd.DataFrame:
+        """Per sector (filière): means of :data:`SECTOR_COLUMNS` and contributions to fund ES."""
+        return self._by_group(self._sectors, self.scenario.sector_names, "sector")
+
+    def by_territory(self) -> pd.DataFrame:
+        """Per territory (bassin): the same as :meth:`by_sector`."""
+        return self._by_group(self._territories, self.scenario.territory_names, "territory")
+
+    def _by_group(self, values: dict[str, np.ndarray], names: list[str], label: str) -> pd.DataFrame:
+        frame = pd.DataFrame({name: values[name].mean(axis=0) for name in SECTOR_COLUMNS}, index=pd.Index(names, name=label))
+        total = self._paths["fund_loss"]
+        order = np.argsort(total, kind="stable")
+        expected = total.mean()
+        frame["share_of_expected_loss"] = frame["fund_loss"] / expected if expected > 0 else np.nan
+        for alpha in self.scenario.simulation.risk_levels:
+            # Euler allocation of ES: the group's mean loss over the same weighted tail paths;
+            # the contributions add up to the portfolio's ES exactly.
+            weights = es_weights(total.size, alpha)
+            frame[f"es_contribution_{alpha:g}"] = weights @ values["fund_loss"][order]
+        return frame
+
+    def exceedance_probability(self, metric: str, threshold: float) -> tuple[float, float]:
+        """P(metric > threshold) and its binomial Monte Carlo standard error."""
+        x = self._paths[metric]
+        x = x[~np.isnan(x)]
+        p = float(np.mean(x > threshold)) if x.size else float("nan")
+        return p, float(np.sqrt(p * (1 - p) / x.size)) if x.size else float("nan")
+
+    # -- display ---------------------------------------------------------------------------
+
+    def headline(self) -> pd.DataFrame:
+        """The figures a fund manager reads first, with their Monte Carlo standard errors."""
+        from .display import headline_table
+
+        return headline_table(self)
+
+    def __repr__(self) -> str:
+        ratios = self.ratios()["value"]
+        jobs = self._paths["jobs_additional"].mean()
+        loss = self._paths["fund_loss"].mean()
+        return (
+            f"<SimulationResult {self.scenario.meta.name!r}: {self.n_paths:,} paths, "
+            f"{self._paths['n_financed'].mean():.1f} projects financed, {jobs:,.0f} additional jobs, "
+            f"cost per job {ratios['cost_per_job']:,.0f} €, fund expected loss {loss:,.0f} €>"
+        )
+
+    def _repr_html_(self) -> str:
+        from .display import result_html
+
+        return result_html(self)

@@ -1,0 +1,579 @@
+"""Scenario files: TOML → frozen, validated :class:`Scenario`.
+
+The table and key names follow ``scenario-example.toml`` (a contract: keys may be added, never
+renamed). Every model forbids unknown keys, so a typo is an error rather than a silent default,
+and every error names the file, the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from .errors import Problem, ScenarioError
+
+__all__ = [
+    "Bank",
+    "Defaults",
+    "Fund",
+    "LoanBook",
+    "Meta",
+    "Pipeline",
+    "Policy",
+    "Scenario",
+    "Sector",
+    "Simulation",
+    "Territory",
+    "load_scenario",
+    "parse_assignment",
+]
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PD = Annotated[float, Field(ge=0.0, lt=1.0)]
+Loading = Annotated[float, Field(gt=-1.0, lt=1.0)]
+Autocorrelation = Annotated[float, Field(gt=-1.0, lt=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Meta(_Model):
+    """Name and description of the scenario (free text)."""
+
+    name: str = "unnamed scenario"
+    description: str = ""
+
+
+class Simulation(_Model):
+    """Monte Carlo settings: paths, horizon, seed, discounting and reported risk levels."""
+
+    paths: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
+    horizon_years: Annotated[int, Field(ge=1, le=100)] = 10
+    seed: Annotated[int, Field(ge=0)] | None = None
+    discount_rate: Annotated[float, Field(gt=-1.0, lt=1.0)] = 0.03
+    risk_levels: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)] = [
+        0.95,
+        0.99,
+        0.999,
+    ]
+    quantiles: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)] = [
+        0.05,
+        0.5,
+        0.95,
+    ]
+
+
+class Fund(_Model):
+    """The fund: capital available to lend (and pay subsidies from), running costs, recycling."""
+
+    capital: NonNegative
+    operating_cost_per_file: NonNegative = 0.0
+    recycle: bool = False
+
+
+class Policy(_Model):
+    """The fund's rules (what a policy comparison varies)."""
+
+    loan_per_job: NonNegative
+    loan_cap: NonNegative
+    max_share_of_investment: Probability = 1.0
+    rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    maturity_years: Annotated[int, Field(ge=1, le=50)] = 7
+    grace_years: Annotated[int, Field(ge=0, le=49)] = 0
+    max_pd: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    subsidy_per_job: NonNegative = 0.0
+    clawback_year: Annotated[int, Field(ge=1, le=100)] = 3
+    clawback: Literal["pro_rata", "full"] = "pro_rata"
+    takeover_job_share: Probability = 0.0
+    max_sector_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    max_territory_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+
+class Bank(_Model):
+    """The co-financing bank: acceptance rule on the quasi-equity ratio, gearing, its loan."""
+
+    threshold: Probability
+    steepness: NonNegative = 0.0
+    gearing: NonNegative
+    rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    maturity_years: Annotated[int, Field(ge=1, le=50)] = 7
+    grace_years: Annotated[int, Field(ge=0, le=49)] = 0
+    closing_tolerance: Annotated[float, Field(ge=0.0, lt=1.0)] = 1e-6
+
+
+class Defaults(_Model):
+    """The latent factor model: macro loading and the AR(1) autocorrelation of the factors."""
+
+    macro_loading: Loading = 0.0
+    macro_autocorrelation: Autocorrelation = 0.0
+    sector_autocorrelation: Autocorrelation | None = None
+    territory_autocorrelation: Autocorrelation | None = None
+
+
+class Sector(_Model):
+    """A sector (filière): default, recovery and job parameters."""
+
+    name: Name
+    annual_pd: PD
+    loading: Loading = 0.0
+    recovery_mean: Probability = 0.0
+    recovery_sd: NonNegative = 0.0
+    job_realisation_mean: NonNegative = 1.0
+    job_realisation_sd: NonNegative = 0.0
+    job_ramp: Annotated[list[NonNegative], Field(min_length=1, max_length=100)] = [1.0]
+    deadweight: Probability = 0.0
+
+
+class Territory(_Model):
+    """A territory (bassin): its own factor loading, PD multiplier and deadweight."""
+
+    name: Name
+    loading: Loading = 0.0
+    pd_multiplier: Positive = 1.0
+    deadweight: Probability = 0.0
+
+
+class Pipeline(_Model):
+    """The candidate projects the fund will see, drawn once per scenario seed."""
+
+    projects_per_year: Annotated[int, Field(ge=0, le=1_000_000)]
+    years: Annotated[int, Field(ge=1, le=100)] = 1
+    investment_median: Positive
+    investment_sigma: NonNegative = 0.0
+    jobs_per_million: Positive
+    jobs_sigma: NonNegative = 0.0
+    equity_ratio_mean: Annotated[float, Field(ge=0.0, lt=1.0)]
+    equity_ratio_sd: NonNegative = 0.0
+    pd_sigma: NonNegative = 0.0
+    sector_mix: dict[str, NonNegative] | None = None
+    territory_mix: dict[str, NonNegative] | None = None
+    seed: Annotated[int, Field(ge=0)] | None = None
+
+
+class LoanBook(_Model):
+    """The fund's existing portfolio, a CSV or Parquet file (path relative to the scenario)."""
+
+    path: Annotated[str, Field(min_length=1)]
+    first_year: int | None = None
+
+
+class Scenario(_Model):
+    """A complete, validated levier scenario (frozen: change it with :meth:`with_overrides`).
+
+    Build one with :func:`load_scenario` (from a TOML file) or :meth:`from_dict`.
+
+    Examples
+    --------
+    >>> import levier
+    >>> s = levier.load_scenario("scenarios/moselle_est.toml")  # doctest: +SKIP
+    >>> s.with_overrides({"policy.loan_per_job": 10_000}).policy.loan_per_job  # doctest: +SKIP
+    10000.0
+    """
+
+    meta: Meta = Meta()
+    simulation: Simulation = Simulation()
+    fund: Fund
+    policy: Policy
+    bank: Bank
+    defaults: Defaults = Defaults()
+    sectors: Annotated[list[Sector], Field(min_length=1)]
+    territories: Annotated[list[Territory], Field(min_length=1)]
+    pipeline: Pipeline | None = None
+    loan_book: LoanBook | None = None
+
+    _source: str = PrivateAttr(default="<dict>")
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: str = "<dict>", base_dir: str | Path | None = None
+    ) -> Scenario:
+        """Validate a nested mapping (as read from TOML) into a :class:`Scenario`.
+
+        Parameters
+        ----------
+        data : mapping
+            Tables and keys as in a scenario file.
+        source : str
+            Name used in error messages (usually the file path).
+        base_dir : path, optional
+            Folder that a relative ``loan_book.path`` is resolved against (default: cwd).
+
+        Raises
+        ------
+        ScenarioError
+            Listing every problem with its key path and what was expected.
+        """
+        try:
+            scenario = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ScenarioError(source, _problems_from_pydantic(exc, data)) from None
+        scenario._source = source
+        scenario._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+        problems = _consistency_problems(scenario)
+        if problems:
+            raise ScenarioError(source, problems)
+        return scenario
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
+        """Return a new validated scenario with dotted keys replaced.
+
+        Parameters
+        ----------
+        overrides : mapping
+            ``{"policy.loan_per_job": 10000, "sectors.automobile.annual_pd": 0.05}``. List
+            tables are addressed by index (``sectors.0.loading`` or ``sectors[0].loading``) or by
+            name (``sectors.automobile.loading``). A table that is absent is created.
+
+        Returns
+        -------
+        Scenario
+            A new frozen scenario; this one is unchanged.
+
+        Raises
+        ------
+        ScenarioError
+            For an unknown key or a value that does not validate, naming the key.
+        """
+        data = self.model_dump(mode="python", exclude_unset=True)
+        source = f"{self._source} (with overrides)"
+        problems: list[Problem] = []
+        for key, value in overrides.items():
+            try:
+                _set_dotted(data, key, value)
+            except KeyError as exc:
+                problems.append(Problem(key, str(exc.args[0])))
+        if problems:
+            raise ScenarioError(source, problems)
+        return Scenario.from_dict(data, source=source, base_dir=self._base_dir)
+
+    # -- facts derived from the scenario ---------------------------------------------------
+
+    @property
+    def source(self) -> str:
+        """Where this scenario came from (a file path, or ``<dict>``)."""
+        return self._source
+
+    @property
+    def loan_book_path(self) -> Path | None:
+        """The loan-book file, resolved against the scenario's folder (None if no loan book)."""
+        if self.loan_book is None:
+            return None
+        path = Path(self.loan_book.path)
+        return path if path.is_absolute() else self._base_dir / path
+
+    @property
+    def sector_names(self) -> list[str]:
+        """Sector names, in file order (their index is the sector code in arrays)."""
+        return [s.name for s in self.sectors]
+
+    @property
+    def territory_names(self) -> list[str]:
+        """Territory names, in file order (their index is the territory code in arrays)."""
+        return [t.name for t in self.territories]
+
+    def content_hash(self) -> str:
+        """SHA-256 of the validated content (and of the loan-book file's bytes, if any).
+
+        Two scenarios with the same hash produce the same results for the same seed.
+        """
+        digest = hashlib.sha256()
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        digest.update(canonical.encode())
+        book = self.loan_book_path
+        if book is not None and book.is_file():
+            digest.update(book.read_bytes())
+        return digest.hexdigest()
+
+    def __repr__(self) -> str:
+        n_pipe = (
+            self.pipeline.projects_per_year * self.pipeline.years if self.pipeline is not None else 0
+        )
+        book = f", loan book {self.loan_book.path!r}" if self.loan_book is not None else ""
+        return (
+            f"Scenario({self.meta.name!r}: {len(self.sectors)} sectors, "
+            f"{len(self.territories)} territories, {n_pipe} pipeline projects{book}, "
+            f"{self.simulation.paths:,} paths over {self.simulation.horizon_years} years)"
+        )
+
+    def _repr_html_(self) -> str:
+        from .display import scenario_html
+
+        return scenario_html(self)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The scenario file. A relative ``[loan_book] path`` inside it is resolved against the
+        file's folder.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        If the file is missing, is not UTF-8 TOML, or does not validate; the message names the
+        file, the key path and what was expected.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(source, ["no such file"]) from None
+    except IsADirectoryError:
+        raise ScenarioError(source, ["is a folder, expected a scenario .toml file"]) from None
+    except OSError as exc:
+        raise ScenarioError(source, [f"cannot be read ({exc.strerror})"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            source, [f"is not UTF-8 text (byte {exc.start}); expected a TOML scenario file"]
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, [f"is not valid TOML: {exc}"]) from None
+    return Scenario.from_dict(data, source=source, base_dir=path.parent)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse ``KEY=VALUE`` from the command line; VALUE is read as a TOML value.
+
+    ``policy.rate=0.03`` gives a float, ``fund.recycle=true`` a bool, ``meta.name=Alès`` (not
+    valid TOML) the string ``"Alès"``, ``simulation.risk_levels=[0.9,0.99]`` a list.
+
+    Raises
+    ------
+    ScenarioError
+        If there is no ``=`` or no key.
+    """
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ScenarioError("--set", [Problem(text, "expected KEY=VALUE, e.g. policy.loan_per_job=10000")])
+    value = value.strip()
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key, parsed
+
+
+# -- helpers: dotted keys ----------------------------------------------------------------------
+
+_LIST_TABLES = ("sectors", "territories")
+
+
+def _split_key(key: str) -> list[str]:
+    parts: list[str] = []
+    for piece in key.replace("]", "").split("."):
+        parts.extend(p for p in piece.split("[") if p != "")
+    return parts
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = _split_key(key)
+    if not parts:
+        raise KeyError("empty key")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = node[_list_index(node, part, parts[:i])]
+            continue
+        if not isinstance(node, dict):
+            raise KeyError(f"'{'.'.join(parts[:i])}' is a value, not a table")
+        if part not in node:
+            if part not in _known_keys(parts[:i]):
+                raise KeyError(_unknown_key_message(part, _known_keys(parts[:i])))
+            node[part] = {}
+        node = node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(node, last, parts[:-1])] = value
+        return
+    if not isinstance(node, dict):
+        raise KeyError(f"'{'.'.join(parts[:-1])}' is a value, not a table")
+    known = _known_keys(parts[:-1])
+    if known and last not in known:
+        raise KeyError(_unknown_key_message(last, known))
+    node[last] = value
+
+
+def _list_index(items: list[Any], part: str, prefix: list[str]) -> int:
+    if part.lstrip("-").isdigit():
+        index = int(part)
+        if not -len(items) <= index < len(items):
+            raise KeyError(f"index {index} out of range: '{'.'.join(prefix)}' has {len(items)} entries")
+        return index
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    if part in names:
+        return names.index(part)
+    raise KeyError(_unknown_key_message(part, [str(n) for n in names], what="name"))
+
+
+def _model_at(prefix: list[str]) -> type[BaseModel] | None:
+    """The pydantic model class that a key prefix points into (None for dicts and values)."""
+    model: type[BaseModel] | None = Scenario
+    for part in prefix:
+        if model is None:
+            return None
+        if part.lstrip("-").isdigit() or part not in model.model_fields:
+            # an index or a name inside a list table: the element model is already selected
+            continue
+        model = _inner_model(model.model_fields[part].annotation)
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_keys(prefix: list[str]) -> list[str]:
+    model = _model_at(prefix)
+    if model is None:
+        return []
+    # inside a list table addressed by index or name, the model is the element's
+    return list(model.model_fields)
+
+
+def _unknown_key_message(key: str, known: list[str], what: str = "key") -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    listing = ", ".join(known) if len(known) <= 20 else ", ".join(known[:20]) + ", ..."
+    return f"unknown {what} '{key}'{hint} (expected one of: {listing})"
+
+
+# -- helpers: error messages -------------------------------------------------------------------
+
+
+def _loc_to_key(loc: tuple[Any, ...], data: Any) -> str:
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            name = None
+            if isinstance(node, list) and 0 <= part < len(node) and isinstance(node[part], dict):
+                name = node[part].get("name")
+            out += f"[{part}]" + (f" ({name})" if isinstance(name, str) and name else "")
+        else:
+            out += ("." if out else "") + str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+def _problems_from_pydantic(exc: ValidationError, data: Any) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        key = _loc_to_key(loc, data)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            prefix = [str(p) for p in loc[:-1]]
+            message = _unknown_key_message(str(loc[-1]), _known_keys(prefix))
+        elif kind == "missing":
+            message = "missing (this key is required)"
+        else:
+            message = f"{err['msg']}, got {_short(err.get('input'))}"
+        problems.append(Problem(key, message))
+    return problems
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _consistency_problems(s: Scenario) -> list[Problem]:
+    """Checks that span several keys (pydantic validates each key on its own)."""
+    problems: list[Problem] = []
+    for table, items in (("sectors", s.sectors), ("territories", s.territories)):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item.name in seen:
+                problems.append(
+                    Problem(f"{table}[{i}].name", f"duplicate name {item.name!r} (also {table}[{seen[item.name]}])")
+                )
+            seen.setdefault(item.name, i)
+    if s.policy.grace_years >= s.policy.maturity_years:
+        problems.append(Problem("policy.grace_years", "must be less than policy.maturity_years"))
+    if s.bank.grace_years >= s.bank.maturity_years:
+        problems.append(Problem("bank.grace_years", "must be less than bank.maturity_years"))
+    macro2 = s.defaults.macro_loading**2
+    for i, sector in enumerate(s.sectors):
+        for territory in s.territories:
+            total = macro2 + sector.loading**2 + territory.loading**2
+            if total >= 1.0:
+                problems.append(
+                    Problem(
+                        f"sectors[{i}] ({sector.name}).loading",
+                        "the squared loadings (macro + sector + territory) must sum to less than 1; "
+                        f"with territory {territory.name!r} they sum to {total:.4g}",
+                    )
+                )
+                break
+    for i, sector in enumerate(s.sectors):
+        m, sd = sector.recovery_mean, sector.recovery_sd
+        if sd > 0 and not (0 < m < 1 and sd * sd < m * (1 - m)):
+            limit = math.sqrt(m * (1 - m)) if 0 < m < 1 else 0.0
+            problems.append(
+                Problem(
+                    f"sectors[{i}] ({sector.name}).recovery_sd",
+                    f"a Beta recovery with mean {m:g} needs 0 < mean < 1 and sd < {limit:.4g}, got {sd:g}",
+                )
+            )
+    if s.pipeline is None and s.loan_book is None:
+        problems.append(Problem("", "a scenario needs a [pipeline] table, a [loan_book] table, or both"))
+    if s.pipeline is not None:
+        for mix_key, names, label in (
+            ("sector_mix", s.sector_names, "sector"),
+            ("territory_mix", s.territory_names, "territory"),
+        ):
+            mix = getattr(s.pipeline, mix_key)
+            where = f"pipeline.{mix_key}"
+            if mix is None:
+                if len(names) > 1:
+                    problems.append(Problem(where, f"missing: with several {label}s, give each one's share"))
+                continue
+            unknown = [k for k in mix if k not in names]
+            for k in unknown:
+                problems.append(Problem(f"{where}.{k}", _unknown_key_message(k, names, what=label)))
+            total = sum(mix.values())
+            if not math.isclose(total, 1.0, abs_tol=1e-6):
+                problems.append(Problem(where, f"shares must sum to 1, they sum to {total:.6g}"))
+    book = s.loan_book_path
+    if book is not None and not book.is_file():
+        problems.append(Problem("loan_book.path", f"no such file: {book}"))
+    return problems
+

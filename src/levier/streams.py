@@ -1,0 +1,96 @@
+"""Random streams keyed by purpose and by block of paths, never by draw order.
+
+The layers are numpy's: entropy (:class:`numpy.random.SeedSequence`) → stream
+(:class:`numpy.random.PCG64`) → distributions (:class:`numpy.random.Generator`). The paths are cut
+into fixed blocks of :data:`BLOCK_PATHS`; the numbers of block ``b`` for purpose ``k`` come from
+the SeedSequence child ``root.spawn(...)[PATHS][b][k]`` (built directly from its spawn key, which
+is what ``spawn`` does). So the numbers a path sees depend only on the seed, its block, the
+purpose and the project's position — not on the chunk size, the number of processes or workers,
+and not on the policy: two policies run with the same seed see common random numbers.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BLOCK_PATHS", "Purpose", "block_generator", "coerce_seed", "pipeline_generator"]
+
+#: Paths per random-number block. Part of what defines the results: changing it changes every
+#: number, so it is recorded in each result's ``meta``.
+BLOCK_PATHS = 128
+
+# First element of the spawn key: which family of streams.
+_PATHS = 0
+_PIPELINE = 1
+
+
+class Purpose(enum.IntEnum):
+    """What a stream is for; each purpose has its own independent stream in every block."""
+
+    FACTORS = 0  #: systematic factors (macro, sector, territory), per path and year
+    BANK = 1  #: the bank's acceptance draw, per path and project (shared with the counterfactual)
+    DEFAULT = 2  #: the firm's default uniform, per path and project
+    RECOVERY = 3  #: the recovery rate at default, per path and project
+    JOBS = 4  #: the job realisation ratio, per path and project
+
+
+def coerce_seed(seed: Any) -> np.random.SeedSequence:
+    """Turn anything :func:`numpy.random.default_rng` accepts into the root SeedSequence.
+
+    Parameters
+    ----------
+    seed : None, int, sequence of int, SeedSequence, BitGenerator or Generator
+        ``None`` draws fresh entropy from the OS (it is recorded in the result, so the run can be
+        repeated). A Generator or BitGenerator is *used*: 128 bits are drawn from it.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(seed.integers(0, 2**63, size=2, dtype=np.uint64).tolist())
+    if isinstance(seed, np.random.BitGenerator):
+        return coerce_seed(np.random.Generator(seed))
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError("seed must be an integer, not a bool")
+    if seed is not None and isinstance(seed, (int, np.integer)) and seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    return np.random.SeedSequence(seed)
+
+
+def _child(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
+    # Identical to descending through root.spawn(...) children, without creating the siblings.
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key))
+
+
+def block_generator(root: np.random.SeedSequence, block: int, purpose: Purpose) -> np.random.Generator:
+    """The Generator for one block of paths and one purpose.
+
+    Parameters
+    ----------
+    root : SeedSequence
+        From :func:`coerce_seed`.
+    block : int
+        Block index: paths ``block * BLOCK_PATHS`` to ``(block + 1) * BLOCK_PATHS - 1``.
+    purpose : Purpose
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    return np.random.Generator(np.random.PCG64(_child(root, _PATHS, int(block), int(purpose))))
+
+
+def pipeline_generator(root: np.random.SeedSequence) -> np.random.Generator:
+    """The Generator that draws the candidate projects (once per scenario seed)."""
+    return np.random.Generator(np.random.PCG64(_child(root, _PIPELINE)))
+
+
+def entropy_of(root: np.random.SeedSequence) -> str:
+    """The root's entropy as a string (JSON cannot hold 128-bit integers exactly)."""
+    return str(root.entropy)
