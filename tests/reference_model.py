@@ -1,0 +1,159 @@
+"""A brute-force, scalar implementation of the model, path by path and project by project.
+
+It reads MODEL.md's mechanics literally, with Python floats and loops, and shares nothing with
+the engine but the static terms and the random draws it is handed. Comparing the two on the same
+draws checks the engine's vectorisation, indexing and bookkeeping exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import special
+
+
+def _phi(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _ramp(terms, i: int, t: int) -> float:
+    return float(terms.ramp[i, t])
+
+
+def reference_path(terms, draws, p: int) -> dict[str, float]:
+    T, m = terms.horizon, terms.n_projects
+    S = terms.n_sectors
+    # factors: AR(1) in plain loops
+    F = terms.n_factors
+    z = [[0.0] * F for _ in range(T)]
+    for f in range(F):
+        a = float(terms.factor_autocorrelation[f])
+        for t in range(T):
+            e = float(draws.shocks[p, t, f])
+            z[t][f] = e if t == 0 else a * z[t - 1][f] + math.sqrt(1 - a * a) * e
+
+    # default years
+    tau = [T + 1] * m
+    for i in range(m):
+        h = float(terms.pd[i])
+        c = special.ndtri(h) if h > 0 else -math.inf
+        b = terms.loadings[i]
+        sd = math.sqrt(1 - sum(x * x for x in b))
+        log_s = 0.0
+        threshold = math.log1p(-float(draws.u_default[p, i]))
+        for t in range(1, T + 1):
+            if terms.entry[i] > t:
+                continue
+            zt = z[t - 1]
+            systematic = b[0] * zt[0] + b[1] * zt[1 + terms.sector[i]] + b[2] * zt[1 + S + terms.territory[i]]
+            pc = 0.0 if c == -math.inf else _phi((c - systematic) / sd)
+            log_s += math.log1p(-pc) if pc < 1 else -math.inf
+            if log_s < threshold:
+                tau[i] = t
+                break
+
+    cost = [float(terms.loan[i] + terms.subsidy[i]) for i in range(m)]
+    financed = [i < terms.n_book for i in range(m)]
+    available = terms.capital
+    used_s = [0.0] * S
+    used_k = [0.0] * terms.n_territories
+    realisation = [
+        float(terms.realisation_mean[i])
+        * math.exp(float(terms.realisation_sigma[i]) * float(draws.z_jobs[p, i]) - 0.5 * float(terms.realisation_sigma[i]) ** 2)
+        for i in range(m)
+    ]
+    out = dict.fromkeys(
+        ["fund_loss", "bank_loss", "fund_net_cost", "job_years", "clawbacks", "fund_interest", "operating_costs",
+         "fund_recoveries"], 0.0)
+    kept = [0.0] * m
+    jobs_end = [0.0] * m
+    d = 1.0 + terms.discount_rate
+    pv = sum(float(terms.loan[i] * terms.fund_out[i, 1]) for i in range(m) if terms.entry[i] < 1)
+    for t in range(1, T + 1):
+        # financing decisions, first come first served within the year
+        cands = [i for i in range(terms.n_book, m) if terms.entry[i] == t
+                 and terms.eligible[i] and draws.u_bank[p, i] < terms.accept_with[i]]
+        run_s = [0.0] * S
+        pass_s = []
+        for i in cands:
+            run_s[terms.sector[i]] += cost[i]
+            if used_s[terms.sector[i]] + run_s[terms.sector[i]] <= terms.sector_limit + 1e-9 * max(terms.capital, 1):
+                pass_s.append(i)
+        run_k = [0.0] * terms.n_territories
+        pass_k = []
+        for i in pass_s:
+            run_k[terms.territory[i]] += cost[i]
+            if used_k[terms.territory[i]] + run_k[terms.territory[i]] <= terms.territory_limit + 1e-9 * max(terms.capital, 1):
+                pass_k.append(i)
+        running = 0.0
+        for i in pass_k:
+            running += cost[i]
+            if running <= available + 1e-9 * max(terms.capital, 1):
+                financed[i] = True
+        disbursed = 0.0
+        for i in range(m):
+            if financed[i] and terms.entry[i] == t:
+                disbursed += cost[i]
+                available -= cost[i]
+                used_s[terms.sector[i]] += cost[i]
+                used_k[terms.territory[i]] += cost[i]
+        inflow = operating = returned = 0.0
+        for i in range(m):
+            if not financed[i] or terms.entry[i] > t or tau[i] < t:
+                continue
+            f0 = float(terms.loan[i] * terms.fund_out[i, t])
+            f1 = float(terms.loan[i] * terms.fund_out[i, t + 1])
+            b0 = float(terms.bank_loan[i] * terms.bank_out[i, t])
+            if f0 > 0:
+                operating += terms.operating_cost
+            if tau[i] == t:
+                u = float(draws.u_recovery[p, i])
+                a, bb = float(terms.recovery_a[i]), float(terms.recovery_b[i])
+                rate = float(special.betaincinv(a, bb, u)) if a > 0 else float(terms.recovery_mean[i])
+                pool = rate * (f0 + b0)
+                bank_rec = min(pool, b0)
+                fund_rec = min(pool - bank_rec, f0)
+                out["fund_loss"] += f0 - fund_rec
+                out["bank_loss"] += b0 - bank_rec
+                out["fund_recoveries"] += fund_rec
+                inflow += fund_rec
+                returned += fund_rec
+                kept[i] = terms.takeover * terms.jobs[i] * realisation[i] * _ramp(terms, i, t)
+            else:
+                interest = float(terms.fund_rate[i]) * f0
+                out["fund_interest"] += interest
+                inflow += interest + (f0 - f1)
+                returned += f0 - f1
+                if terms.check_year[i] == t and terms.subsidy[i] > 0:
+                    achieved = realisation[i] * _ramp(terms, i, t)
+                    short = (1.0 if achieved < 1 else 0.0) if terms.clawback_full else min(1.0, max(0.0, 1 - achieved))
+                    claw = short * float(terms.subsidy[i])
+                    out["clawbacks"] += claw
+                    inflow += claw
+                    returned += claw
+        for i in range(m):
+            if financed[i] and terms.entry[i] <= t:
+                alive = tau[i] > t
+                jobs_end[i] = (terms.jobs[i] * realisation[i] * _ramp(terms, i, t) if alive else 0.0) + kept[i]
+                out["job_years"] += jobs_end[i]
+        out["operating_costs"] += operating
+        pv += disbursed * d ** -(t - 1) - (inflow - operating) * d**-t
+        if terms.recycle:
+            available += returned
+    outstanding_end = sum(
+        float(terms.loan[i] * terms.fund_out[i, T + 1]) for i in range(m) if financed[i] and tau[i] > T and terms.entry[i] <= T
+    )
+    pv -= outstanding_end * d**-T
+    out["fund_net_cost"] = pv
+    additional = [
+        financed[i] and not (terms.closes_without[i] and draws.u_bank[p, i] < terms.accept_without[i]) for i in range(m)
+    ]
+    out["fund_lent"] = sum(float(terms.loan[i]) for i in range(m) if financed[i])
+    out["bank_lent"] = sum(float(terms.bank_loan[i]) for i in range(m) if financed[i])
+    out["n_financed"] = float(sum(financed))
+    out["n_additional"] = float(sum(additional))
+    out["n_defaults"] = float(sum(1 for i in range(m) if financed[i] and tau[i] <= T))
+    out["jobs_created"] = sum(jobs_end)
+    out["jobs_additional"] = sum(j for j, a in zip(jobs_end, additional) if a)
+    out["subsidies"] = sum(float(terms.subsidy[i]) for i in range(m) if financed[i])
+    return out
