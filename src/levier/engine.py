@@ -21,6 +21,7 @@ from .kernels import (
     ar1_factors,
     conditional_pd,
     group_cumsum,
+    group_sums,
     lognormal_ratio,
     project_terms,
     recovery_rate,
@@ -99,8 +100,6 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
     loan, subsidy, bank_loan = terms.loan, terms.subsidy, terms.bank_loan
     cost = loan + subsidy
     entry = terms.entry
-    onehot_sector = (terms.sector[:, None] == np.arange(n_sec)).astype(float)
-    onehot_territory = (terms.territory[:, None] == np.arange(n_ter)).astype(float)
     discount = (1.0 + terms.discount_rate) ** -np.arange(horizon + 1, dtype=float)
     report_year = np.clip(terms.check_year, 1, horizon)
     eps = 1e-9 * max(terms.capital, 1.0)
@@ -145,9 +144,9 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
         if sl.stop > sl.start:
             ok = candidate[:, sl].copy()
             price = cost[sl]
-            for limit, used, codes, onehot in (
-                (terms.sector_limit, sector_used, terms.sector[sl], onehot_sector[sl]),
-                (terms.territory_limit, territory_used, terms.territory[sl], onehot_territory[sl]),
+            for limit, used, codes in (
+                (terms.sector_limit, sector_used, terms.sector[sl]),
+                (terms.territory_limit, territory_used, terms.territory[sl]),
             ):
                 if math.isfinite(limit):
                     ok &= used[:, codes] + group_cumsum(ok * price, codes) <= limit + eps
@@ -155,16 +154,16 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
             financed[:, sl] = ok
             spent = ok * price
             available -= spent.sum(axis=1)
-            sector_used += spent @ onehot_sector[sl]
-            territory_used += spent @ onehot_territory[sl]
+            sector_used += group_sums(spent, terms.sector[sl], n_sec)
+            territory_used += group_sums(spent, terms.territory[sl], n_ter)
         entering_book = entry[: terms.n_book] == t
         if entering_book.any():
-            book_cost = cost[: terms.n_book][entering_book].sum()
-            available -= book_cost
-            sector_used += cost[: terms.n_book][entering_book] @ onehot_sector[: terms.n_book][entering_book]
-            territory_used += cost[: terms.n_book][entering_book] @ onehot_territory[: terms.n_book][entering_book]
+            book_cost = cost[: terms.n_book][entering_book]
+            available -= book_cost.sum()
+            sector_used += np.bincount(terms.sector[: terms.n_book][entering_book], book_cost, minlength=n_sec)
+            territory_used += np.bincount(terms.territory[: terms.n_book][entering_book], book_cost, minlength=n_ter)
         new = financed & (entry == t)
-        disbursed = new.astype(float) @ cost
+        disbursed = (new * cost).sum(axis=1)
 
         # 2. defaults: first year in which the cumulative conditional PD exceeds the uniform
         entered = entry <= t
@@ -191,9 +190,8 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
         fund_start = loan * terms.fund_out[:, t]
         fund_end = loan * terms.fund_out[:, t + 1]
         bank_start = bank_loan * terms.bank_out[:, t]
-        surviving_f = surviving.astype(float)
-        interest = surviving_f @ (terms.fund_rate * fund_start)
-        principal = surviving_f @ (fund_start - fund_end)
+        interest = (surviving * (terms.fund_rate * fund_start)).sum(axis=1)
+        principal = (surviving * (fund_start - fund_end)).sum(axis=1)
         fund_recovered = np.zeros(n)
         rows, cols = np.nonzero(defaulting)
         if rows.size:
@@ -215,7 +213,7 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
         if checked.size:
             achieved = realisation[:, checked] * terms.ramp[checked, t]
             short = (achieved < 1.0).astype(float) if terms.clawback_full else np.clip(1.0 - achieved, 0.0, 1.0)
-            clawed = (surviving[:, checked] * short) @ subsidy[checked]
+            clawed = (surviving[:, checked] * short * subsidy[checked]).sum(axis=1)
 
         # 4. jobs at the end of the year
         alive_end = financed & entered & (default_year > t)
@@ -229,9 +227,8 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
         present_value += disbursed * discount[t - 1] - (inflow - operating) * discount[t]
         if terms.recycle:
             available += principal + fund_recovered + clawed
-        alive_end_f = alive_end.astype(float)
-        year["fund_outstanding"][:, t - 1] = alive_end_f @ fund_end
-        year["bank_outstanding"][:, t - 1] = alive_end_f @ (bank_loan * terms.bank_out[:, t + 1])
+        year["fund_outstanding"][:, t - 1] = (alive_end * fund_end).sum(axis=1)
+        year["bank_outstanding"][:, t - 1] = (alive_end * (bank_loan * terms.bank_out[:, t + 1])).sum(axis=1)
         year["defaults"][:, t - 1] = defaulting.sum(axis=1)
         year["jobs"][:, t - 1] = jobs_now.sum(axis=1)
         year["fund_cash_flow"][:, t - 1] = inflow - operating - disbursed
@@ -264,9 +261,9 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
     }
     paths = {name: values.sum(axis=1) for name, values in per_project.items()}
     paths["fund_net_cost"] = present_value
-    paths["subsidies"] = financed_f @ subsidy
+    paths["subsidies"] = (financed * subsidy).sum(axis=1)
     paths["job_years"] = job_years.sum(axis=1)
-    paths["jobs_net"] = (additional * jobs_now) @ terms.net_share
+    paths["jobs_net"] = (additional * jobs_now * terms.net_share).sum(axis=1)
     paths["jobs_at_check"] = jobs_check.sum(axis=1)
     paths["fund_outstanding_end"] = fund_outstanding_end
     paths.update(totals)
@@ -276,8 +273,8 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
         paths["cost_per_job"] = np.where(jobs_add > 0, paths["fund_net_cost"] / np.where(jobs_add > 0, jobs_add, 1), np.nan)
         paths["leverage_bank"] = np.where(lent > 0, paths["bank_lent"] / np.where(lent > 0, lent, 1), np.nan)
         paths["leverage_investment"] = np.where(lent > 0, paths["investment"] / np.where(lent > 0, lent, 1), np.nan)
-    by_sector = {name: per_project[name] @ onehot_sector for name in SECTOR_COLUMNS}
-    by_territory = {name: per_project[name] @ onehot_territory for name in SECTOR_COLUMNS}
+    by_sector = {name: group_sums(per_project[name], terms.sector, n_sec) for name in SECTOR_COLUMNS}
+    by_territory = {name: group_sums(per_project[name], terms.territory, n_ter) for name in SECTOR_COLUMNS}
     return PathBlock(paths={k: paths[k] for k in PATH_COLUMNS}, by_year=year, by_sector=by_sector, by_territory=by_territory)
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "ar1_factors",
     "conditional_pd",
     "group_cumsum",
+    "group_sums",
     "lognormal_ratio",
     "outstanding_fraction",
     "project_terms",
@@ -242,6 +243,19 @@ def group_cumsum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     csum -= np.repeat(before, lengths, axis=1)
     out = np.empty_like(csum)
     out[:, order] = csum
+    return out
+
+
+def group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the columns of ``values`` (n, k) by group code, giving (n, n_groups).
+
+    Unlike a product with a one-hot matrix (BLAS, whose rounding depends on how many rows it
+    is given), each row's sum here is computed the same way whatever the number of rows: the
+    results do not depend on the chunk size, to the last bit.
+    """
+    out = np.zeros((values.shape[0], n_groups))
+    for g in np.unique(codes):  # a loop over sectors or territories, not projects
+        out[:, g] = values[:, codes == g].sum(axis=1)
     return out
 
 
