@@ -1,0 +1,83 @@
+"""The command line: run, validate, --set, --out written atomically, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from levier.cli import main
+
+from conftest import SHIPPED
+
+
+def test_run_prints_the_key_figures(capsys):
+    assert main(["run", str(SHIPPED), "--paths", "300", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    for words in ("Jobs additional", "Cost per additional job", "Bank € per fund €", "Investment € per fund €",
+                  "Fund loss", "VaR 0.99", "ES 0.99", "bank_loss", "seed entropy 1"):
+        assert words in out, words
+
+
+def test_run_json_and_overrides(capsys):
+    assert main(["run", str(SHIPPED), "--paths", "200", "--format", "json", "--set", "policy.loan_per_job=20000"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["meta"]["paths"] == 200
+    assert "(with overrides)" in payload["meta"]["scenario_source"]
+    assert payload["summary"]["fund_lent"]["mean"] > 0
+
+
+def test_out_writes_every_table_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["run", str(SHIPPED), "--paths", "150", "--out", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    for table in ("paths", "summary", "ratios", "by_year", "by_sector", "by_territory"):
+        assert f"{table}.csv" in names
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["seed_entropy"] == "2005" and len(meta["scenario_hash"]) == 64 and meta["levier_version"]
+    paths = pd.read_csv(out / "paths.csv")
+    assert len(paths) == 150 and "cost_per_job" in paths
+    before = (out / "paths.csv").read_bytes()
+
+    assert main(["run", str(SHIPPED), "--paths", "100", "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (out / "paths.csv").read_bytes() == before  # untouched
+
+    assert main(["run", str(SHIPPED), "--paths", "100", "--out", str(out), "--force"]) == 0
+    assert len(pd.read_csv(out / "paths.csv")) == 100
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_out_into_an_existing_empty_folder(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert main(["run", str(SHIPPED), "--paths", "50", "--out", str(out)]) == 0
+    assert (out / "summary.csv").exists()
+
+
+def test_validate(capsys, tmp_path):
+    assert main(["validate", str(SHIPPED)]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert main(["validate", str(SHIPPED), "--set", "bank.gearing=-1"]) == 2
+    assert "bank.gearing" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_bad_options_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(SHIPPED), "--paths", "0"])
+    assert info.value.code == 2
+    assert main(["run", str(SHIPPED), "--set", "nokey"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "levier.cli", "run", str(SHIPPED), "--paths", "100", "--set", "policy.max_pd=2"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "policy.max_pd" in proc.stderr and "Traceback" not in proc.stderr

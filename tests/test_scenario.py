@@ -1,0 +1,185 @@
+"""Scenario files: the example's names, validation that names the key, overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import levier
+from levier.scenario import parse_assignment
+
+from conftest import ROOT, SHIPPED, base_dict, make_scenario
+
+DESIGN_EXAMPLE = ROOT.parent / "shared" / "design" / "scenario-example.toml"
+
+
+def test_shipped_scenario_loads_and_is_frozen(moselle):
+    assert moselle.meta.name == "Moselle-Est reconversion fund"
+    assert moselle.sector_names == ["plasturgie", "automobile", "logistique"]
+    with pytest.raises(Exception):
+        moselle.policy.loan_per_job = 1  # frozen
+
+
+@pytest.mark.skipif(not DESIGN_EXAMPLE.exists(), reason="design folder not beside the repository")
+def test_design_example_is_a_valid_scenario():
+    scenario = levier.load_scenario(DESIGN_EXAMPLE)
+    assert scenario.policy.loan_per_job == 7_500
+
+
+def test_shipped_scenario_uses_the_contract_names():
+    data = tomllib.loads(SHIPPED.read_text(encoding="utf-8"))
+    for table in ("meta", "simulation", "fund", "policy", "bank", "defaults", "sectors", "territories", "pipeline"):
+        assert table in data
+    for key in ("loan_per_job", "loan_cap", "max_share_of_investment", "rate", "maturity_years", "grace_years",
+                "max_pd", "subsidy_per_job", "clawback_year", "takeover_job_share"):
+        assert key in data["policy"], key
+
+
+def test_with_overrides_returns_a_new_validated_scenario(moselle):
+    changed = moselle.with_overrides({"policy.loan_per_job": 10_000, "sectors.automobile.annual_pd": 0.05,
+                                      "territories[0].loading": 0.1, "simulation.paths": 10})
+    assert changed.policy.loan_per_job == 10_000
+    assert changed.sectors[1].annual_pd == 0.05
+    assert changed.territories[0].loading == 0.1
+    assert moselle.policy.loan_per_job != 10_000 or moselle.simulation.paths != 10  # original intact
+    assert moselle.sectors[1].annual_pd == 0.074
+    assert changed.content_hash() != moselle.content_hash()
+
+
+@pytest.mark.parametrize(
+    "overrides, key, words",
+    [
+        ({"policy.loan_per_jb": 1}, "policy.loan_per_jb", "did you mean 'loan_per_job'"),
+        ({"policy.max_pd": "high"}, "policy.max_pd", "valid number"),
+        ({"sectors.chimie.annual_pd": 0.1}, "sectors.chimie.annual_pd", "unknown name 'chimie'"),
+        ({"sectors.automobile.annual_pd": 1.5}, "sectors[1] (automobile).annual_pd", "less than 1"),
+    ],
+)
+def test_bad_overrides_name_the_key(moselle, overrides, key, words):
+    with pytest.raises(levier.ScenarioError) as info:
+        moselle.with_overrides(overrides)
+    assert key in str(info.value) and words in str(info.value)
+
+
+def test_parse_assignment_reads_toml_values():
+    assert parse_assignment("policy.rate=0.03") == ("policy.rate", 0.03)
+    assert parse_assignment("fund.recycle=true") == ("fund.recycle", True)
+    assert parse_assignment("meta.name=Alès") == ("meta.name", "Alès")
+    assert parse_assignment("simulation.risk_levels=[0.9, 0.99]") == ("simulation.risk_levels", [0.9, 0.99])
+    with pytest.raises(levier.ScenarioError):
+        parse_assignment("policy.rate")
+
+
+def _mutate(data, path, value):
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return data
+
+
+_DELETE = object()
+
+# one case per kind of mistake the issue names: (mutation, key named in the message, words)
+BAD_CASES = {
+    "typo": ((["policy", "loan_per_jobs"], 5), "policy.loan_per_jobs", "unknown key"),
+    "wrong type": ((["fund", "capital"], "lots"), "fund.capital", "valid number"),
+    "pd above 1": ((["sectors", 0, "annual_pd"], 1.2), "sectors[0] (plasturgie).annual_pd", "less than 1"),
+    "pd negative": ((["sectors", 1, "annual_pd"], -0.1), "sectors[1] (automobile).annual_pd", "greater than or equal to 0"),
+    "loadings too big": ((["sectors", 1, "loading"], 0.95), "sectors[1] (automobile).loading", "sum to less than 1"),
+    "mix not summing to 1": ((["pipeline", "sector_mix", "plasturgie"], 0.7), "pipeline.sector_mix", "must sum to 1"),
+    "mix names unknown sector": ((["pipeline", "sector_mix"], {"plasturgie": 0.5, "chimie": 0.5}),
+                                 "pipeline.sector_mix.chimie", "unknown sector 'chimie'"),
+    "missing key": ((["policy", "loan_cap"], _DELETE), "policy.loan_cap", "missing"),
+    "missing loan book": ((["loan_book"], {"path": "absent.csv"}), "loan_book.path", "no such file"),
+    "grace longer than maturity": ((["policy", "grace_years"], 5), "policy.grace_years", "less than policy.maturity_years"),
+    "duplicate sector": ((["sectors", 1, "name"], "plasturgie"), "sectors[1].name", "duplicate"),
+    "infinite": ((["fund", "capital"], float("inf")), "fund.capital", "finite"),
+}
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    lines = []
+
+    def emit(prefix, table):
+        scalars = {k: v for k, v in table.items() if not isinstance(v, (dict, list)) or
+                   (isinstance(v, list) and not (v and isinstance(v[0], dict))) or
+                   (isinstance(v, dict) and prefix)}
+        lines.append(f"[{prefix}]" if prefix else "")
+        for k, v in scalars.items():
+            lines.append(f"{k} = {_toml(v)}")
+
+    for key, value in data.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                lines.append(f"[[{key}]]")
+                lines.extend(f"{k} = {_toml(v)}" for k, v in item.items())
+        else:
+            emit(key, value)
+    path = tmp_path / "scenario.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _toml(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v == float("inf"):
+        return "inf"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml(x)}' for k, x in v.items()) + " }"
+    raise TypeError(v)
+
+
+def test_round_trip_of_the_writer(tmp_path):
+    scenario = levier.load_scenario(_write(tmp_path, base_dict()))
+    assert scenario.model_dump() == make_scenario().model_dump()
+
+
+@pytest.mark.parametrize("case", list(BAD_CASES))
+def test_each_kind_of_bad_file_is_named(tmp_path, case, capsys):
+    (path, value), key, words = BAD_CASES[case]
+    data = _mutate(base_dict(), path, value) if path[0] != "loan_book" else {**base_dict(), "loan_book": value}
+    file = _write(tmp_path, data)
+    with pytest.raises(levier.ScenarioError) as info:
+        levier.load_scenario(file)
+    message = str(info.value)
+    assert str(file) in message and key in message and words in message, message
+    # and from the command line: exit 2, the same message, no traceback
+    from levier.cli import main
+
+    assert main(["validate", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert key in err and "Traceback" not in err
+
+
+def test_unreadable_files_are_input_errors(tmp_path):
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(levier.ScenarioError, match="no such file"):
+        levier.load_scenario(missing)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[policy\nloan = 1", encoding="utf-8")
+    with pytest.raises(levier.ScenarioError, match="not valid TOML"):
+        levier.load_scenario(broken)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(levier.ScenarioError, match="not UTF-8"):
+        levier.load_scenario(binary)
+    with pytest.raises(levier.ScenarioError, match="is a folder"):
+        levier.load_scenario(tmp_path)
+
+
+def test_scenario_needs_projects():
+    with pytest.raises(levier.ScenarioError, match="needs a \\[pipeline\\]"):
+        make_scenario(pipeline=None)

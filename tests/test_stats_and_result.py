@@ -1,0 +1,150 @@
+"""Statistics against brute force, kernels against closed forms, and the result's tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+import levier
+from levier.kernels import ar1_factors, conditional_pd, group_cumsum, group_sums, outstanding_fraction
+from levier.stats import describe, es_weights, expected_shortfall, ratio_of_means, value_at_risk
+
+from conftest import make_scenario
+
+
+def brute_force_es(x, alpha):
+    """(1 / (1 - alpha)) * integral of the empirical quantile function from alpha to 1, numerically."""
+    xs = np.sort(x)
+    n = xs.size
+    u = np.linspace(alpha, 1, 200_001)[1:]  # quantile function L_(ceil(n u))
+    q = xs[np.clip(np.ceil(n * u - 1e-12).astype(int), 1, n) - 1]
+    return np.trapezoid(q, u) / (1 - alpha)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.9, 0.95, 0.975, 0.99])
+def test_es_matches_the_integral_definition(alpha):
+    x = np.random.default_rng(1).lognormal(size=333)
+    assert expected_shortfall(x, alpha) == pytest.approx(brute_force_es(x, alpha), rel=1e-4)
+    assert expected_shortfall(x, alpha) >= value_at_risk(x, alpha)
+
+
+def test_es_is_right_for_discrete_losses():
+    # 90 % of paths lose nothing, 10 % lose 100: ES at 95 % is 100, VaR 100; at 85 %,
+    # ES = (0.05 * 0 + 0.10 * 100) / 0.15 = 66.67 — the naive mean of losses >= VaR (here 0) gives 10
+    x = np.r_[np.zeros(900), np.full(100, 100.0)]
+    assert value_at_risk(x, 0.95) == 100 and expected_shortfall(x, 0.95) == pytest.approx(100)
+    assert value_at_risk(x, 0.85) == 0
+    assert expected_shortfall(x, 0.85) == pytest.approx(100 * 0.10 / 0.15)
+    assert es_weights(1000, 0.85).sum() == pytest.approx(1)
+
+
+def test_var_is_the_lower_quantile():
+    x = np.arange(1, 101, dtype=float)
+    assert value_at_risk(x, 0.95) == 95 and value_at_risk(x, 0.951) == 96
+    assert value_at_risk(x, 0.95) == np.quantile(x, 0.95, method="inverted_cdf")
+
+
+def test_describe_counts_missing_values():
+    out = describe(np.array([1.0, np.nan, 3.0]), [0.5], [0.9])
+    assert out["missing"] == 1 and out["count"] == 2 and out["mean"] == 2
+    assert out["mc_se"] == pytest.approx(np.std([1, 3], ddof=1) / np.sqrt(2))
+
+
+def test_ratio_of_means_standard_error_covers():
+    rng = np.random.default_rng(3)
+    estimates, ses = [], []
+    for _ in range(400):
+        y = rng.gamma(2.0, 1.0, 200)
+        x = 3 * y + rng.normal(0, 1, 200)
+        r, se = ratio_of_means(x, y)
+        estimates.append(r)
+        ses.append(se)
+    # the delta-method se matches the spread of the estimates (within sampling error of an sd)
+    spread = np.std(estimates, ddof=1)
+    assert abs(np.mean(ses) / spread - 1) < 4 / np.sqrt(2 * 399)
+
+
+def test_outstanding_fraction_schedule():
+    assert outstanding_fraction(np.arange(7), np.array(5), np.array(1)).tolist() == [1, 1, 0.75, 0.5, 0.25, 0, 0]
+    assert outstanding_fraction(np.arange(3), np.array(1), np.array(0)).tolist() == [1, 0, 0]
+
+
+def test_ar1_factors_are_stationary_with_the_right_autocorrelation():
+    shocks = np.random.default_rng(0).standard_normal((20_000, 6, 2))
+    z = ar1_factors(shocks, np.array([0.6, 0.0]))
+    n = z.shape[0]
+    for t in range(6):
+        assert abs(z[:, t, 0].var() - 1) < 4 * np.sqrt(2 / n)
+    corr = np.corrcoef(z[:, 4, 0], z[:, 5, 0])[0, 1]
+    assert abs(corr - 0.6) < 4 * (1 - 0.36) / np.sqrt(n)
+    assert abs(np.corrcoef(z[:, 2, 0], z[:, 5, 0])[0, 1] - 0.6**3) < 4 * 1 / np.sqrt(n)
+    np.testing.assert_array_equal(z[:, :, 1], shocks[:, :, 1])
+
+
+def test_conditional_pd_averages_to_the_unconditional_pd():
+    h, rho = 0.04, 0.2
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    p = conditional_pd(np.array([special.ndtri(h)]), np.sqrt(rho) * z[:, None], np.array([np.sqrt(1 - rho)]))
+    assert (w @ p[:, 0]) / w.sum() == pytest.approx(h, rel=1e-10)
+    # joint default probability is the bivariate normal's: the Vasicek correlation structure
+    joint = (w @ p[:, 0] ** 2) / w.sum()
+    c = special.ndtri(h)
+    expected = stats.multivariate_normal(mean=[0, 0], cov=[[1, rho], [rho, 1]]).cdf([c, c])
+    assert joint == pytest.approx(expected, rel=1e-4)
+
+
+def test_group_helpers_against_brute_force():
+    rng = np.random.default_rng(1)
+    values = rng.random((5, 12))
+    codes = rng.integers(0, 4, 12)
+    cs = group_cumsum(values, codes)
+    sums = group_sums(values, codes, 5)
+    for j in range(12):
+        same = [k for k in range(j + 1) if codes[k] == codes[j]]
+        np.testing.assert_allclose(cs[:, j], values[:, same].sum(axis=1))
+    for g in range(5):
+        np.testing.assert_allclose(sums[:, g], values[:, codes == g].sum(axis=1))
+
+
+@pytest.fixture(scope="module")
+def result():
+    return levier.simulate(make_scenario(), paths=1_000, seed=12)
+
+
+def test_es_contributions_add_up_to_the_portfolio_es(result):
+    summary = result.summary()
+    for table in (result.by_sector(), result.by_territory()):
+        for alpha in (0.95, 0.99, 0.999):
+            assert table[f"es_contribution_{alpha:g}"].sum() == pytest.approx(summary.loc["fund_loss", f"es_{alpha:g}"])
+        assert table["fund_loss"].sum() == pytest.approx(summary.loc["fund_loss", "mean"])
+        assert table["share_of_expected_loss"].sum() == pytest.approx(1)
+        assert table["jobs_created"].sum() == pytest.approx(summary.loc["jobs_created", "mean"])
+
+
+def test_by_year_is_consistent_with_paths(result):
+    by_year = result.by_year()
+    horizon = result.scenario.simulation.horizon_years
+    assert by_year.loc["jobs"].index.tolist() == list(range(1, horizon + 1))
+    assert by_year.loc[("jobs", horizon), "mean"] == pytest.approx(result.paths["jobs_created"].mean())
+    assert by_year.loc["defaults", "mean"].sum() == pytest.approx(result.paths["n_defaults"].mean())
+    assert by_year.loc["new_loans", "mean"].sum() == pytest.approx(result.paths["n_financed"].mean())
+
+
+def test_summary_columns_and_missing_ratios(result):
+    summary = result.summary()
+    for col in ("mean", "std", "mc_se", "q_0.05", "q_0.5", "q_0.95", "var_0.99", "es_0.99", "missing"):
+        assert col in summary.columns
+    assert np.isnan(summary.loc["jobs_created", "var_0.99"])  # VaR only for losses
+    ratios = result.ratios()
+    assert ratios.loc["cost_per_job", "value"] == pytest.approx(
+        result.paths["fund_net_cost"].mean() / result.paths["jobs_additional"].mean())
+    p, se = result.exceedance_probability("fund_loss", 0.0)
+    assert 0 < p < 1 and se > 0
+
+
+def test_repr_and_html(result, moselle):
+    assert "SimulationResult" in repr(result) and "1,000 paths" in repr(result)
+    html = result._repr_html_()
+    assert "<table>" in html and "Cost per additional job" in html
+    assert "Moselle-Est" in moselle._repr_html_() and "Moselle-Est" in repr(moselle)
