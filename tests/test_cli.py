@@ -81,3 +81,8 @@ def test_console_script_runs_as_a_process(tmp_path):
     )
     assert proc.returncode == 2
     assert "policy.max_pd" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_says_when_nothing_is_financed(capsys):
+    assert main(["run", str(SHIPPED), "--paths", "50", "--set", "fund.capital=0"]) == 0
+    assert "No project was financed" in capsys.readouterr().out

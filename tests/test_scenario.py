@@ -99,6 +99,7 @@ BAD_CASES = {
     "missing loan book": ((["loan_book"], {"path": "absent.csv"}), "loan_book.path", "no such file"),
     "grace longer than maturity": ((["policy", "grace_years"], 5), "policy.grace_years", "less than policy.maturity_years"),
     "duplicate sector": ((["sectors", 1, "name"], "plasturgie"), "sectors[1].name", "duplicate"),
+    "pipeline past the horizon": ((["pipeline", "years"], 9), "pipeline.years", "after the horizon"),
     "infinite": ((["fund", "capital"], float("inf")), "fund.capital", "finite"),
 }
 

@@ -114,7 +114,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     portfolio = build_portfolio(scenario)
     book = int(portfolio.in_book.sum())
-    print(f"{args.scenario}: valid — {scenario!r}; {len(portfolio)} projects ({book} in the loan book)")
+    print(f"{args.scenario}: valid — {scenario!r}; {book} loans in the loan book")
     return EXIT_OK
 
 

@@ -114,6 +114,13 @@ def run_report(result: SimulationResult) -> str:
         f"{result.scenario.meta.name} — {meta['paths']:,} paths, {sim.horizon_years} years, "
         f"{meta['n_projects']} projects ({meta['n_loan_book']} in the loan book)"
     )
+    if not result.paths["n_financed"].any():
+        return "\n".join([
+            title,
+            "",
+            "No project was financed on any path: check the bank's threshold and gearing, the screening",
+            "(policy.max_pd), the offer (policy.loan_per_job, loan_cap) and the fund's capital.",
+        ])
     headline = headline_table(result).rename(columns={"mc_se": "± MC se"})
     headline.columns = [c.replace("q_", "q ") for c in headline.columns]
     parts = [

@@ -555,6 +555,14 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
             )
     if s.pipeline is None and s.loan_book is None:
         problems.append(Problem("", "a scenario needs a [pipeline] table, a [loan_book] table, or both"))
+    if s.pipeline is not None and s.pipeline.years > s.simulation.horizon_years:
+        problems.append(
+            Problem(
+                "pipeline.years",
+                f"projects would enter after the horizon: {s.pipeline.years} pipeline years, "
+                f"simulation.horizon_years = {s.simulation.horizon_years}",
+            )
+        )
     if s.pipeline is not None:
         for mix_key, names, label in (
             ("sector_mix", s.sector_names, "sector"),
