@@ -37,16 +37,20 @@ VARIANTS = {
 }
 
 
+def assert_matches_reference(terms, draws):
+    engine = simulate_paths(terms, draws).paths
+    for p in range(draws.u_bank.shape[0]):
+        ref = reference_path(terms, draws, p)
+        for metric in COMPARED:
+            assert engine[metric][p] == pytest.approx(ref[metric], rel=1e-9, abs=1e-6), (metric, p)
+    return engine
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_engine_matches_scalar_reference(name):
     scenario = make_scenario(**VARIANTS[name])
     terms = project_terms(scenario, build_portfolio(scenario))
-    draws = block_draws(terms, coerce_seed(11), 0).rows(0, 40)
-    engine = simulate_paths(terms, draws).paths
-    for p in range(40):
-        ref = reference_path(terms, draws, p)
-        for metric in COMPARED:
-            assert engine[metric][p] == pytest.approx(ref[metric], rel=1e-9, abs=1e-6), (metric, p)
+    engine = assert_matches_reference(terms, block_draws(terms, coerce_seed(11), 0).rows(0, 40))
     # the variants must exercise what they claim: some defaults, some refusals for capital
     assert engine["n_defaults"].sum() > 0
 
@@ -62,10 +66,5 @@ def test_engine_matches_reference_with_loan_book(tmp_path):
     scenario = make_scenario(base_dir=tmp_path, loan_book={"path": "book.csv"}, fund={"capital": 1_500_000.0, "recycle": True})
     terms = project_terms(scenario, build_portfolio(scenario))
     assert terms.n_book == 3
-    draws = block_draws(terms, coerce_seed(3), 2).rows(0, 30)
-    engine = simulate_paths(terms, draws).paths
-    for p in range(30):
-        ref = reference_path(terms, draws, p)
-        for metric in COMPARED:
-            assert engine[metric][p] == pytest.approx(ref[metric], rel=1e-9, abs=1e-6), (metric, p)
+    engine = assert_matches_reference(terms, block_draws(terms, coerce_seed(3), 2).rows(0, 30))
     assert np.all(engine["n_financed"] >= 3)

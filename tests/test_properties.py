@@ -41,7 +41,8 @@ def scenarios(draw):
     )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI runs the same examples every time (explore locally with --hypothesis-seed=N)
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_invariants_hold_for_any_valid_scenario(scenario):
     p = levier.simulate(scenario, paths=64).paths
@@ -57,5 +58,5 @@ def test_invariants_hold_for_any_valid_scenario(scenario):
         assert (p["fund_lent"] + p["subsidies"] <= scenario.fund.capital + 1e-6 * max(scenario.fund.capital, 1)).all()
     # a ratio is finite where its denominator is positive, and missing (not inf) elsewhere
     assert not np.isinf(p["cost_per_job"]).any()
-    assert (p["cost_per_job"].notna() == (p["jobs_additional"] > 0)).all()
+    assert (p["cost_per_job"].notna() == (p["jobs_additional"] >= 1e-9)).all()
     assert (p["clawbacks"] <= p["subsidies"] + tol).all()

@@ -268,15 +268,19 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
     paths["jobs_at_check"] = jobs_check.sum(axis=1)
     paths["fund_outstanding_end"] = fund_outstanding_end
     paths.update(totals)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        jobs_add = paths["jobs_additional"]
-        lent = paths["fund_lent"]
-        paths["cost_per_job"] = np.where(jobs_add > 0, paths["fund_net_cost"] / np.where(jobs_add > 0, jobs_add, 1), np.nan)
-        paths["leverage_bank"] = np.where(lent > 0, paths["bank_lent"] / np.where(lent > 0, lent, 1), np.nan)
-        paths["leverage_investment"] = np.where(lent > 0, paths["investment"] / np.where(lent > 0, lent, 1), np.nan)
+    paths["cost_per_job"] = _ratio(paths["fund_net_cost"], paths["jobs_additional"])
+    paths["leverage_bank"] = _ratio(paths["bank_lent"], paths["fund_lent"])
+    paths["leverage_investment"] = _ratio(paths["investment"], paths["fund_lent"])
     by_sector = {name: group_sums(per_project[name], terms.sector, n_sec) for name in SECTOR_COLUMNS}
     by_territory = {name: group_sums(per_project[name], terms.territory, n_ter) for name in SECTOR_COLUMNS}
     return PathBlock(paths={k: paths[k] for k in PATH_COLUMNS}, by_year=year, by_sector=by_sector, by_territory=by_territory)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Per-path ratio, missing (NaN) where the denominator is zero or negligible (< 1e-9):
+    a cost per job over no job is undefined, not infinite."""
+    defined = denominator >= 1e-9
+    return np.where(defined, numerator / np.where(defined, denominator, 1.0), np.nan)
 
 
 def default_chunk_size(n_projects: int, paths: int) -> int:

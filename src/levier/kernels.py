@@ -142,7 +142,8 @@ def acceptance_probability(q: np.ndarray, threshold: float, steepness: float) ->
     if steepness == 0.0:
         # ratios computed as (E + P) / I can land a hair below an exact threshold
         return (q >= threshold - 1e-12).astype(float)
-    return special.expit((q - threshold) / steepness)
+    with np.errstate(over="ignore"):  # a tiny steepness is a threshold: expit(±inf) is 1 or 0
+        return special.expit((q - threshold) / steepness)
 
 
 def ar1_factors(shocks: np.ndarray, autocorrelation: np.ndarray) -> np.ndarray:
@@ -327,14 +328,20 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
 
     rec_mean = np.array([x.recovery_mean for x in sectors])
     rec_sd = np.array([x.recovery_sd for x in sectors])
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         concentration = np.where(rec_sd > 0, rec_mean * (1 - rec_mean) / rec_sd**2 - 1.0, 0.0)
-    rec_a = np.where(rec_sd > 0, rec_mean * concentration, 0.0)
-    rec_b = np.where(rec_sd > 0, (1 - rec_mean) * concentration, 0.0)
+    # an sd so small that the Beta is a point mass (or overflows) is treated as fixed
+    spread = (rec_sd > 0) & np.isfinite(concentration) & (concentration < 1e12)
+    rec_a = np.where(spread, rec_mean * concentration, 0.0)
+    rec_b = np.where(spread, (1 - rec_mean) * concentration, 0.0)
     real_mean = np.array([x.job_realisation_mean for x in sectors])
     real_sd = np.array([x.job_realisation_sd for x in sectors])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        real_sigma = np.where(real_mean > 0, np.sqrt(np.log1p((real_sd / np.where(real_mean > 0, real_mean, 1)) ** 2)), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the branch for mean = 0 is discarded
+        # sigma^2 = log(1 + sd^2 / mean^2), in logs so that a tiny mean cannot overflow it
+        log_mean = np.log(real_mean)
+        real_sigma = np.where(
+            real_mean > 0, np.sqrt(np.logaddexp(2 * log_mean, 2 * np.log(real_sd)) - 2 * log_mean), 0.0
+        )
     dead_sector = np.array([x.deadweight for x in sectors])[p.sector]
     dead_territory = np.array([t.deadweight for t in territories])[p.territory]
 
