@@ -1,0 +1,47 @@
+"""Docs that stay true: the README's worked example is what `levier run` prints today."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from levier.cli import main
+
+from conftest import ROOT, SHIPPED
+
+
+def _table_rows(text: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in text.splitlines():
+        match = re.match(r"^\s*(\S.*?)\s{2,}(-?[\d,.]+(?:\s+-?[\d,.]+)+)\s*$", line)
+        if match:
+            rows[match.group(1).strip()] = match.group(2).split()
+    return rows
+
+
+def test_readme_worked_example_matches_a_fresh_run(capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("`levier run scenarios/moselle_est.toml` (20 000 paths", 1)[1].split("```", 2)[1]
+    assert main(["run", str(SHIPPED)]) == 0
+    fresh = capsys.readouterr().out
+    documented, now = _table_rows(block), _table_rows(fresh)
+    assert len(documented) >= 17
+    for label, values in documented.items():
+        assert now.get(label) == values, label
+    assert block.strip().splitlines()[0] == fresh.strip().splitlines()[0]
+
+
+def test_shipped_scenario_regression_values():
+    # seeded regression values: a change in any of these is a change of the model, to be explained
+    import levier
+
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=1_000, seed=2005)
+    mean = result.paths.mean()
+    assert mean["n_financed"] == pytest.approx(71.099, abs=5e-4)
+    assert mean["fund_loss"] == pytest.approx(REGRESSION["fund_loss"], rel=1e-12)
+    assert mean["jobs_additional"] == pytest.approx(REGRESSION["jobs_additional"], rel=1e-12)
+    assert mean["fund_net_cost"] == pytest.approx(REGRESSION["fund_net_cost"], rel=1e-12)
+
+
+REGRESSION = {"fund_loss": 2822993.7464877577, "jobs_additional": 436.55477689429244, "fund_net_cost": 6027602.736951155}
