@@ -86,3 +86,14 @@ def test_console_script_runs_as_a_process(tmp_path):
 def test_run_says_when_nothing_is_financed(capsys):
     assert main(["run", str(SHIPPED), "--paths", "50", "--set", "fund.capital=0"]) == 0
     assert "No project was financed" in capsys.readouterr().out
+
+
+def test_probability_of_losing_more_than(capsys):
+    assert main(["run", str(SHIPPED), "--paths", "400", "--loss-above", "4e6", "--loss-above", "1_000_000"]) == 0
+    out = capsys.readouterr().out
+    assert "P(fund loss > 4,000,000 €) = " in out and "P(fund loss > 1,000,000 €) = " in out
+    assert main(["run", str(SHIPPED), "--paths", "100", "--loss-above", "0", "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["fund_loss_exceedance"][0]["probability"] > 0.9
+    with pytest.raises(SystemExit):
+        main(["run", str(SHIPPED), "--loss-above", "lots"])

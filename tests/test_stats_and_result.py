@@ -148,3 +148,24 @@ def test_repr_and_html(result, moselle):
     html = result._repr_html_()
     assert "<table>" in html and "Cost per additional job" in html
     assert "Moselle-Est" in moselle._repr_html_() and "Moselle-Est" in repr(moselle)
+
+
+def test_annuity_pays_equal_instalments_and_bullet_pays_at_maturity():
+    r, maturity, grace = 0.05, 6, 2
+    out = outstanding_fraction(np.arange(8), np.array(maturity), np.array(grace), "annuity", r)
+    payments = r * out[:-1] + (out[:-1] - out[1:])  # interest + principal, year by year
+    np.testing.assert_allclose(payments[grace:maturity], r / (1 - (1 + r) ** -(maturity - grace)))
+    np.testing.assert_allclose(payments[:grace], r)
+    assert out[maturity] == pytest.approx(0, abs=1e-15)
+    linear = outstanding_fraction(np.arange(8), np.array(maturity), np.array(grace), "annuity", 0.0)
+    np.testing.assert_allclose(linear, outstanding_fraction(np.arange(8), np.array(maturity), np.array(grace)))
+    bullet = outstanding_fraction(np.arange(8), np.array(maturity), np.array(grace), "bullet")
+    assert bullet.tolist() == [1, 1, 1, 1, 1, 1, 0, 0]
+
+
+@pytest.mark.parametrize("profile", ["annuity", "bullet"])
+def test_amortisation_profiles_run_end_to_end_and_conserve_principal(profile):
+    s = make_scenario(policy={"amortisation": profile, "rate": 0.04}, bank={"amortisation": profile})
+    p = levier.simulate(s, paths=200, seed=3).paths
+    total = p["fund_principal"] + p["fund_recoveries"] + p["fund_loss"] + p["fund_outstanding_end"]
+    np.testing.assert_allclose(total, p["fund_lent"], rtol=1e-10)

@@ -32,6 +32,16 @@ def _whole_number(minimum: int):
     return parse
 
 
+def _amount(text: str) -> float:
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an amount in euros, got {text!r}") from None
+    if not value == value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite amount, got {text!r}")
+    return value
+
+
 _positive_int = _whole_number(1)
 _seed = _whole_number(0)
 
@@ -55,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
     run.add_argument("--out", metavar="DIR", help="write paths, summary, by-year, by-sector tables and meta.json to DIR")
     run.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
+    run.add_argument("--loss-above", dest="loss_above", type=_amount, action="append", default=[], metavar="EUROS",
+                     help="also print the probability that the fund loses more than EUROS (repeatable)")
     run.add_argument("--format", choices=("table", "json"), default="table", help="how to print the summary")
 
     validate = sub.add_parser("validate", help="check a scenario file (and its loan book) and say what is wrong",
@@ -91,15 +103,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
             raise OutputError(str(out), ["exists and is not empty; choose another folder or pass --force to replace it"])
     result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size)
+    exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
     if args.format == "json":
         payload = {
             "meta": result.meta,
             "summary": json.loads(result.summary().to_json(orient="index")),
             "ratios": json.loads(result.ratios().to_json(orient="index")),
+            "fund_loss_exceedance": [{"threshold": x, "probability": p, "mc_se": se} for x, (p, se) in exceed.items()],
         }
         print(json.dumps(payload, indent=2))
     else:
         print(run_report(result))
+        for x, (p, se) in exceed.items():
+            print(f"P(fund loss > {x:,.0f} €) = {p:.4f} ± {se:.4f} (MC se)")
     if args.out:
         files = write_result(result, args.out, force=args.force)
         note = "" if has_parquet() else " (CSV only: install levier[parquet] for Parquet copies)"

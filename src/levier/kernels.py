@@ -116,20 +116,40 @@ class Terms:
         return slice(self.n_book + lo, self.n_book + hi)
 
 
-def outstanding_fraction(years_elapsed: np.ndarray, maturity: np.ndarray, grace: np.ndarray) -> np.ndarray:
+def outstanding_fraction(
+    years_elapsed: np.ndarray,
+    maturity: np.ndarray,
+    grace: np.ndarray,
+    profile: str = "linear",
+    rate: np.ndarray | float = 0.0,
+) -> np.ndarray:
     """Share of a loan's principal outstanding after ``years_elapsed`` years of its life.
 
-    Interest only during ``grace`` years, then linear amortisation until ``maturity``; 0 before
-    disbursement (negative elapsed years) is *not* applied here.
+    Interest only during ``grace`` years, then repayment until ``maturity`` by one of three
+    profiles: ``"linear"`` (equal principal instalments), ``"annuity"`` (equal payments of
+    principal and interest at ``rate``), ``"bullet"`` (everything at maturity). The share is 1
+    for negative elapsed years (before disbursement is the caller's business).
 
     Examples
     --------
     >>> outstanding_fraction(np.arange(8), np.array(7), np.array(2)).round(2).tolist()
     [1.0, 1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0]
+    >>> outstanding_fraction(np.arange(4), np.array(3), np.array(1), "bullet").tolist()
+    [1.0, 1.0, 1.0, 0.0]
     """
     years_elapsed = np.asarray(years_elapsed, dtype=float)
-    amortising = np.maximum(maturity - grace, 1)
-    return np.clip(1.0 - (years_elapsed - grace) / amortising, 0.0, 1.0)
+    n = np.maximum(maturity - grace, 1)  # number of instalments
+    k = np.clip(years_elapsed - grace, 0.0, n)  # instalments paid
+    if profile == "linear":
+        return 1.0 - k / n
+    if profile == "bullet":
+        return np.where(k >= n, 0.0, 1.0)
+    if profile == "annuity":
+        growth = 1.0 + np.asarray(rate, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            annuity = (growth**n - growth**k) / (growth**n - 1.0)
+        return np.where(np.asarray(rate) > 0, annuity, 1.0 - k / n)
+    raise ValueError(f"unknown amortisation profile {profile!r}")
 
 
 def acceptance_probability(q: np.ndarray, threshold: float, steepness: float) -> np.ndarray:
@@ -296,9 +316,13 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
     years = np.arange(horizon + 2)
     elapsed = years[None, :] - p.entry[:, None]
     started = elapsed >= 0
-    fund_out = np.where(started, outstanding_fraction(elapsed, maturity[:, None], grace[:, None]), 0.0)
+    fund_out = np.where(
+        started, outstanding_fraction(elapsed, maturity[:, None], grace[:, None], pol.amortisation, rate[:, None]), 0.0
+    )
     bank_out = np.where(
-        started, outstanding_fraction(elapsed, np.array(bank.maturity_years), np.array(bank.grace_years)), 0.0
+        started,
+        outstanding_fraction(elapsed, np.array(bank.maturity_years), np.array(bank.grace_years), bank.amortisation, bank.rate),
+        0.0,
     )
 
     ramps = [sec.job_ramp for sec in s.sectors]

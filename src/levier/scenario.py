@@ -93,6 +93,7 @@ class Policy(_Model):
     rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     maturity_years: Annotated[int, Field(ge=1, le=50)] = 7
     grace_years: Annotated[int, Field(ge=0, le=49)] = 0
+    amortisation: Literal["linear", "annuity", "bullet"] = "linear"
     max_pd: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     subsidy_per_job: NonNegative = 0.0
     clawback_year: Annotated[int, Field(ge=1, le=100)] = 3
@@ -111,6 +112,7 @@ class Bank(_Model):
     rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     maturity_years: Annotated[int, Field(ge=1, le=50)] = 7
     grace_years: Annotated[int, Field(ge=0, le=49)] = 0
+    amortisation: Literal["linear", "annuity", "bullet"] = "linear"
     closing_tolerance: Annotated[float, Field(ge=0.0, lt=1.0)] = 1e-6
 
 
