@@ -45,3 +45,19 @@ def test_shipped_scenario_regression_values():
 
 
 REGRESSION = {"fund_loss": 2822993.7464877577, "jobs_additional": 436.55477689429244, "fund_net_cost": 6027602.736951155}
+
+
+def test_readme_python_example_figures():
+    import levier
+
+    scenario = levier.load_scenario(SHIPPED)
+    result = levier.simulate(scenario, paths=5_000, seed=1)
+    assert f"{result.paths['jobs_additional'].mean():.0f}" == "433"
+    ratios = result.ratios()
+    assert f"{ratios.loc['cost_per_job', 'value']:,.0f}" == "14,059"
+    assert f"{ratios.loc['cost_per_job', 'mc_se']:.0f}" == "60"
+    assert f"{ratios.loc['leverage_bank', 'value']:.3f}" == "5.120"
+    assert f"{ratios.loc['loss_rate', 'value']:.3f}" == "0.284"
+    generous = levier.simulate(scenario.with_overrides({"policy.loan_per_job": 15_000}), paths=5_000, seed=1)
+    diff = generous.paths["jobs_additional"] - result.paths["jobs_additional"]
+    assert f"{diff.mean():.1f}" == "-73.1" and f"{diff.std() / len(diff) ** 0.5:.2f}" == "0.72"
