@@ -11,6 +11,7 @@ import pytest
 from scipy import integrate, special, stats
 
 import levier
+from levier.analytic import one_factor_defaults_pmf, vasicek_cdf, vasicek_quantile
 
 from conftest import book_row, make_scenario, write_book
 
@@ -23,7 +24,8 @@ def _flat_book(tmp_path, pds, entry_year=1):
 
 
 def _independent(tmp_path, pds, horizon=1, **tables):
-    _flat_book(tmp_path, pds)
+    if len(pds):  # else the test wrote its own book.csv
+        _flat_book(tmp_path, pds)
     base = dict(
         base_dir=tmp_path,
         pipeline=None,
@@ -43,6 +45,17 @@ def poisson_binomial_pmf(pds):
     for p in pds:  # brute-force convolution, the independent truth
         pmf = np.convolve(pmf, [1 - p, p])
     return pmf
+
+
+def chi_square_pvalue(observed_counts, pmf):
+    """Pearson's test of counts against a pmf, cells with expected count < 5 pooled."""
+    n = observed_counts.sum()
+    expected = pmf * n
+    keep = expected >= 5
+    obs = np.r_[observed_counts[keep], observed_counts[~keep].sum()]
+    exp = np.r_[expected[keep], expected[~keep].sum()]
+    mask = exp > 0
+    return stats.chisquare(obs[mask], exp[mask] * obs[mask].sum() / exp[mask].sum()).pvalue
 
 
 def test_independent_defaults_match_poisson_binomial(tmp_path):
@@ -95,14 +108,6 @@ def test_default_time_is_geometric_with_independent_years(tmp_path):
     assert stats.chisquare(observed, expected).pvalue > P_VALUE_FLOOR
 
 
-def vasicek_cdf(x, pd, rho):
-    return special.ndtr((np.sqrt(1 - rho) * special.ndtri(x) - special.ndtri(pd)) / np.sqrt(rho))
-
-
-def vasicek_quantile(alpha, pd, rho):
-    return special.ndtr((special.ndtri(pd) + np.sqrt(rho) * special.ndtri(alpha)) / np.sqrt(1 - rho))
-
-
 def finite_pool_cdf(x, n, pd, rho):
     """P(D / n <= x) for n obligors in the one-factor model, by quadrature over the factor."""
     k = np.floor(n * x + 1e-9)
@@ -133,3 +138,63 @@ def test_one_factor_loss_quantiles_match_vasicek(tmp_path):
         sigma = np.sqrt(alpha * (1 - alpha) / n_paths)
         assert abs(empirical - alpha) <= 4 * sigma + granularity, (alpha, empirical, granularity)
         assert granularity < 2 * sigma  # the pool is large enough for the test to mean something
+
+
+def test_one_factor_default_counts_match_the_exact_mixture(tmp_path):
+    n, h, rho = 25, 0.04, 0.2
+    scenario = _independent(
+        tmp_path, [h] * n,
+        defaults={"macro_loading": float(np.sqrt(rho)), "macro_autocorrelation": 0.0},
+    )
+    n_paths = 8_000
+    d = levier.simulate(scenario, paths=n_paths, seed=77).paths["n_defaults"].to_numpy().astype(int)
+    pmf = one_factor_defaults_pmf(n, h, rho)
+    assert chi_square_pvalue(np.bincount(d, minlength=n + 1), pmf) > P_VALUE_FLOOR
+    k = np.arange(n + 1)
+    var = pmf @ (k - n * h) ** 2
+    assert abs(d.mean() - n * h) <= 4 * np.sqrt(var / n_paths)
+
+
+def test_macro_sector_territory_structure_gives_the_right_default_covariances(tmp_path):
+    # three groups of loans: (plasturgie, Forbach), (automobile, Forbach), (plasturgie, Alès)
+    from levier.analytic import bivariate_normal_cdf
+    from scipy import special
+
+    h, m, s_pl, s_au, t_fo, t_al = 0.05, 0.3, 0.4, 0.2, 0.25, 0.35
+    groups = [("plasturgie", "Forbach"), ("automobile", "Forbach"), ("plasturgie", "Alès")]
+    size = 30
+    rows = [dict(firm_id=f"{g}-{i}", sector=sec, territory=ter, investment=1e6, equity=2e5, jobs_planned=10,
+                 entry_year=1, annual_pd=h, loan_amount=1e5, bank_amount=0)
+            for g, (sec, ter) in enumerate(groups) for i in range(size)]
+    write_book(tmp_path / "book.csv", rows)
+    scenario = _independent(
+        tmp_path, [],
+        defaults={"macro_loading": m, "macro_autocorrelation": 0.0},
+        sectors=[{"name": "plasturgie", "annual_pd": h, "loading": s_pl}, {"name": "automobile", "annual_pd": h, "loading": s_au}],
+        territories=[{"name": "Forbach", "loading": t_fo, "pd_multiplier": 1.0}, {"name": "Alès", "loading": t_al}],
+    )
+    n_paths = 20_000
+    result = levier.simulate(scenario, paths=n_paths, seed=31)
+    counts = (result.group_paths("n_defaults", by="territory").to_numpy(),
+              result.group_paths("n_defaults", by="sector").to_numpy())
+    # group counts from the sector and territory tables: F×pl = pl − Al×pl (Alès holds only plasturgie)
+    alès = counts[0][:, 1]
+    automobile = counts[1][:, 1]
+    forbach_plasturgie = counts[1][:, 0] - alès
+    c = special.ndtri(h)
+    expected = {
+        ("FP", "FA"): m * m + t_fo * t_fo,  # same territory, other sector
+        ("FP", "AP"): m * m + s_pl * s_pl,  # same sector, other territory
+        ("FA", "AP"): m * m,  # nothing but the economy in common
+    }
+    samples = {"FP": forbach_plasturgie, "FA": automobile, "AP": alès}
+    for (a, b), rho in expected.items():
+        x, y = samples[a], samples[b]
+        cov = np.mean((x - x.mean()) * (y - y.mean()))
+        se = np.sqrt(np.var((x - x.mean()) * (y - y.mean())) / n_paths)
+        truth = size * size * (bivariate_normal_cdf(c, c, rho) - h * h)
+        assert abs(cov - truth) <= 4 * se, (a, b, cov, truth, se)
+    # and within a group: variance of the count
+    x = forbach_plasturgie
+    within = size * h * (1 - h) + size * (size - 1) * (bivariate_normal_cdf(c, c, m * m + s_pl**2 + t_fo**2) - h * h)
+    assert abs(x.var() - within) <= 4 * np.sqrt(np.var((x - x.mean()) ** 2) / n_paths)

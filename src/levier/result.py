@@ -207,6 +207,16 @@ class SimulationResult:
         frame.columns.name = "year"
         return frame
 
+    def group_paths(self, metric: str, by: str = "sector") -> pd.DataFrame:
+        """One metric of :data:`SECTOR_COLUMNS` by path and sector (or territory): paths × groups."""
+        if by not in ("sector", "territory"):
+            raise ValueError("by must be 'sector' or 'territory'")
+        values = (self._sectors if by == "sector" else self._territories)[metric]
+        names = self.scenario.sector_names if by == "sector" else self.scenario.territory_names
+        frame = pd.DataFrame(values, columns=pd.Index(names, name=by))
+        frame.index.name = "path"
+        return frame
+
     def by_sector(self) -> pd.DataFrame:
         """Per sector (filière): means of :data:`SECTOR_COLUMNS` and contributions to fund ES."""
         return self._by_group(self._sectors, self.scenario.sector_names, "sector")
