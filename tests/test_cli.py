@@ -97,3 +97,33 @@ def test_probability_of_losing_more_than(capsys):
     assert payload["fund_loss_exceedance"][0]["probability"] > 0.9
     with pytest.raises(SystemExit):
         main(["run", str(SHIPPED), "--loss-above", "lots"])
+
+
+def test_calibrate_commands(tmp_path, capsys):
+    import tomllib
+
+    assert main(["calibrate", "survival", "--horizons", "3", "5", "--survival", "0.72", "0.60", "--name", "plasturgie"]) == 0
+    out = capsys.readouterr().out
+    fragment = tomllib.loads(out.split("\n\n", 1)[1])
+    assert fragment["sectors"][0]["name"] == "plasturgie" and 0.09 < fragment["sectors"][0]["annual_pd"] < 0.11
+
+    (tmp_path / "series.csv").write_text("year,defaults,obligors\n" + "".join(
+        f"{2000 + i},{d},400\n" for i, d in enumerate([3, 9, 0, 14, 5, 7, 2, 21, 6, 4])), encoding="utf-8")
+    assert main(["calibrate", "default-rates", "--file", str(tmp_path / "series.csv"),
+                 "--defaults-column", "defaults", "--obligors-column", "obligors"]) == 0
+    assert "binomial-mixture" in capsys.readouterr().out
+
+    (tmp_path / "deals.csv").write_text("quasi_equity_ratio,financed\n0.2,0\n0.25,0\n0.28,1\n0.3,0\n0.33,1\n0.4,1\n",
+                                        encoding="utf-8")
+    assert main(["calibrate", "bank-acceptance", "--file", str(tmp_path / "deals.csv")]) == 0
+    assert "[bank]" in capsys.readouterr().out
+
+    assert main(["calibrate", "recovery", "--rates", "0.0", "0.05", "0.1", "0.02"]) == 0
+    assert "method of moments" in capsys.readouterr().out
+
+    assert main(["calibrate", "survival", "--horizons", "3", "5", "--survival", "0.6", "0.7"]) == 2
+    assert "must not increase" in capsys.readouterr().err
+    assert main(["calibrate", "bank-acceptance", "--file", str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["calibrate", "default-rates", "--file", str(tmp_path / "deals.csv")]) == 2
+    assert "missing column(s) default_rate" in capsys.readouterr().err

@@ -19,3 +19,8 @@ def test_path_columns_contract(moselle):
                 "leverage_bank", "leverage_investment"]
     assert list(result.paths.columns[: len(contract)]) == contract
     assert result.paths.index.name == "path"
+
+
+def test_submodules_reachable_from_the_package():
+    assert callable(levier.analytic.vasicek_quantile)
+    assert callable(levier.calibrate.pd_from_survival)

@@ -21,6 +21,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
+from . import analytic, calibrate
 from .engine import simulate
 from .errors import InputError, LoanBookError, OutputError, ScenarioError
 from .portfolio import Portfolio, build_portfolio

@@ -74,7 +74,101 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario", help="scenario TOML file")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override a scenario key before checking (repeatable)")
+    _add_calibrate(sub)
     return parser
+
+
+def _add_calibrate(sub) -> None:
+    cal = sub.add_parser(
+        "calibrate",
+        help="estimate parameters from data and print a TOML fragment",
+        description="Estimate scenario parameters (with standard errors) from data; prints TOML to paste.",
+    )
+    kinds = cal.add_subparsers(dest="kind", required=True, metavar="KIND")
+    survival = kinds.add_parser("survival", help="a sector's annual PD from survival rates at several horizons")
+    survival.add_argument("--horizons", type=float, nargs="+", required=True, metavar="YEARS")
+    survival.add_argument("--survival", type=float, nargs="+", required=True, metavar="SHARE")
+    survival.add_argument("--cohort", type=_positive_int, help="firms in the cohort (maximum likelihood)")
+    rates = kinds.add_parser("default-rates", help="PD and asset correlation from a yearly default-rate series")
+    rates.add_argument("--rates", type=float, nargs="+", metavar="RATE")
+    rates.add_argument("--file", help="CSV with one row per year")
+    rates.add_argument("--column", default="default_rate", help="rate column in --file (default: default_rate)")
+    rates.add_argument("--defaults-column", help="column of default counts in --file (with --obligors-column)")
+    rates.add_argument("--obligors-column", help="column of obligor counts in --file")
+    rates.add_argument("--method", choices=("mle", "moments"), default="mle")
+    rates.add_argument("--macro-loading", type=float, default=0.0,
+                       help="the scenario's macro loading, taken out of the sector's loading")
+    recovery = kinds.add_parser("recovery", help="recovery mean and sd (Beta) from observed recovery rates")
+    recovery.add_argument("--rates", type=float, nargs="+", metavar="RATE")
+    recovery.add_argument("--file", help="CSV with one row per default")
+    recovery.add_argument("--column", default="recovery", help="column in --file (default: recovery)")
+    recovery.add_argument("--method", choices=("mle", "moments"))
+    bank = kinds.add_parser("bank-acceptance", help="the bank's threshold and steepness from observed deals")
+    bank.add_argument("--file", required=True, help="CSV with one row per deal")
+    bank.add_argument("--ratio-column", default="quasi_equity_ratio")
+    bank.add_argument("--financed-column", default="financed")
+    for p in (survival, rates, recovery, bank):
+        p.add_argument("--name", help="sector name to put in the fragment")
+
+
+def _csv_columns(path: str, *columns: str) -> list:
+    import pandas as pd
+
+    from .errors import InputError
+
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(path, ["no such file"]) from None
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InputError(path, [f"cannot be read as CSV: {exc}"]) from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(path, [f"missing column(s) {', '.join(missing)}; it has: {', '.join(map(str, frame.columns))}"])
+    out = []
+    for c in columns:
+        values = pd.to_numeric(frame[c].replace({"true": 1, "false": 0, "True": 1, "False": 0}), errors="coerce")
+        bad = values.isna()
+        if bad.any():
+            line = int(bad.to_numpy().nonzero()[0][0]) + 2
+            raise InputError(path, [Problem(f"line {line}", f"{c}: expected a number, got {frame[c].iloc[line - 2]!r}")])
+        out.append(values.to_numpy(dtype=float))
+    return out
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from . import calibrate
+
+    source = getattr(args, "file", None) or f"calibrate {args.kind}"
+    try:
+        if args.kind == "survival":
+            fit = calibrate.pd_from_survival(args.horizons, args.survival, cohort=args.cohort)
+        elif args.kind == "default-rates":
+            if args.file and args.defaults_column:
+                if not args.obligors_column:
+                    raise ValueError("--defaults-column needs --obligors-column")
+                d, n = _csv_columns(args.file, args.defaults_column, args.obligors_column)
+                fit = calibrate.vasicek_from_default_rates(defaults=d, obligors=n, method=args.method,
+                                                           macro_loading=args.macro_loading)
+            else:
+                rates = _csv_columns(args.file, args.column)[0] if args.file else args.rates
+                if rates is None:
+                    raise ValueError("give --rates or --file")
+                fit = calibrate.vasicek_from_default_rates(rates, method=args.method, macro_loading=args.macro_loading)
+        elif args.kind == "recovery":
+            rates = _csv_columns(args.file, args.column)[0] if args.file else args.rates
+            if rates is None:
+                raise ValueError("give --rates or --file")
+            fit = calibrate.recovery_beta(rates, method=args.method)
+        else:
+            q, y = _csv_columns(args.file, args.ratio_column, args.financed_column)
+            fit = calibrate.bank_acceptance(q, y)
+    except ValueError as exc:
+        raise InputError(source, [str(exc)]) from None
+    print(repr(fit))
+    print()
+    print(fit.to_toml(args.name), end="")
+    return EXIT_OK
 
 
 def _load(path: str, overrides: Sequence[str]):
@@ -137,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``levier`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"run": _cmd_run, "validate": _cmd_validate}
+    handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate}
     try:
         return handlers[args.command](args)
     except InputError as exc:

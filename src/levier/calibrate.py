@@ -1,0 +1,451 @@
+"""Calibration from public or in-house data: parameters with standard errors, as TOML to paste.
+
+Four estimators, one per kind of data a fund has:
+
+* :func:`pd_from_survival` — a sector's annual PD from survival rates at several horizons
+  (INSEE publishes 3- and 5-year survival of new firms by sector);
+* :func:`vasicek_from_default_rates` — PD and asset correlation from a yearly default-rate series
+  (Vasicek maximum likelihood, exact binomial-mixture likelihood when counts are known, method
+  of moments as a cross-check);
+* :func:`recovery_beta` — recovery mean and spread (a Beta law) from observed recovery rates;
+* :func:`bank_acceptance` — the bank's logistic acceptance curve (threshold and steepness) from
+  observed deals (quasi-equity ratio, financed or not).
+
+Each returns a :class:`Calibration` whose ``to_toml()`` is a fragment ready for a scenario.
+Standard errors come from the observed information (inverse Hessian of the log-likelihood) or,
+for least squares and moments, from the delta method; the docstrings say which.
+
+References
+----------
+Vasicek, O. (2002). The distribution of loan portfolio value. Risk 15(12), 160-162.
+Gordy, M. and Heitfield, E. (2002). Estimating default correlations from short panels of credit
+rating performance data. Federal Reserve Board working paper.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from .analytic import bivariate_normal_cdf
+
+__all__ = [
+    "Calibration",
+    "bank_acceptance",
+    "pd_from_survival",
+    "recovery_beta",
+    "vasicek_from_default_rates",
+]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Estimated parameters with their standard errors.
+
+    Attributes
+    ----------
+    parameters, standard_errors : dict
+        Scenario key → value, and → standard error (NaN where the data cannot tell).
+    method : str
+    n : int
+        Number of observations used.
+    table : str
+        The scenario table the keys belong to (``"sectors"``, ``"defaults"``, ``"bank"``).
+    notes : list of str
+        What the user should know to use the numbers (assumptions, derived quantities).
+    derived : dict
+        Estimates that are not scenario keys (e.g. the asset correlation ``rho``), as
+        ``name → (value, standard error)``.
+    """
+
+    parameters: dict[str, float]
+    standard_errors: dict[str, float]
+    method: str
+    n: int
+    table: str
+    notes: list[str] = field(default_factory=list)
+    derived: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def to_toml(self, name: str | None = None) -> str:
+        """A TOML fragment for a scenario, each value commented with its standard error."""
+        header = f"[[{self.table}]]" if self.table in ("sectors", "territories") else f"[{self.table}]"
+        lines = [f"# calibrated by levier ({self.method}, n = {self.n})"]
+        lines += [f"# {note}" for note in self.notes]
+        lines.append(header)
+        if self.table in ("sectors", "territories"):
+            lines.append(f'name = "{name or "CHANGE-ME"}"')
+        for key, value in self.parameters.items():
+            se = self.standard_errors.get(key, float("nan"))
+            lines.append(f"{key} = {_g(value)}  # ± {_g(se)} (standard error)")
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={_g(v)} ± {_g(self.standard_errors.get(k, float('nan')))}" for k, v in self.parameters.items())
+        return f"Calibration({self.method}, n={self.n}: {body})"
+
+
+def _g(x: float) -> str:
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.6g}"
+
+
+def _hessian(f, x: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
+    """Central-difference Hessian of a scalar function."""
+    x = np.asarray(x, dtype=float)
+    h = step if step is not None else 1e-4 * np.maximum(np.abs(x), 1e-2)
+    k = x.size
+    out = np.empty((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            ei, ej = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
+            out[i, j] = out[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
+    return out
+
+
+def _as_array(values, name: str, lo: float = -np.inf, hi: float = np.inf, open_interval: bool = False) -> np.ndarray:
+    x = np.asarray(values, dtype=float).ravel()
+    if x.size == 0:
+        raise ValueError(f"{name}: no data")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name}: every value must be a finite number")
+    bad = (x <= lo) | (x >= hi) if open_interval else (x < lo) | (x > hi)
+    if np.any(bad):
+        which = "strictly between" if open_interval else "between"
+        raise ValueError(f"{name}: every value must be {which} {lo:g} and {hi:g} (got {x[bad][0]:g})")
+    return x
+
+
+# -- PD from survival -----------------------------------------------------------------------------
+
+
+def pd_from_survival(horizons: Sequence[float], survival: Sequence[float], cohort: int | None = None) -> Calibration:
+    """Constant annual PD h from survival rates ``S(t) = (1 - h)^t`` at several horizons.
+
+    Parameters
+    ----------
+    horizons : sequence of float
+        Years after creation (e.g. ``[3, 5]``).
+    survival : sequence of float
+        Share of the cohort still alive at each horizon (e.g. INSEE's ``[0.72, 0.60]``).
+    cohort : int, optional
+        Size of the cohort followed. With it, the estimate is the maximum-likelihood one for
+        deaths in successive intervals (a multinomial), with its standard error from the
+        observed information. Without it, least squares on the log-survival through the origin,
+        ``log S(t) = t log(1 - h)``, with a standard error from the residuals (NaN with a single
+        horizon).
+
+    Returns
+    -------
+    Calibration
+        ``annual_pd`` for a ``[[sectors]]`` table.
+    """
+    t = _as_array(horizons, "horizons", lo=0.0, hi=np.inf, open_interval=True)
+    s = _as_array(survival, "survival", lo=0.0, hi=1.0, open_interval=True)
+    if t.size != s.size:
+        raise ValueError("horizons and survival must have the same length")
+    order = np.argsort(t)
+    t, s = t[order], s[order]
+    if np.any(np.diff(s) > 0):
+        raise ValueError("survival must not increase with the horizon")
+    notes = [f"horizons {', '.join(f'{x:g}' for x in t)} years; survival {', '.join(f'{x:.3g}' for x in s)}"]
+    if cohort is None:
+        y = np.log(s)
+        slope = float(t @ y / (t @ t))  # log(1 - h)
+        residual = y - slope * t
+        se_slope = math.sqrt(residual @ residual / (t.size - 1) / (t @ t)) if t.size > 1 else float("nan")
+        h = 1 - math.exp(slope)
+        return Calibration({"annual_pd": h}, {"annual_pd": math.exp(slope) * se_slope}, "least squares on log-survival", int(t.size), "sectors", notes)
+
+    n = int(cohort)
+    if n < 1:
+        raise ValueError("cohort must be a positive number of firms")
+    alive = np.round(s * n)
+    deaths = -np.diff(np.r_[n, alive])
+
+    def nll(params):
+        h = special.expit(params[0])
+        surv = (1 - h) ** t
+        p = -np.diff(np.r_[1.0, surv])
+        return -(deaths @ np.log(np.maximum(p, 1e-300)) + alive[-1] * np.log(max(surv[-1], 1e-300)))
+
+    start = special.logit(np.clip(1 - s[-1] ** (1 / t[-1]), 1e-6, 1 - 1e-6))
+    res = optimize.minimize(nll, [start], method="Nelder-Mead", options={"xatol": 1e-12, "fatol": 1e-12})
+    h = float(special.expit(res.x[0]))
+    info = _hessian(lambda u: nll(special.logit(np.clip(u, 1e-12, 1 - 1e-12))), np.array([h]), np.array([1e-6 * max(h, 1e-3)]))
+    se = float(np.sqrt(1.0 / info[0, 0])) if info[0, 0] > 0 else float("nan")
+    notes.append(f"cohort of {n} firms; deaths per interval {', '.join(str(int(d)) for d in deaths)}")
+    return Calibration({"annual_pd": h}, {"annual_pd": se}, "maximum likelihood (multinomial deaths)", int(t.size), "sectors", notes)
+
+
+# -- Vasicek from default rates -------------------------------------------------------------------
+
+
+def vasicek_from_default_rates(
+    rates: Sequence[float] | None = None,
+    *,
+    defaults: Sequence[int] | None = None,
+    obligors: Sequence[int] | None = None,
+    method: str = "mle",
+    macro_loading: float = 0.0,
+) -> Calibration:
+    """PD and asset correlation rho from a yearly series of default rates.
+
+    Parameters
+    ----------
+    rates : sequence of float, optional
+        Default rate of each year, in (0, 1) for ``method="mle"`` without counts.
+    defaults, obligors : sequences of int, optional
+        Counts per year. With them the likelihood is the exact binomial mixture
+        ``prod_t integral Binomial(d_t; n_t, p(z)) phi(z) dz`` (years with no default are fine).
+    method : {"mle", "moments"}
+        ``"mle"``: with rates only, the closed-form Vasicek MLE — ``Phi^-1(rate)`` is normal with
+        mean ``Phi^-1(pd) / sqrt(1 - rho)`` and variance ``rho / (1 - rho)``; with counts, the
+        binomial-mixture MLE. Standard errors from the observed information and the delta method.
+        ``"moments"``: the mean and variance of the rates matched to ``pd`` and
+        ``Phi_2(c, c; rho) - pd^2``, standard errors by the delta method.
+    macro_loading : float
+        The scenario's macro loading: the sector's own ``loading`` is
+        ``sqrt(rho - macro_loading^2)`` (0 if rho is below it).
+
+    Returns
+    -------
+    Calibration
+        ``annual_pd`` and ``loading`` for a ``[[sectors]]`` table; ``derived["rho"]`` is the
+        asset correlation with its standard error.
+    """
+    if defaults is not None or obligors is not None:
+        if defaults is None or obligors is None:
+            raise ValueError("give both defaults and obligors per year")
+        d = _as_array(defaults, "defaults", lo=0.0)
+        n = _as_array(obligors, "obligors", lo=1.0)
+        if d.size != n.size or np.any(d > n):
+            raise ValueError("defaults and obligors must have the same length, with defaults <= obligors")
+        if method == "moments":
+            return vasicek_from_default_rates(d / n, method="moments", macro_loading=macro_loading)
+        return _vasicek_binomial_mle(d, n, macro_loading)
+    if rates is None:
+        raise ValueError("give rates, or defaults and obligors")
+    if method == "mle":
+        x = _as_array(rates, "rates", lo=0.0, hi=1.0, open_interval=True)
+        if x.size < 3:
+            raise ValueError("rates: at least 3 years are needed")
+        y = special.ndtri(x)
+        mu, var = y.mean(), y.var()
+        big_t = x.size
+        rho = var / (1 + var)
+        pd = float(special.ndtr(mu * math.sqrt(1 - rho)))
+        # delta method from the normal MLE: Var(mu) = var / T, Var(var) = 2 var^2 / T, independent
+        d_rho_d_var = 1 / (1 + var) ** 2
+        se_rho = d_rho_d_var * math.sqrt(2 * var * var / big_t)
+        arg = mu * math.sqrt(1 - rho)
+        dens = stats.norm.pdf(arg)
+        d_pd_d_mu = dens * math.sqrt(1 - rho)
+        d_pd_d_rho = dens * mu * (-0.5 / math.sqrt(1 - rho))
+        se_pd = math.sqrt(d_pd_d_mu**2 * var / big_t + (d_pd_d_rho * se_rho) ** 2)
+        return _vasicek_result(pd, rho, se_pd, se_rho, "Vasicek maximum likelihood on default rates", big_t, macro_loading)
+    if method == "moments":
+        x = _as_array(rates, "rates", lo=0.0, hi=1.0)
+        if x.size < 3:
+            raise ValueError("rates: at least 3 years are needed")
+        pd, v = float(x.mean()), float(x.var(ddof=1))
+        rho = _rho_from_moments(pd, v)
+        big_t = x.size
+        # delta method: rho = g(m, v); gradient by central differences of the root
+        eps_m, eps_v = 1e-6 * max(pd, 1e-6), 1e-6 * max(v, 1e-12)
+        g_m = (_rho_from_moments(pd + eps_m, v) - _rho_from_moments(pd - eps_m, v)) / (2 * eps_m)
+        g_v = (_rho_from_moments(pd, v + eps_v) - _rho_from_moments(pd, v - eps_v)) / (2 * eps_v)
+        c = x - pd
+        mu3, mu4 = float(np.mean(c**3)), float(np.mean(c**4))
+        cov = np.array([[v, mu3], [mu3, max(mu4 - v * v, 0.0)]]) / big_t
+        grad = np.array([g_m, g_v])
+        se_rho = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+        return _vasicek_result(pd, rho, math.sqrt(v / big_t), se_rho, "method of moments on default rates", big_t,
+                               macro_loading)
+    raise ValueError("method must be 'mle' or 'moments'")
+
+
+def _rho_from_moments(pd: float, variance: float) -> float:
+    if pd <= 0 or pd >= 1:
+        return float("nan")
+    c = special.ndtri(pd)
+    target = variance + pd * pd
+
+    def gap(rho):
+        return float(bivariate_normal_cdf(c, c, rho)) - target
+
+    if gap(0.0) >= 0:
+        return 0.0
+    if gap(0.999999) <= 0:
+        return 0.999999
+    return float(optimize.brentq(gap, 0.0, 0.999999, xtol=1e-14))
+
+
+def _vasicek_binomial_mle(d: np.ndarray, n: np.ndarray, macro_loading: float) -> Calibration:
+    z, w = np.polynomial.hermite_e.hermegauss(96)
+    w = w / w.sum()
+    log_binom = special.gammaln(n + 1) - special.gammaln(d + 1) - special.gammaln(n - d + 1)
+
+    def nll(params):
+        pd, rho = special.expit(params[0]), special.expit(params[1])
+        p = special.ndtr((special.ndtri(pd) - math.sqrt(rho) * z) / math.sqrt(1 - rho))
+        p = np.clip(p, 1e-300, 1 - 1e-16)
+        log_terms = log_binom[:, None] + d[:, None] * np.log(p) + (n - d)[:, None] * np.log1p(-p)
+        return -float(np.sum(special.logsumexp(log_terms, b=w, axis=1)))
+
+    rate = np.clip(d.sum() / n.sum(), 1e-6, 1 - 1e-6)
+    res = optimize.minimize(nll, [special.logit(rate), special.logit(0.1)], method="Nelder-Mead",
+                            options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 4000})
+    pd, rho = float(special.expit(res.x[0])), float(special.expit(res.x[1]))
+    natural = lambda u: nll(special.logit(np.clip(u, 1e-12, 1 - 1e-12)))  # noqa: E731
+    info = _hessian(natural, np.array([pd, rho]), np.array([1e-4 * pd, 1e-4 * max(rho, 1e-3)]))
+    try:
+        cov = np.linalg.inv(info)
+        se_pd, se_rho = (float(np.sqrt(cov[0, 0])) if cov[0, 0] > 0 else float("nan"),
+                         float(np.sqrt(cov[1, 1])) if cov[1, 1] > 0 else float("nan"))
+    except np.linalg.LinAlgError:
+        se_pd = se_rho = float("nan")
+    return _vasicek_result(pd, rho, se_pd, se_rho, "binomial-mixture maximum likelihood on default counts", int(d.size),
+                           macro_loading)
+
+
+def _vasicek_result(pd, rho, se_pd, se_rho, method, n, macro_loading) -> Calibration:
+    own = rho - macro_loading**2
+    loading = math.sqrt(max(own, 0.0))
+    se_loading = se_rho / (2 * loading) if loading > 0 else float("nan")
+    notes = [f"asset correlation rho = {rho:.4g} ± {se_rho:.2g} = macro_loading^2 + loading^2"
+             + (f" with macro_loading = {macro_loading:g}" if macro_loading else " (no macro loading given)")]
+    if own < 0:
+        notes.append("rho is below macro_loading^2: this sector has no factor of its own (loading 0)")
+    notes.append("with a territory loading, take it out of loading^2 too")
+    return Calibration({"annual_pd": pd, "loading": loading}, {"annual_pd": se_pd, "loading": se_loading},
+                       method, n, "sectors", notes, derived={"rho": (rho, se_rho)})
+
+
+# -- recoveries -------------------------------------------------------------------------------------
+
+
+def recovery_beta(rates: Sequence[float], method: str | None = None) -> Calibration:
+    """Mean and standard deviation of a Beta recovery law from observed recovery rates.
+
+    Parameters
+    ----------
+    rates : sequence of float in [0, 1]
+    method : {"mle", "moments"}, optional
+        ``"mle"`` (Beta maximum likelihood, standard errors from the observed information and the
+        delta method) needs every rate strictly inside (0, 1); ``"moments"`` (sample mean and
+        sd, standard errors ``sd / sqrt(n)`` and ``sqrt((mu4 - sd^4) / (4 sd^2 n))``) accepts 0
+        and 1, which are common for last-rank creditors. Default: MLE when possible.
+
+    Returns
+    -------
+    Calibration
+        ``recovery_mean`` and ``recovery_sd`` for a ``[[sectors]]`` table.
+    """
+    x = _as_array(rates, "recovery rates", lo=0.0, hi=1.0)
+    if x.size < 2:
+        raise ValueError("recovery rates: at least 2 observations are needed")
+    inside = bool(np.all((x > 0) & (x < 1)))
+    method = method or ("mle" if inside else "moments")
+    notes = [] if inside else ["some recoveries are exactly 0 or 1: moments used (a Beta density cannot hold them)"]
+    if method == "moments":
+        m, sd = float(x.mean()), float(x.std(ddof=1))
+        mu4 = float(np.mean((x - m) ** 4))
+        se_sd = math.sqrt(max(mu4 - sd**4, 0.0) / (4 * sd * sd * x.size)) if sd > 0 else float("nan")
+        return Calibration({"recovery_mean": m, "recovery_sd": sd}, {"recovery_mean": sd / math.sqrt(x.size), "recovery_sd": se_sd},
+                           "method of moments", int(x.size), "sectors", notes)
+    if method != "mle":
+        raise ValueError("method must be 'mle' or 'moments'")
+    if not inside:
+        raise ValueError("recovery rates: Beta maximum likelihood needs every rate strictly between 0 and 1")
+    log_x, log_1mx = np.log(x).sum(), np.log1p(-x).sum()
+    n = x.size
+
+    def nll(log_ab):
+        a, b = np.exp(log_ab)
+        return -((a - 1) * log_x + (b - 1) * log_1mx - n * special.betaln(a, b))
+
+    m, v = x.mean(), x.var()
+    k = max(m * (1 - m) / v - 1, 0.1)
+    res = optimize.minimize(nll, np.log([m * k, (1 - m) * k]), method="Nelder-Mead",
+                            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
+    a, b = np.exp(res.x)
+    info = _hessian(lambda ab: nll(np.log(ab)), np.array([a, b]))
+    cov = np.linalg.inv(info)
+    mean = a / (a + b)
+    sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    grad_mean = np.array([b, -a]) / (a + b) ** 2
+
+    def sd_of(ab):
+        aa, bb = ab
+        return math.sqrt(aa * bb / ((aa + bb) ** 2 * (aa + bb + 1)))
+
+    eps = 1e-6 * np.array([a, b])
+    grad_sd = np.array([(sd_of([a + eps[0], b]) - sd_of([a - eps[0], b])) / (2 * eps[0]),
+                        (sd_of([a, b + eps[1]]) - sd_of([a, b - eps[1]])) / (2 * eps[1])])
+    notes.append(f"Beta(a = {a:.4g}, b = {b:.4g})")
+    return Calibration({"recovery_mean": float(mean), "recovery_sd": sd},
+                       {"recovery_mean": float(np.sqrt(grad_mean @ cov @ grad_mean)),
+                        "recovery_sd": float(np.sqrt(grad_sd @ cov @ grad_sd))},
+                       "Beta maximum likelihood", int(n), "sectors", notes)
+
+
+# -- the bank's acceptance curve --------------------------------------------------------------------
+
+
+def bank_acceptance(ratios: Sequence[float], financed: Sequence[bool]) -> Calibration:
+    """Threshold and steepness of the bank's logistic acceptance curve from observed deals.
+
+    ``P(financed | q) = 1 / (1 + exp(-(q - threshold) / steepness))``, fitted by maximum
+    likelihood (a logistic regression on q); standard errors from the observed information and
+    the delta method.
+
+    Parameters
+    ----------
+    ratios : sequence of float
+        Quasi-equity ratio ``(E + P) / I`` of each deal presented to the bank.
+    financed : sequence of bool
+        Whether the bank financed it.
+
+    Returns
+    -------
+    Calibration
+        ``threshold`` and ``steepness`` for the ``[bank]`` table.
+    """
+    q = _as_array(ratios, "quasi-equity ratios", lo=0.0)
+    y = np.asarray(financed, dtype=float).ravel()
+    if y.size != q.size:
+        raise ValueError("ratios and financed must have the same length")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError("financed must be 0/1 or true/false")
+    if y.min() == y.max():
+        raise ValueError("financed: both accepted and refused deals are needed to fit a curve")
+
+    def nll(beta):
+        eta = beta[0] + beta[1] * q
+        return -float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+
+    def grad(beta):
+        p = special.expit(beta[0] + beta[1] * q)
+        return -np.array([np.sum(y - p), np.sum((y - p) * q)])
+
+    res = optimize.minimize(nll, np.zeros(2), jac=grad, method="BFGS", options={"gtol": 1e-10})
+    b0, b1 = res.x
+    p = special.expit(b0 + b1 * q)
+    info = np.array([[np.sum(p * (1 - p)), np.sum(p * (1 - p) * q)],
+                     [np.sum(p * (1 - p) * q), np.sum(p * (1 - p) * q * q)]])
+    notes = []
+    if b1 <= 0:
+        notes.append("acceptance does not increase with the ratio in these data: the curve is not identified")
+    cov = np.linalg.inv(info)
+    threshold, steepness = -b0 / b1, 1.0 / b1
+    g_threshold = np.array([-1.0 / b1, b0 / b1**2])
+    g_steepness = np.array([0.0, -1.0 / b1**2])
+    return Calibration(
+        {"threshold": float(threshold), "steepness": float(steepness)},
+        {"threshold": float(np.sqrt(g_threshold @ cov @ g_threshold)),
+         "steepness": float(np.sqrt(g_steepness @ cov @ g_steepness))},
+        "logistic maximum likelihood", int(q.size), "bank", notes,
+    )
