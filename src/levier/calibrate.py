@@ -36,6 +36,7 @@ from .analytic import bivariate_normal_cdf
 __all__ = [
     "Calibration",
     "bank_acceptance",
+    "check_calibration",
     "pd_from_survival",
     "recovery_beta",
     "vasicek_from_default_rates",
@@ -449,3 +450,70 @@ def bank_acceptance(ratios: Sequence[float], financed: Sequence[bool]) -> Calibr
          "steepness": float(np.sqrt(g_steepness @ cov @ g_steepness))},
         "logistic maximum likelihood", int(q.size), "bank", notes,
     )
+
+
+# -- does a scenario reproduce the figures it cites? ------------------------------------------------
+
+_Z95 = 1.959963984540054
+
+
+def check_calibration(scenario, *, paths: int | None = None, seed=None):
+    """Compare a scenario's results with the published figures it cites (its ``[[targets]]``).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    paths, seed : optional
+        As for :func:`levier.simulate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target: the published figure, its accepted range and why, levier's value
+        (a ratio of means) with its 95 % Monte Carlo interval, and ``agrees`` — whether levier's
+        value lies in the published range.
+    """
+    import pandas as pd
+
+    from .datasets import load
+    from .engine import simulate
+    from .result import RATIOS, SECTOR_COLUMNS
+    from .stats import ratio_of_means
+
+    figures = load("programme_figures").set_index("id")
+    result = simulate(scenario, paths=paths, seed=seed)
+    values = dict(result.paths.items())
+    values["fund_outlay"] = values["fund_lent"] + values["subsidies"]
+    rows = []
+    for target in scenario.targets:
+        numerator, denominator = RATIOS[target.metric]
+        if target.sector is None:
+            num, den = values[numerator], values[denominator]
+        else:
+            if numerator not in SECTOR_COLUMNS or denominator not in SECTOR_COLUMNS:
+                raise ValueError(f"{target.metric} is not available by sector")
+            num = result.group_paths(numerator)[target.sector]
+            den = result.group_paths(denominator)[target.sector]
+        value, se = ratio_of_means(np.asarray(num), np.asarray(den))
+        fig = figures.loc[target.figure]
+        low, high = fig["low"], fig["high"]
+        agrees = bool(low <= value <= high) if not (pd.isna(low) or pd.isna(high)) else None
+        rows.append({
+            "scenario": scenario.meta.name,
+            "figure": target.figure,
+            "programme": fig["programme"],
+            "published": fig["figure"],
+            "value": float(fig["value"]),
+            "unit": fig["unit"],
+            "low": low,
+            "high": high,
+            "metric": target.metric + (f" [{target.sector}]" if target.sector else ""),
+            "levier": value,
+            "levier_low": value - _Z95 * se,
+            "levier_high": value + _Z95 * se,
+            "agrees": agrees,
+            "range_reason": fig["range_reason"],
+            "source": fig["source"],
+            "url": fig["url"],
+        })
+    return pd.DataFrame(rows)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import InputError, Problem, ScenarioError
+from .errors import InputError, Problem
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override a scenario key before checking (repeatable)")
     _add_calibrate(sub)
+    check = sub.add_parser(
+        "check-calibration",
+        help="run shipped scenarios and compare them with the published figures they cite",
+        description="Run each scenario and print, beside each published figure it cites in its "
+        "[[targets]], levier's value with its 95 % Monte Carlo interval, and whether it agrees.",
+    )
+    check.add_argument("scenarios", nargs="*", help="scenario files (default: scenarios/*.toml)")
+    check.add_argument("--paths", type=_positive_int, default=5_000, help="paths per scenario (default 5000)")
+    check.add_argument("--seed", type=_seed, help="seed (default: each scenario's)")
     return parser
 
 
@@ -171,6 +180,43 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check_calibration(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .calibrate import check_calibration
+    from .display import format_number
+
+    files = args.scenarios or sorted(str(p) for p in Path("scenarios").glob("*.toml"))
+    if not files:
+        raise InputError("scenarios/", ["no scenario files: name them, or run from a folder with scenarios/*.toml"])
+    disagreements = 0
+    lines = []
+    for file in files:
+        scenario = _load(file, [])
+        table = check_calibration(scenario, paths=args.paths, seed=args.seed)
+        lines.append(f"{scenario.meta.name} ({file})")
+        if table.empty:
+            lines.append("  cites no published figure ([[targets]])")
+        for row in table.itertuples():
+            if row.agrees:
+                verdict = "agrees"
+            elif row.levier != row.levier:  # NaN: the ratio's denominator is zero on every path
+                verdict = "DISAGREES: levier has no value (nothing financed?)"
+            else:
+                verdict = f"DISAGREES: {'above' if row.levier > row.high else 'below'} the published range"
+            disagreements += not row.agrees
+            lines.append(f"  {row.programme}: {row.published}")
+            lines.append(f"    published {format_number(row.value)} {row.unit} (range {format_number(row.low)} to "
+                         f"{format_number(row.high)}: {row.range_reason})")
+            lines.append(f"    levier    {format_number(row.levier)}  [{format_number(row.levier_low)}, "
+                         f"{format_number(row.levier_high)}] 95 % MC  ({row.metric})  → {verdict}")
+            lines.append(f"    source    {row.source} — {row.url}")
+        lines.append("")
+    lines.append(f"{disagreements} disagreement(s) over {len(files)} scenario(s), {args.paths:,} paths each")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
 def _load(path: str, overrides: Sequence[str]):
     from .scenario import load_scenario, parse_assignment
 
@@ -231,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``levier`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate}
+    handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
+                "check-calibration": _cmd_check_calibration}
     try:
         return handlers[args.command](args)
     except InputError as exc:

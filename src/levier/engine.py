@@ -259,6 +259,7 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
         "n_defaults": defaulted.astype(float),
         "jobs_created": jobs_now,
         "jobs_additional": additional * jobs_now,
+        "jobs_planned": financed_f * terms.jobs,
     }
     paths = {name: values.sum(axis=1) for name, values in per_project.items()}
     paths["fund_net_cost"] = present_value

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .portfolio import Portfolio
     from .scenario import Scenario
 
-__all__ = ["LOSS_METRICS", "PATH_COLUMNS", "SECTOR_COLUMNS", "YEAR_COLUMNS", "SimulationResult"]
+__all__ = ["LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "YEAR_COLUMNS", "SimulationResult"]
 
 #: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
 PATH_COLUMNS = (
@@ -38,6 +38,7 @@ PATH_COLUMNS = (
     "leverage_bank",  # bank € per fund €, over financed projects (NaN when nothing lent)
     "leverage_investment",  # investment € per fund €
     "jobs_net",  # additional jobs net of the sectors' and territories' deadweight
+    "jobs_planned",  # jobs planned by the financed projects (their files' J)
     "jobs_at_check",  # jobs at each project's check year (clawback_year), as funds report
     "subsidies",  # conditional subsidies paid
     "fund_interest",
@@ -72,7 +73,24 @@ SECTOR_COLUMNS = (
     "n_defaults",
     "jobs_created",
     "jobs_additional",
+    "jobs_planned",
 )
+
+#: Portfolio ratios reported by ``SimulationResult.ratios()``: name → (numerator, denominator),
+#: each a ratio of means over paths.
+RATIOS = {
+    "cost_per_job": ("fund_net_cost", "jobs_additional"),
+    "cost_per_net_job": ("fund_net_cost", "jobs_net"),
+    "leverage_bank": ("bank_lent", "fund_lent"),
+    "leverage_investment": ("investment", "fund_lent"),
+    "loss_rate": ("fund_loss", "fund_lent"),
+    "bank_loss_rate": ("bank_loss", "bank_lent"),
+    "fund_lent_per_project": ("fund_lent", "n_financed"),
+    "jobs_planned_per_project": ("jobs_planned", "n_financed"),
+    "jobs_created_per_project": ("jobs_created", "n_financed"),
+    "fund_lent_per_planned_job": ("fund_lent", "jobs_planned"),
+    "fund_outlay_per_job_created": ("fund_outlay", "jobs_created"),
+}
 
 #: Metrics whose upper tail is the risk: VaR and ES are reported for these.
 LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults")
@@ -162,20 +180,16 @@ class SimulationResult:
         ``cost_per_job`` = E[fund_net_cost] / E[jobs_additional], ``cost_per_net_job`` the same
         over deadweight-net jobs, ``leverage_bank`` = E[bank_lent] / E[fund_lent],
         ``leverage_investment`` = E[investment] / E[fund_lent], ``loss_rate`` =
-        E[fund_loss] / E[fund_lent]. These are what a fund reports for a policy as a whole
-        (the per-path columns of the same names are the distribution path by path).
+        E[fund_loss] / E[fund_lent], and the programme figures funds publish (euros lent per
+        project and per planned job, jobs per project, the fund's outlay — loans and
+        subsidies — per job created); see :data:`RATIOS`. These are what a fund reports for a
+        policy as a whole (the per-path columns of the same names are the distribution path by
+        path).
         """
-        p = self._paths
-        pairs = {
-            "cost_per_job": ("fund_net_cost", "jobs_additional"),
-            "cost_per_net_job": ("fund_net_cost", "jobs_net"),
-            "leverage_bank": ("bank_lent", "fund_lent"),
-            "leverage_investment": ("investment", "fund_lent"),
-            "loss_rate": ("fund_loss", "fund_lent"),
-            "bank_loss_rate": ("bank_loss", "bank_lent"),
-        }
+        p = dict(self._paths)
+        p["fund_outlay"] = p["fund_lent"] + p["subsidies"]
         rows = {}
-        for name, (num, den) in pairs.items():
+        for name, (num, den) in RATIOS.items():
             value, se = ratio_of_means(p[num], p[den])
             rows[name] = {"value": value, "mc_se": se, "numerator": num, "denominator": den}
         frame = pd.DataFrame.from_dict(rows, orient="index")

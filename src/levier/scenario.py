@@ -32,6 +32,7 @@ __all__ = [
     "Scenario",
     "Sector",
     "Simulation",
+    "Target",
     "Territory",
     "load_scenario",
     "parse_assignment",
@@ -172,6 +173,34 @@ class LoanBook(_Model):
     first_year: int | None = None
 
 
+#: Portfolio ratios a calibration target may name (the keys of ``levier.result.RATIOS``).
+TARGET_METRICS = (
+    "cost_per_job",
+    "cost_per_net_job",
+    "leverage_bank",
+    "leverage_investment",
+    "loss_rate",
+    "bank_loss_rate",
+    "fund_lent_per_project",
+    "jobs_planned_per_project",
+    "jobs_created_per_project",
+    "fund_lent_per_planned_job",
+    "fund_outlay_per_job_created",
+)
+
+
+class Target(_Model):
+    """A published figure the scenario claims to reproduce (``levier check-calibration``).
+
+    ``figure`` is an id of levier's ``programme_figures`` table (``levier.datasets``),
+    ``metric`` the portfolio ratio to compare with it, ``sector`` restricts it to one sector.
+    """
+
+    figure: Name
+    metric: Literal[TARGET_METRICS]  # type: ignore[valid-type]
+    sector: str | None = None
+
+
 class Scenario(_Model):
     """A complete, validated levier scenario (frozen: change it with :meth:`with_overrides`).
 
@@ -195,6 +224,7 @@ class Scenario(_Model):
     territories: Annotated[list[Territory], Field(min_length=1)]
     pipeline: Pipeline | None = None
     loan_book: LoanBook | None = None
+    targets: list[Target] = []
 
     _source: str = PrivateAttr(default="<dict>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -582,6 +612,15 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
             total = sum(mix.values())
             if not math.isclose(total, 1.0, abs_tol=1e-6):
                 problems.append(Problem(where, f"shares must sum to 1, they sum to {total:.6g}"))
+    if s.targets:
+        from .datasets import load
+
+        known = set(load("programme_figures")["id"])
+        for i, target in enumerate(s.targets):
+            if target.figure not in known:
+                problems.append(Problem(f"targets[{i}].figure", _unknown_key_message(target.figure, sorted(known), what="figure")))
+            if target.sector is not None and target.sector not in s.sector_names:
+                problems.append(Problem(f"targets[{i}].sector", _unknown_key_message(target.sector, s.sector_names, what="sector")))
     book = s.loan_book_path
     if book is not None and not book.is_file():
         problems.append(Problem("loan_book.path", f"no such file: {book}"))
