@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("scenarios", nargs="*", help="scenario files (default: scenarios/*.toml)")
     check.add_argument("--paths", type=_positive_int, default=5_000, help="paths per scenario (default 5000)")
     check.add_argument("--seed", type=_seed, help="seed (default: each scenario's)")
+    check.add_argument("--markdown", action="store_true", help="print one Markdown table (for the docs)")
     return parser
 
 
@@ -191,9 +192,23 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
         raise InputError("scenarios/", ["no scenario files: name them, or run from a folder with scenarios/*.toml"])
     disagreements = 0
     lines = []
+    if args.markdown:
+        lines += ["| scenario | published figure | published | accepted range | levier (95 % MC interval) | verdict |",
+                  "| --- | --- | --- | --- | --- | --- |"]
     for file in files:
         scenario = _load(file, [])
         table = check_calibration(scenario, paths=args.paths, seed=args.seed)
+        if args.markdown:
+            for row in table.itertuples():
+                disagreements += not row.agrees
+                lines.append(
+                    f"| {Path(file).stem} | {row.programme}: {row.published} "
+                    f"({f'[source]({row.url})' if str(row.url).startswith('http') else row.url}) | "
+                    f"{format_number(row.value)} {row.unit} | {format_number(row.low)} – {format_number(row.high)} | "
+                    f"{format_number(row.levier)} [{format_number(row.levier_low)}, {format_number(row.levier_high)}] "
+                    f"({row.metric}) | {'agrees' if row.agrees else '**disagrees**'} |"
+                )
+            continue
         lines.append(f"{scenario.meta.name} ({file})")
         if table.empty:
             lines.append("  cites no published figure ([[targets]])")
