@@ -169,3 +169,29 @@ def test_amortisation_profiles_run_end_to_end_and_conserve_principal(profile):
     p = levier.simulate(s, paths=200, seed=3).paths
     total = p["fund_principal"] + p["fund_recoveries"] + p["fund_loss"] + p["fund_outstanding_end"]
     np.testing.assert_allclose(total, p["fund_lent"], rtol=1e-10)
+
+
+def test_var_interval_covers_at_its_nominal_rate():
+    from levier.stats import quantile_interval
+
+    rng = np.random.default_rng(11)
+    n, alpha, reps = 400, 0.9, 3_000
+    truth = stats.expon.ppf(alpha)
+    hits = 0
+    for _ in range(reps):
+        low, high = quantile_interval(rng.exponential(size=n), alpha)
+        hits += low <= truth <= high
+    coverage = hits / reps
+    # distribution-free: coverage is at least 95 % (exactly the binomial mass between the ranks)
+    binom = stats.binom(n, alpha)
+    lo, hi = int(binom.ppf(0.025)), int(binom.ppf(0.975)) + 1
+    exact = binom.cdf(hi - 1) - binom.cdf(lo - 1)
+    assert exact >= 0.95
+    assert abs(coverage - exact) <= 4 * np.sqrt(exact * (1 - exact) / reps)
+
+
+def test_var_interval_in_summary_and_too_few_paths():
+    result = levier.simulate(make_scenario(), paths=500, seed=2)
+    s = result.summary().loc["fund_loss"]
+    assert s["var_0.95_low"] <= s["var_0.95"] <= s["var_0.95_high"]
+    assert np.isnan(s["var_0.999_high"])  # 500 paths cannot bound a 99.9 % quantile from above

@@ -91,6 +91,18 @@ def risk_table(result: SimulationResult) -> pd.DataFrame:
     return frame.loc[["fund_loss", "fund_net_cost", "bank_loss"]]
 
 
+def var_interval_table(result: SimulationResult) -> pd.DataFrame:
+    """Each VaR's 95 % order-statistic interval, as text ``low – high`` ("–" where too few paths)."""
+    summary = result.summary(["fund_loss", "fund_net_cost", "bank_loss"])
+    columns = {}
+    for alpha in result.scenario.simulation.risk_levels:
+        low, high = summary[f"var_{alpha:g}_low"], summary[f"var_{alpha:g}_high"]
+        columns[f"VaR {alpha:.4g}"] = [
+            "–" if (lo != lo or hi != hi) else f"{format_number(lo)} – {format_number(hi)}" for lo, hi in zip(low, high)
+        ]
+    return pd.DataFrame(columns, index=summary.index)
+
+
 def text_table(frame: pd.DataFrame, *, index_header: str = "") -> str:
     """A plain-text table with right-aligned, human-formatted numbers."""
     header = [index_header or (frame.index.name or "")] + [str(c) for c in frame.columns]
@@ -129,6 +141,8 @@ def run_report(result: SimulationResult) -> str:
         text_table(headline),
         "",
         text_table(risk_table(result), index_header="risk (€)"),
+        "",
+        text_table(var_interval_table(result), index_header="VaR, 95 % interval"),
         "",
         f"seed entropy {meta['seed_entropy']} · scenario {meta['scenario_hash'][:12]} · "
         f"levier {meta['levier_version']} · {meta['elapsed_seconds']:.2f} s "

@@ -158,8 +158,9 @@ class SimulationResult:
         Columns: ``count``, ``missing`` (paths where a ratio is undefined), ``mean``, ``std``,
         ``mc_se`` (Monte Carlo standard error of the mean, ``std / sqrt(count)``), the
         scenario's quantiles ``q_<p>``, and for loss metrics ``var_<alpha>`` / ``es_<alpha>`` at
-        the scenario's risk levels (VaR: lower alpha-quantile; ES: Acerbi-Tasche, right for
-        discrete losses; NaN for metrics that are not losses).
+        the scenario's risk levels (VaR: lower alpha-quantile, with ``var_<alpha>_low`` /
+        ``_high`` its 95 % distribution-free order-statistic interval — how sure the VaR is;
+        ES: Acerbi-Tasche, right for discrete losses; NaN for metrics that are not losses).
         """
         sim = self.scenario.simulation
         rows = {}
@@ -167,8 +168,8 @@ class SimulationResult:
             levels = sim.risk_levels if name in LOSS_METRICS else ()
             stats = describe(self._paths[name], sim.quantiles, levels)
             for alpha in sim.risk_levels:
-                stats.setdefault(f"var_{alpha:g}", np.nan)
-                stats.setdefault(f"es_{alpha:g}", np.nan)
+                for key in (f"var_{alpha:g}", f"var_{alpha:g}_low", f"var_{alpha:g}_high", f"es_{alpha:g}"):
+                    stats.setdefault(key, np.nan)
             rows[name] = stats
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.index.name = "metric"

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["es_weights", "expected_shortfall", "ratio_of_means", "value_at_risk", "describe"]
+__all__ = ["describe", "es_weights", "expected_shortfall", "quantile_interval", "ratio_of_means", "value_at_risk"]
 
 
 def _rank(n: int, alpha: float) -> int:
@@ -37,6 +37,39 @@ def value_at_risk(values: np.ndarray, alpha: float, *, presorted: bool = False) 
     if x.size == 0:
         return float("nan")
     return float(x[_rank(x.size, alpha) - 1])
+
+
+def quantile_interval(values: np.ndarray, alpha: float, confidence: float = 0.95, *, presorted: bool = False) -> tuple[float, float]:
+    """Distribution-free confidence interval for the alpha-quantile, from order statistics.
+
+    The number of sample points at or below the true quantile is Binomial(n, alpha), so
+    ``[L_(l), L_(u)]`` with ``l = F^-1(c/2) `` and ``u = F^-1(1 - c/2) + 1`` (F the binomial
+    cdf, c = 1 - confidence) covers it with probability at least ``confidence`` whatever the
+    distribution (exactly for a continuous one, conservatively for a discrete one).
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        NaN bounds where the sample is too small for the level (the interval would reach past
+        the smallest or largest point).
+
+    References
+    ----------
+    David, H. A. and Nagaraja, H. N. (2003). Order Statistics, 3rd ed., §7.1. Wiley.
+    """
+    from scipy import stats as _stats
+
+    x = np.asarray(values, dtype=float) if presorted else np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    if n == 0:
+        return float("nan"), float("nan")
+    tail = (1 - confidence) / 2
+    binom = _stats.binom(n, alpha)
+    lo = int(binom.ppf(tail))  # P(B <= lo - 1) < tail: the lo-th order statistic (1-based) is safe
+    hi = int(binom.ppf(1 - tail)) + 1
+    low = float(x[lo - 1]) if lo >= 1 else float("nan")
+    high = float(x[hi - 1]) if hi <= n else float("nan")
+    return low, high
 
 
 def es_weights(n: int, alpha: float) -> np.ndarray:
@@ -89,7 +122,8 @@ def describe(
     quantiles: Sequence[float],
     risk_levels: Sequence[float] = (),
 ) -> dict[str, float]:
-    """Mean, sd, Monte Carlo standard error, quantiles, and (if asked) VaR and ES.
+    """Mean, sd, Monte Carlo standard error, quantiles, and (if asked) VaR with its 95 %
+    order-statistic interval, and ES.
 
     NaN entries (a ratio with a zero denominator on that path) are counted in ``missing`` and
     left out of every statistic.
@@ -102,7 +136,7 @@ def describe(
         out.update(mean=np.nan, std=np.nan, mc_se=np.nan)
         out.update({f"q_{q:g}": np.nan for q in quantiles})
         for a in risk_levels:
-            out[f"var_{a:g}"] = out[f"es_{a:g}"] = np.nan
+            out[f"var_{a:g}"] = out[f"var_{a:g}_low"] = out[f"var_{a:g}_high"] = out[f"es_{a:g}"] = np.nan
         return out
     finite.sort()
     std = float(finite.std(ddof=1)) if n > 1 else 0.0
@@ -111,5 +145,6 @@ def describe(
         out[f"q_{q:g}"] = value_at_risk(finite, q, presorted=True)
     for a in risk_levels:
         out[f"var_{a:g}"] = value_at_risk(finite, a, presorted=True)
+        out[f"var_{a:g}_low"], out[f"var_{a:g}_high"] = quantile_interval(finite, a, presorted=True)
         out[f"es_{a:g}"] = expected_shortfall(finite, a, presorted=True)
     return out
