@@ -1,0 +1,34 @@
+"""Shared fixtures of the benchmarks and the summary table printed at the end of a run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+#: Paths of the north-star runs (the issue's full size is 10 000: set LEVIER_BENCH_PATHS=10000).
+PATHS = int(os.environ.get("LEVIER_BENCH_PATHS", "512"))
+RESULTS: dict[str, float] = {}  # name -> loan-path-years (or draws) per second
+
+
+@pytest.fixture(scope="session")
+def northstar(tmp_path_factory):
+    import northstar as ns
+
+    return ns.build(tmp_path_factory.mktemp("northstar"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RESULTS:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write(f"north star: 10 000 loans x 10 years, {PATHS:,} paths (LEVIER_BENCH_PATHS)")
+    for name, rate in RESULTS.items():
+        write(f"  {name:<34} {rate / 1e6:10.1f} M per second")
+    if "levier (loan-path-years)" in RESULTS and "reference (loan-path-years)" in RESULTS:
+        ratio = RESULTS["levier (loan-path-years)"] / RESULTS["reference (loan-path-years)"]
+        write(f"  levier / reference                 {ratio:10.2f} x   (issue 4 asks for >= 10 x)")
+    if "levier (loan-path-years)" in RESULTS and "raw uniform draws" in RESULTS:
+        share = RESULTS["levier (loan-path-years)"] / RESULTS["raw uniform draws"]
+        write(f"  levier as a share of raw uniforms  {share:10.3f}")
