@@ -6,7 +6,8 @@ import levier
 def test_public_names_are_pinned():
     assert sorted(levier.__all__) == sorted([
         "InputError", "LoanBookError", "OutputError", "Portfolio", "Scenario", "ScenarioError",
-        "SimulationResult", "__version__", "build_portfolio", "load_scenario", "simulate", "write_result",
+        "SimulationResult", "__version__", "build_portfolio", "exceedance_probability", "load_scenario", "simulate",
+        "tail_risk", "write_result",
     ])
     for name in levier.__all__:
         assert hasattr(levier, name), name

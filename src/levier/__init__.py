@@ -27,6 +27,7 @@ from .errors import InputError, LoanBookError, OutputError, ScenarioError
 from .portfolio import Portfolio, build_portfolio
 from .result import SimulationResult
 from .scenario import Scenario, load_scenario
+from .tail import exceedance_probability, tail_risk
 from .output import write_result
 
 __all__ = [
@@ -39,7 +40,9 @@ __all__ = [
     "SimulationResult",
     "__version__",
     "build_portfolio",
+    "exceedance_probability",
     "load_scenario",
     "simulate",
+    "tail_risk",
     "write_result",
 ]

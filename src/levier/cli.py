@@ -75,6 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override a scenario key before checking (repeatable)")
     _add_calibrate(sub)
+    tail = sub.add_parser(
+        "tail",
+        help="VaR and ES in the far tail by importance sampling, with confidence intervals",
+        description="Estimate VaR and ES of a metric at high levels (importance sampling by a factor "
+        "mean shift, sectioning intervals), or the probability of exceeding a threshold.",
+    )
+    tail.add_argument("scenario", help="scenario TOML file")
+    tail.add_argument("--level", dest="levels", type=float, action="append", metavar="ALPHA",
+                      help="confidence level (repeatable; default: the scenario's risk levels)")
+    tail.add_argument("--metric", default="fund_loss", help="per-path metric (default fund_loss)")
+    tail.add_argument("--threshold", type=_amount, help="estimate P(metric > THRESHOLD) instead")
+    tail.add_argument("--paths", type=_positive_int, help="paths (default: simulation.paths)")
+    tail.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
+    tail.add_argument("--method", choices=("importance", "plain"), default="importance")
+    tail.add_argument("--batches", type=_positive_int, default=20, help="sections for the intervals (default 20)")
+    tail.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     check = sub.add_parser(
         "check-calibration",
         help="run shipped scenarios and compare them with the published figures they cite",
@@ -178,6 +194,32 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     print(repr(fit))
     print()
     print(fit.to_toml(args.name), end="")
+    return EXIT_OK
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    from .display import format_number
+    from .tail import exceedance_probability, tail_risk
+
+    scenario = _load(args.scenario, args.overrides)
+    try:
+        if args.threshold is not None:
+            est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
+                                         method=args.method, batches=args.batches)
+            print(f"P({args.metric} > {format_number(args.threshold)}) = {est.probability:.5g}   "
+                  f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
+            return EXIT_OK
+        levels = args.levels or scenario.simulation.risk_levels
+        est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
+                        batches=args.batches)
+    except ValueError as exc:
+        raise InputError(args.scenario, [str(exc)]) from None
+    print(f"{scenario.meta.name}: tail of {args.metric} ({est.method} sampling, {est.paths:,} paths, "
+          f"{est.batches} sections for the 95 % intervals)")
+    for level, row in est.table.iterrows():
+        print(f"  {level:.4g}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
+              f"{format_number(row['var_high'])}]   ES {format_number(row['es'])}  [{format_number(row['es_low'])}, "
+              f"{format_number(row['es_high'])}]")
     return EXIT_OK
 
 
@@ -293,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
-                "check-calibration": _cmd_check_calibration}
+                "check-calibration": _cmd_check_calibration, "tail": _cmd_tail}
     try:
         return handlers[args.command](args)
     except InputError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,16 @@ from .result import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS, SimulationResult
 from .scenario import Scenario
 from .streams import BLOCK_PATHS, Purpose, block_generator, coerce_seed, entropy_of
 
-__all__ = ["Draws", "PathBlock", "block_draws", "default_chunk_size", "simulate", "simulate_block", "simulate_paths"]
+__all__ = [
+    "Draws",
+    "PathBlock",
+    "block_draws",
+    "default_chunk_size",
+    "iterate_chunks",
+    "simulate",
+    "simulate_block",
+    "simulate_paths",
+]
 
 # Elements of one (paths × projects) array that a chunk aims at. About 30 such float64 arrays
 # are alive at once, so the default chunk needs ~30 × 8 B × 2**17 = 32 MB; larger chunks are no
@@ -291,6 +300,35 @@ def default_chunk_size(n_projects: int, paths: int) -> int:
     return int(min(blocks * BLOCK_PATHS, max(paths, 1)))
 
 
+def iterate_chunks(
+    terms: Terms,
+    root: np.random.SeedSequence,
+    n_paths: int,
+    chunk: int,
+    factor_shift: np.ndarray | None = None,
+):
+    """Yield ``(start, stop, draws)`` for consecutive chunks of paths.
+
+    The draws of each path come from its block's streams (a block's draws are made once and
+    reused while chunks cross it), so they never depend on ``chunk``. ``factor_shift`` (T, F),
+    if given, is added to every path's factor shocks (importance sampling, :mod:`levier.tail`).
+    """
+    cached: tuple[int, Draws] | None = None
+    for start in range(0, n_paths, chunk):
+        stop = min(start + chunk, n_paths)
+        parts = []
+        for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
+            if cached is None or cached[0] != block:
+                cached = (block, block_draws(terms, root, block))
+            lo = max(start, block * BLOCK_PATHS) - block * BLOCK_PATHS
+            hi = min(stop, (block + 1) * BLOCK_PATHS) - block * BLOCK_PATHS
+            parts.append(cached[1].rows(lo, hi))
+        draws = Draws.concat(parts)
+        if factor_shift is not None:
+            draws = replace(draws, shocks=draws.shocks + factor_shift)
+        yield start, stop, draws
+
+
 def simulate(
     scenario: Scenario,
     *,
@@ -348,17 +386,8 @@ def simulate(
     out_sector = {name: np.empty((n_paths, terms.n_sectors)) for name in SECTOR_COLUMNS}
     out_territory = {name: np.empty((n_paths, terms.n_territories)) for name in SECTOR_COLUMNS}
 
-    cached: tuple[int, Draws] | None = None
-    for start in range(0, n_paths, chunk):
-        stop = min(start + chunk, n_paths)
-        parts = []
-        for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
-            if cached is None or cached[0] != block:
-                cached = (block, block_draws(terms, root, block))
-            lo = max(start, block * BLOCK_PATHS) - block * BLOCK_PATHS
-            hi = min(stop, (block + 1) * BLOCK_PATHS) - block * BLOCK_PATHS
-            parts.append(cached[1].rows(lo, hi))
-        block_out = simulate_paths(terms, Draws.concat(parts))
+    for start, stop, draws in iterate_chunks(terms, root, n_paths, chunk):
+        block_out = simulate_paths(terms, draws)
         for target, source in (
             (out_paths, block_out.paths),
             (out_year, block_out.by_year),

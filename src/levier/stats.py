@@ -23,7 +23,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["describe", "es_weights", "expected_shortfall", "quantile_interval", "ratio_of_means", "value_at_risk"]
+__all__ = [
+    "describe",
+    "es_weights",
+    "expected_shortfall",
+    "quantile_interval",
+    "ratio_of_means",
+    "value_at_risk",
+    "weighted_tail",
+]
 
 
 def _rank(n: int, alpha: float) -> int:
@@ -148,3 +156,34 @@ def describe(
         out[f"var_{a:g}_low"], out[f"var_{a:g}_high"] = quantile_interval(finite, a, presorted=True)
         out[f"es_{a:g}"] = expected_shortfall(finite, a, presorted=True)
     return out
+
+
+def weighted_tail(values: np.ndarray, weights: np.ndarray, alpha: float) -> tuple[float, float]:
+    """VaR and ES at level alpha from a weighted sample (importance sampling).
+
+    The sample stands for the measure putting mass ``w_i / N`` on ``x_i``; its tail function is
+    ``G(x) = (1/N) sum w_i 1{x_i > x}``. ``VaR = min{x_i : G(x_i) <= 1 - alpha}`` and
+    ``ES = [(1/N) sum w_i x_i 1{x_i > VaR} + VaR (1 - alpha - G(VaR))] / (1 - alpha)``: with all
+    weights 1 these are exactly :func:`value_at_risk` and :func:`expected_shortfall`.
+
+    References
+    ----------
+    Glynn, P. W. (1996). Importance sampling for Monte Carlo estimation of quantiles. Proc. 2nd
+    Workshop on Mathematical Methods in Stochastic Simulation and Experimental Design, 180-185.
+    """
+    x = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    n = x.size
+    if n == 0:
+        return float("nan"), float("nan")
+    order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order] / n
+    above = np.r_[np.cumsum(w[::-1])[::-1][1:], 0.0]  # mass strictly after each sorted position
+    last_of_tie = np.searchsorted(x, x, side="right") - 1
+    tail = above[last_of_tie]  # G(x_i): mass of values strictly greater than x_i
+    ok = np.flatnonzero(tail <= 1 - alpha + 1e-15)
+    k = int(ok[0]) if ok.size else n - 1
+    var = float(x[k])
+    beyond = x > var
+    es = (float(w[beyond] @ x[beyond]) + var * (1 - alpha - float(tail[k]))) / (1 - alpha)
+    return var, es

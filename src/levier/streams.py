@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BLOCK_PATHS", "Purpose", "block_generator", "coerce_seed", "pipeline_generator"]
+__all__ = ["BLOCK_PATHS", "Purpose", "block_generator", "coerce_seed", "pilot_root", "pipeline_generator"]
 
 #: Paths per random-number block. Part of what defines the results: changing it changes every
 #: number, so it is recorded in each result's ``meta``.
@@ -25,6 +25,7 @@ BLOCK_PATHS = 128
 # First element of the spawn key: which family of streams.
 _PATHS = 0
 _PIPELINE = 1
+_PILOT = 2
 
 
 class Purpose(enum.IntEnum):
@@ -89,6 +90,11 @@ def block_generator(root: np.random.SeedSequence, block: int, purpose: Purpose) 
 def pipeline_generator(root: np.random.SeedSequence) -> np.random.Generator:
     """The Generator that draws the candidate projects (once per scenario seed)."""
     return np.random.Generator(np.random.PCG64(_child(root, _PIPELINE)))
+
+
+def pilot_root(root: np.random.SeedSequence, iteration: int) -> np.random.SeedSequence:
+    """A root for the pilot runs of importance sampling, independent of the main run's streams."""
+    return _child(root, _PILOT, int(iteration))
 
 
 def entropy_of(root: np.random.SeedSequence) -> str:

@@ -1,0 +1,273 @@
+"""The far tail: VaR, ES and exceedance probabilities by importance sampling, with honest intervals.
+
+A fund's bad decade lives at 99.9 %; plain Monte Carlo spends 999 paths in 1 000 away from it.
+:func:`tail_risk` and :func:`exceedance_probability` shift the mean of the systematic factor
+shocks towards the losses that matter and reweight each path by its likelihood ratio
+``exp(-mu . e + |mu|^2 / 2)``. The shift is found by the cross-entropy method on pilot runs: the
+weighted mean of the shocks of the pilot paths beyond a loss level raised step by step towards
+the target — the minimiser of the Kullback-Leibler distance from the normal family to the
+zero-variance sampling law (Rubinstein and Kroese 2004), in the spirit of Glasserman and Li
+(2005)'s factor shift. The conditional default probabilities are not twisted (Glasserman and
+Li's second step): with year-by-year first-passage defaults the twist has no closed form, and for
+the diversified portfolios of a fund the factor shift carries most of the gain.
+
+Intervals come from sectioning (Asmussen and Glynn 2007, §III.5a): the point estimate from all
+paths, its variance from the spread of the same estimator over ``batches`` independent batches,
+and a Student t quantile — valid for weighted quantiles, where a plain-sampling formula is not.
+
+References
+----------
+Glasserman, P. and Li, J. (2005). Importance sampling for portfolio credit risk. Management
+Science 51(11), 1643-1656. https://doi.org/10.1287/mnsc.1050.0415
+Rubinstein, R. Y. and Kroese, D. P. (2004). The Cross-Entropy Method. Springer.
+Asmussen, S. and Glynn, P. W. (2007). Stochastic Simulation. Springer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .engine import default_chunk_size, iterate_chunks, simulate_paths
+from .kernels import Terms, project_terms
+from .portfolio import build_portfolio
+from .result import PATH_COLUMNS
+from .scenario import Scenario
+from .stats import weighted_tail
+from .streams import coerce_seed, entropy_of, pilot_root
+
+__all__ = ["ProbabilityEstimate", "TailEstimate", "exceedance_probability", "tail_risk"]
+
+#: Per-path metrics whose tail can be estimated (ratios, which can be missing, are excluded).
+TAIL_METRICS = tuple(
+    c for c in PATH_COLUMNS if c not in ("cost_per_job", "leverage_bank", "leverage_investment")
+)
+_METHODS = ("importance", "plain")
+
+
+@dataclass(frozen=True)
+class TailEstimate:
+    """VaR and ES of a metric at several levels, with sectioning confidence intervals.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Index ``level``; columns ``var``, ``var_low``, ``var_high``, ``es``, ``es_low``,
+        ``es_high`` (95 % intervals).
+    shift : ndarray (T, F) or None
+        The mean shift of the factor shocks (None for plain sampling).
+    """
+
+    metric: str
+    method: str
+    paths: int
+    batches: int
+    table: pd.DataFrame
+    shift: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        rows = "; ".join(
+            f"{level:g}: VaR {r['var']:,.4g} [{r['var_low']:,.4g}, {r['var_high']:,.4g}], "
+            f"ES {r['es']:,.4g} [{r['es_low']:,.4g}, {r['es_high']:,.4g}]"
+            for level, r in self.table.iterrows()
+        )
+        return f"<TailEstimate {self.metric} ({self.method}, {self.paths:,} paths): {rows}>"
+
+
+@dataclass(frozen=True)
+class ProbabilityEstimate:
+    """P(metric > threshold) with its sectioning 95 % confidence interval."""
+
+    metric: str
+    threshold: float
+    method: str
+    paths: int
+    batches: int
+    probability: float
+    low: float
+    high: float
+    std_error: float
+    shift: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"<ProbabilityEstimate P({self.metric} > {self.threshold:,.0f}) = {self.probability:.4g} "
+            f"[{self.low:.4g}, {self.high:.4g}] ({self.method}, {self.paths:,} paths)>"
+        )
+
+
+def tail_risk(
+    scenario: Scenario,
+    metric: str = "fund_loss",
+    levels: Sequence[float] = (0.99, 0.999),
+    *,
+    paths: int | None = None,
+    seed: Any = None,
+    method: str = "importance",
+    batches: int = 20,
+    pilot_paths: int | None = None,
+    chunk_size: int | None = None,
+) -> TailEstimate:
+    """VaR and ES of ``metric`` at ``levels``, by importance sampling (or plain sampling).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    metric : str
+        A per-path metric of :data:`TAIL_METRICS` (default the fund's loss).
+    levels : sequence of float
+        Confidence levels, e.g. ``(0.99, 0.999)``.
+    paths, seed, chunk_size :
+        As for :func:`levier.simulate`; the same seed gives the same bytes for any chunk size.
+    method : {"importance", "plain"}
+    batches : int
+        Sections for the confidence intervals (at least 2; 20 by default).
+    pilot_paths : int, optional
+        Paths of each cross-entropy pilot run (default ``min(paths // 4, 5000)``, at least 1000).
+
+    Returns
+    -------
+    TailEstimate
+    """
+    levels = [float(a) for a in levels]
+    if not levels or any(not 0 < a < 1 for a in levels):
+        raise ValueError("levels must be in (0, 1)")
+    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size)
+    shift = None
+    if method == "importance":
+        shift = run.cross_entropy_shift(pilot_paths, level=max(levels), threshold=None)
+    values, weights = run.sample(run.root, run.paths, shift)
+    rows = {}
+    for alpha in levels:
+        def estimator(x, w, a=alpha):
+            return weighted_tail(x, w, a)
+
+        (var, es), ((var_lo, var_hi), (es_lo, es_hi)) = _sectioning(values, weights, estimator, batches)
+        rows[alpha] = {"var": var, "var_low": var_lo, "var_high": var_hi, "es": es, "es_low": es_lo, "es_high": es_hi}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "level"
+    return TailEstimate(metric, method, run.paths, batches, table, shift, run.meta(shift))
+
+
+def exceedance_probability(
+    scenario: Scenario,
+    metric: str,
+    threshold: float,
+    *,
+    paths: int | None = None,
+    seed: Any = None,
+    method: str = "importance",
+    batches: int = 20,
+    pilot_paths: int | None = None,
+    chunk_size: int | None = None,
+) -> ProbabilityEstimate:
+    """P(metric > threshold), by importance sampling (or plain sampling), with its interval.
+
+    Parameters are those of :func:`tail_risk`; the cross-entropy shift aims at ``threshold``.
+    """
+    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size)
+    shift = None
+    if method == "importance":
+        shift = run.cross_entropy_shift(pilot_paths, level=None, threshold=float(threshold))
+    values, weights = run.sample(run.root, run.paths, shift)
+
+    def estimator(x, w):
+        return (float(np.mean(w * (x > threshold))),)
+
+    (p,), ((lo, hi),) = _sectioning(values, weights, estimator, batches)
+    half = (hi - lo) / 2
+    se = half / stats.t.ppf(0.975, batches - 1)
+    return ProbabilityEstimate(metric, float(threshold), method, run.paths, batches, p, max(lo, 0.0), hi, se, shift,
+                               run.meta(shift))
+
+
+def _sectioning(values: np.ndarray, weights: np.ndarray, estimator, batches: int):
+    """Point estimates from all paths; 95 % intervals from the spread over batches (Student t)."""
+    full = estimator(values, weights)
+    edges = np.linspace(0, values.size, batches + 1).astype(int)
+    per_batch = np.array([estimator(values[a:b], weights[a:b]) for a, b in zip(edges[:-1], edges[1:])])
+    half = stats.t.ppf(0.975, batches - 1) * per_batch.std(axis=0, ddof=1) / math.sqrt(batches)
+    return full, tuple((float(f - h), float(f + h)) for f, h in zip(full, half))
+
+
+@dataclass
+class _Run:
+    scenario: Scenario
+    terms: Terms
+    metric: str
+    paths: int
+    root: np.random.SeedSequence
+    method: str
+    chunk: int | None
+
+    @classmethod
+    def prepare(cls, scenario, metric, paths, seed, method, batches, chunk_size) -> _Run:
+        if metric not in TAIL_METRICS:
+            raise ValueError(f"unknown metric {metric!r}; expected one of: {', '.join(TAIL_METRICS)}")
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if batches < 2:
+            raise ValueError("batches must be at least 2")
+        n = int(scenario.simulation.paths if paths is None else paths)
+        if n < 2 * batches:
+            raise ValueError(f"paths must be at least 2 x batches = {2 * batches}")
+        root = coerce_seed(scenario.simulation.seed if seed is None else seed)
+        terms = project_terms(scenario, build_portfolio(scenario))
+        return cls(scenario, terms, metric, n, root, method, chunk_size)
+
+    def sample(self, root, n, shift, keep_shocks=False):
+        """Run n paths: the metric, the likelihood ratios (1 without a shift) and, if asked, the shocks."""
+        chunk = self.chunk or default_chunk_size(self.terms.n_projects, n)
+        values = np.empty(n)
+        log_w = np.zeros(n)
+        shocks = np.empty((n, self.terms.horizon, self.terms.n_factors)) if keep_shocks else None
+        for start, stop, draws in iterate_chunks(self.terms, root, n, chunk, shift):
+            values[start:stop] = simulate_paths(self.terms, draws).paths[self.metric]
+            if shift is not None:
+                log_w[start:stop] = -(draws.shocks * shift).sum(axis=(1, 2)) + 0.5 * float((shift * shift).sum())
+            if keep_shocks:
+                shocks[start:stop] = draws.shocks
+        return (values, np.exp(log_w), shocks) if keep_shocks else (values, np.exp(log_w))
+
+    def cross_entropy_shift(self, pilot_paths, level, threshold, rho=0.1, iterations=6) -> np.ndarray:
+        """Mean shift of the factor shocks by multilevel cross-entropy on pilot runs."""
+        n = pilot_paths or max(1_000, min(self.paths // 4, 5_000))
+        active = self._active_factors()
+        shift = np.zeros((self.terms.horizon, self.terms.n_factors))
+        for it in range(iterations):
+            values, weights, shocks = self.sample(pilot_root(self.root, it), n, shift if it else None, keep_shocks=True)
+            target = threshold if threshold is not None else weighted_tail(values, weights, level)[0]
+            gamma = min(weighted_tail(values, weights, 1 - rho)[0], target)
+            selected = values >= gamma
+            if not selected.any() or weights[selected].sum() == 0 or gamma <= np.min(values):
+                break  # the metric does not respond to the factors (or has no tail): stay plain
+            w = weights[selected]
+            shift = np.tensordot(w, shocks[selected], axes=1) / w.sum()
+            shift[:, ~active] = 0.0
+            if gamma >= target:
+                break
+        return shift
+
+    def _active_factors(self) -> np.ndarray:
+        """Factors some project loads on: shifting the others only adds variance."""
+        t = self.terms
+        active = np.zeros(t.n_factors, dtype=bool)
+        active[0] = bool(np.any(t.loadings[:, 0] != 0))
+        active[1 + t.sector[t.loadings[:, 1] != 0]] = True
+        active[1 + t.n_sectors + t.territory[t.loadings[:, 2] != 0]] = True
+        return active
+
+    def meta(self, shift) -> dict[str, Any]:
+        return {
+            "seed_entropy": entropy_of(self.root),
+            "scenario_hash": self.scenario.content_hash(),
+            "shift_norm": float(np.sqrt((shift * shift).sum())) if shift is not None else 0.0,
+        }

@@ -1,0 +1,106 @@
+"""Tail estimation: importance sampling against the exact one-factor law, variance, coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import levier
+from levier.analytic import one_factor_defaults_pmf
+from levier.tail import _Run, exceedance_probability, tail_risk
+
+from conftest import book_row, make_scenario, write_book
+
+
+def one_factor_book(tmp_path, n=1_000, h=0.01, rho=0.2, seed=3):
+    write_book(tmp_path / "book.csv", [book_row(i, annual_pd=h, loan_amount=1, bank_amount=0) for i in range(n)])
+    return make_scenario(
+        base_dir=tmp_path, pipeline=None, loan_book={"path": "book.csv"},
+        simulation={"horizon_years": 1, "seed": seed},
+        defaults={"macro_loading": float(np.sqrt(rho)), "macro_autocorrelation": 0.0},
+        sectors=[{"name": "plasturgie", "annual_pd": h, "recovery_mean": 0.0}, {"name": "automobile", "annual_pd": h}],
+        territories=[{"name": "Forbach"}, {"name": "Alès"}],
+    )
+
+
+def exact_tail(n, h, rho, alpha):
+    cdf = np.cumsum(one_factor_defaults_pmf(n, h, rho))
+    k = int(np.searchsorted(cdf, alpha))
+    return k, 1 - cdf[k]
+
+
+def test_importance_sampling_is_exact_and_ten_times_less_variable(tmp_path):
+    n, h, rho, paths = 1_000, 0.01, 0.2, 8_000
+    scenario = one_factor_book(tmp_path, n, h, rho)
+    k, p = exact_tail(n, h, rho, 0.999)  # the 99.9 % quantile of the number of defaults
+    est = exceedance_probability(scenario, "n_defaults", k, paths=paths, seed=1)
+    assert est.low <= p <= est.high, (est, p)
+    # variance per path: plain is Bernoulli(p); importance is that of the weighted indicator
+    run = _Run.prepare(scenario, "n_defaults", paths, 1, "importance", 20, None)
+    values, weights = run.sample(run.root, paths, est.shift)
+    terms = weights * (values > k)
+    assert abs(terms.mean() - p) <= 4 * terms.std(ddof=1) / np.sqrt(paths)
+    ratio = p * (1 - p) / terms.var(ddof=1)
+    assert ratio >= 10, ratio
+
+
+def test_tail_risk_matches_the_exact_quantile(tmp_path):
+    n, h, rho = 1_000, 0.01, 0.2
+    scenario = one_factor_book(tmp_path, n, h, rho)
+    # the shift is tuned for the highest level; the count of defaults is integer-valued, so the
+    # interval is given one lattice unit of slack on each side
+    est = tail_risk(scenario, "n_defaults", (0.999,), paths=8_000, seed=2)
+    k, _ = exact_tail(n, h, rho, 0.999)
+    row = est.table.loc[0.999]
+    assert np.floor(row["var_low"]) - 1 <= k <= np.ceil(row["var_high"]) + 1, (k, row.to_dict())
+    assert row["es"] >= row["var"]
+
+
+def test_importance_and_plain_agree_on_a_moderate_quantile():
+    scenario = make_scenario(simulation={"horizon_years": 4})
+    a = tail_risk(scenario, "fund_loss", (0.9,), paths=6_000, seed=3, method="importance").table.loc[0.9]
+    b = tail_risk(scenario, "fund_loss", (0.9,), paths=6_000, seed=3, method="plain").table.loc[0.9]
+    for key in ("var", "es"):
+        half = np.hypot(a[f"{key}_high"] - a[key], b[f"{key}_high"] - b[key])
+        assert abs(a[key] - b[key]) <= half * 4 / 1.96, (key, a.to_dict(), b.to_dict())
+
+
+def test_plain_tail_equals_the_summary_var(tmp_path):
+    scenario = make_scenario()
+    est = tail_risk(scenario, "fund_loss", (0.95, 0.99), paths=1_000, seed=4, method="plain")
+    summary = levier.simulate(scenario, paths=1_000, seed=4).summary().loc["fund_loss"]
+    for alpha in (0.95, 0.99):
+        assert est.table.loc[alpha, "var"] == summary[f"var_{alpha:g}"]
+        assert est.table.loc[alpha, "es"] == pytest.approx(summary[f"es_{alpha:g}"], rel=1e-12)
+
+
+def test_same_seed_same_bytes_any_chunk(tmp_path):
+    scenario = one_factor_book(tmp_path, n=200)
+    a = tail_risk(scenario, "n_defaults", (0.99,), paths=1_000, seed=5, chunk_size=7)
+    b = tail_risk(scenario, "n_defaults", (0.99,), paths=1_000, seed=5, chunk_size=10_000)
+    assert a.table.to_numpy().tobytes() == b.table.to_numpy().tobytes()
+    np.testing.assert_array_equal(a.shift, b.shift)
+
+
+@pytest.mark.slow
+def test_importance_sampling_intervals_cover(tmp_path):
+    n, h, rho = 200, 0.02, 0.2
+    scenario = one_factor_book(tmp_path, n, h, rho)
+    k, p = exact_tail(n, h, rho, 0.995)
+    reps = 120
+    hits = sum(
+        (lambda e: e.low <= p <= e.high)(exceedance_probability(scenario, "n_defaults", k, paths=2_000, seed=s))
+        for s in range(reps)
+    )
+    coverage = hits / reps
+    assert abs(coverage - 0.95) <= 4 * np.sqrt(0.95 * 0.05 / reps), coverage
+
+
+def test_bad_arguments():
+    scenario = make_scenario()
+    with pytest.raises(ValueError, match="unknown metric"):
+        tail_risk(scenario, "happiness")
+    with pytest.raises(ValueError, match="method"):
+        tail_risk(scenario, method="magic", paths=100)
+    with pytest.raises(ValueError, match="levels"):
+        tail_risk(scenario, levels=(1.2,), paths=100)
