@@ -181,6 +181,7 @@ ANNEX5 = """
 114.86 88.55 87.94 48.85 57.99 109.53 28.92 54.63
 122.16 93.43 100.64 55.91 60.90 115.03 33.98 64.18
 """
+ANNEX5_TABLE = np.array([[float(x) for x in line.split()] for line in ANNEX5.strip().splitlines()])
 ANNEX5_COLUMNS = [
     dict(asset_class="corporate", lgd=0.45),
     dict(asset_class="corporate", lgd=0.45, turnover_meur=5),
@@ -195,10 +196,9 @@ ANNEX5_COLUMNS = [
 
 @pytest.mark.parametrize("column", range(len(ANNEX5_COLUMNS)))
 def test_basel_irb_reproduces_annex5_risk_weights(column):
-    table = np.array([[float(x) for x in line.split()] for line in ANNEX5.strip().splitlines()])
     rw = 100 * 12.5 * basel_irb_capital(np.array(ANNEX5_PD) / 100, **ANNEX5_COLUMNS[column])
     # published to two decimals: within one unit of the last digit
-    np.testing.assert_allclose(rw, table[:, column], atol=0.01)
+    np.testing.assert_allclose(rw, ANNEX5_TABLE[:, column], atol=0.01)
 
 
 def test_basel_irb_maturity_floor_and_errors():
@@ -243,7 +243,6 @@ def test_creditriskplus_reproduces_bkww_1999_example():
 def test_vasicek_quantile_reproduces_annex5_mortgage_weights():
     # residential mortgages have no maturity adjustment: RW = 12.5 LGD (q_99.9(PD, 0.15) - PD),
     # a direct published check of the Vasicek quantile (BCBS 2006, Annex 5; §328)
-    table = np.array([[float(x) for x in line.split()] for line in ANNEX5.strip().splitlines()])
     pd_ = np.array(ANNEX5_PD) / 100
     rw = 100 * 12.5 * 0.45 * (vasicek_quantile(0.999, pd_, 0.15) - pd_)
-    np.testing.assert_allclose(rw, table[:, 2], atol=0.01)
+    np.testing.assert_allclose(rw, ANNEX5_TABLE[:, 2], atol=0.01)
