@@ -181,15 +181,15 @@ def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
             log_survival += np.where(entered, log_survival_step, 0.0)
         else:
             z = factors[:, t - 1, :]
+            c = terms.class_members  # one project per (sector, territory, PD) class
             systematic = (
-                terms.loadings[:, 0] * z[:, :1]
-                + terms.loadings[:, 1] * z[:, 1 + terms.sector]
-                + terms.loadings[:, 2] * z[:, 1 + n_sec + terms.territory]
+                terms.loadings[c, 0] * z[:, :1]
+                + terms.loadings[c, 1] * z[:, 1 + terms.sector[c]]
+                + terms.loadings[c, 2] * z[:, 1 + n_sec + terms.territory[c]]
             )
             with np.errstate(divide="ignore"):
-                log_survival += np.where(
-                    entered, np.log1p(-conditional_pd(terms.pd_threshold, systematic, terms.idiosyncratic_sd)), 0.0
-                )
+                class_step = np.log1p(-conditional_pd(terms.pd_threshold[c], systematic, terms.idiosyncratic_sd[c]))
+            log_survival += np.where(entered, class_step[:, terms.default_class], 0.0)
         newly = entered & (default_year > horizon) & (log_survival < log_u)
         default_year[newly] = t
 

@@ -78,6 +78,8 @@ class Terms:
     pd_threshold: np.ndarray
     loadings: np.ndarray
     idiosyncratic_sd: np.ndarray
+    default_class: np.ndarray  # (m,) index of the project's (sector, territory, PD) class
+    class_members: np.ndarray  # (C,) one project of each class, whose parameters the class shares
     factor_autocorrelation: np.ndarray
     recovery_mean: np.ndarray
     recovery_a: np.ndarray
@@ -371,6 +373,10 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
 
     with np.errstate(divide="ignore"):
         threshold = special.ndtri(p.pd)
+    # Projects of one (sector, territory, PD) class share their conditional PD path: computing
+    # it once per class, not per project, is what a 10 000-loan book with a rating scale needs.
+    keys = np.column_stack([p.sector, p.territory, p.pd]) if len(p) else np.empty((0, 3))
+    _, class_members, default_class = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     return Terms(
         horizon=horizon,
         n_book=int(book.sum()),
@@ -396,6 +402,8 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         pd_threshold=threshold,
         loadings=loadings,
         idiosyncratic_sd=np.sqrt(1.0 - np.sum(loadings**2, axis=1)),
+        default_class=np.asarray(default_class, dtype=np.intp).reshape(-1),
+        class_members=np.asarray(class_members, dtype=np.intp),
         factor_autocorrelation=autocorrelation,
         recovery_mean=rec_mean[p.sector],
         recovery_a=rec_a[p.sector],
