@@ -287,18 +287,11 @@ def _load(path: str, overrides: Sequence[str]):
 def _cmd_run(args: argparse.Namespace) -> int:
     from .display import run_report
     from .engine import simulate
-    from .output import has_parquet, write_result
+    from .output import check_target, has_parquet, write_result
 
     scenario = _load(args.scenario, args.overrides)
     if args.out:
-        # refuse a non-empty output folder before spending minutes on the simulation
-        from pathlib import Path
-
-        out = Path(args.out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
-            from .errors import OutputError
-
-            raise OutputError(str(out), ["exists and is not empty; choose another folder or pass --force to replace it"])
+        check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
     result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size)
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
     if args.format == "json":

@@ -30,7 +30,7 @@ def format_number(value: float, digits: int = 3) -> str:
     return f"{value:,.{min(decimals, 6)}f}"
 
 
-def headline_table(result: SimulationResult) -> pd.DataFrame:
+def headline_table(result: SimulationResult, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Key figures with mean, Monte Carlo standard error and the scenario's quantiles.
 
     Ratios for the policy as a whole (cost per job, leverage) are ratios of means with
@@ -38,7 +38,7 @@ def headline_table(result: SimulationResult) -> pd.DataFrame:
     """
     sim = result.scenario.simulation
     horizon = sim.horizon_years
-    summary = result.summary()
+    summary = result.summary() if summary is None else summary
     ratios = result.ratios()
     qcols = [f"q_{q:g}" for q in sim.quantiles]
     rows: list[tuple[str, float, float, list[float]]] = []
@@ -72,9 +72,12 @@ def headline_table(result: SimulationResult) -> pd.DataFrame:
     return frame
 
 
-def risk_table(result: SimulationResult) -> pd.DataFrame:
+_RISK_METRICS = ["fund_loss", "fund_net_cost", "bank_loss"]
+
+
+def risk_table(result: SimulationResult, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """VaR and ES of the fund's loss, net cost and the bank's loss at the scenario's levels."""
-    summary = result.summary(["fund_loss", "fund_net_cost", "bank_loss"])
+    summary = result.summary(_RISK_METRICS) if summary is None else summary.loc[_RISK_METRICS]
     records = []
     for alpha in result.scenario.simulation.risk_levels:
         for metric in summary.index:
@@ -91,9 +94,9 @@ def risk_table(result: SimulationResult) -> pd.DataFrame:
     return frame.loc[["fund_loss", "fund_net_cost", "bank_loss"]]
 
 
-def var_interval_table(result: SimulationResult) -> pd.DataFrame:
+def var_interval_table(result: SimulationResult, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each VaR's 95 % order-statistic interval, as text ``low – high`` ("–" where too few paths)."""
-    summary = result.summary(["fund_loss", "fund_net_cost", "bank_loss"])
+    summary = result.summary(_RISK_METRICS) if summary is None else summary.loc[_RISK_METRICS]
     columns = {}
     for alpha in result.scenario.simulation.risk_levels:
         low, high = summary[f"var_{alpha:g}_low"], summary[f"var_{alpha:g}_high"]
@@ -133,16 +136,17 @@ def run_report(result: SimulationResult) -> str:
             "No project was financed on any path: check the bank's threshold and gearing, the screening",
             "(policy.max_pd), the offer (policy.loan_per_job, loan_cap) and the fund's capital.",
         ])
-    headline = headline_table(result).rename(columns={"mc_se": "± MC se"})
+    summary = result.summary()  # computed once for the three tables
+    headline = headline_table(result, summary).rename(columns={"mc_se": "± MC se"})
     headline.columns = [c.replace("q_", "q ") for c in headline.columns]
     parts = [
         title,
         "",
         text_table(headline),
         "",
-        text_table(risk_table(result), index_header="risk (€)"),
+        text_table(risk_table(result, summary), index_header="risk (€)"),
         "",
-        text_table(var_interval_table(result), index_header="VaR, 95 % interval"),
+        text_table(var_interval_table(result, summary), index_header="VaR, 95 % interval"),
         "",
         f"seed entropy {meta['seed_entropy']} · scenario {meta['scenario_hash'][:12]} · "
         f"levier {meta['levier_version']} · {meta['elapsed_seconds']:.2f} s "

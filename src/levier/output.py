@@ -19,7 +19,7 @@ from .errors import OutputError
 if TYPE_CHECKING:
     from .result import SimulationResult
 
-__all__ = ["has_parquet", "write_result"]
+__all__ = ["check_target", "has_parquet", "write_result"]
 
 
 def has_parquet() -> bool:
@@ -29,6 +29,22 @@ def has_parquet() -> bool:
     except ImportError:
         return False
     return True
+
+
+def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
+    """The output folder, if it may be written: absent, empty, or ``force``.
+
+    Raises
+    ------
+    OutputError
+        If it is a file, or a non-empty folder without ``force``.
+    """
+    target = Path(out_dir)
+    if target.exists() and not target.is_dir():
+        raise OutputError(str(target), ["exists and is not a folder"])
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise OutputError(str(target), ["exists and is not empty; choose another folder or pass --force to replace it"])
+    return target
 
 
 def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool = False, parquet: bool | None = None) -> list[Path]:
@@ -56,11 +72,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         If ``out_dir`` exists and is not an empty folder and ``force`` is false, or if it cannot
         be written.
     """
-    target = Path(out_dir)
-    if target.exists() and not target.is_dir():
-        raise OutputError(str(target), ["exists and is not a folder"])
-    if target.is_dir() and any(target.iterdir()) and not force:
-        raise OutputError(str(target), ["exists and is not empty; choose another folder or pass --force to replace it"])
+    target = check_target(out_dir, force=force)
     parquet = has_parquet() if parquet is None else parquet
     if parquet and not has_parquet():
         raise OutputError(str(target), ["Parquet output needs pyarrow: pip install 'levier[parquet]'"])
