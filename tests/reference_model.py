@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import special
+
+from levier.kernels import recovery_rate
 
 
 def _phi(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _bank_uniform(draws, p: int, i: int) -> float:
+    return int(draws.u_bank[p, i]) / 2.0**32
 
 
 def _ramp(terms, i: int, t: int) -> float:
@@ -34,22 +41,27 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
 
     # default years
     tau = [T + 1] * m
+    u_recovery = [0.0] * m
     for i in range(m):
         h = float(terms.pd[i])
         c = special.ndtri(h) if h > 0 else -math.inf
         b = terms.loadings[i]
         sd = math.sqrt(1 - sum(x * x for x in b))
         log_s = 0.0
-        threshold = math.log1p(-float(draws.u_default[p, i]))
+        u = float(draws.u_default[p, i])
+        threshold = math.log1p(-u)
         for t in range(1, T + 1):
             if terms.entry[i] > t:
                 continue
             zt = z[t - 1]
             systematic = b[0] * zt[0] + b[1] * zt[1 + terms.sector[i]] + b[2] * zt[1 + S + terms.territory[i]]
             pc = 0.0 if c == -math.inf else _phi((c - systematic) / sd)
+            before = -math.expm1(log_s)  # cumulative default probability at the start of the year
             log_s += math.log1p(-pc) if pc < 1 else -math.inf
             if log_s < threshold:
                 tau[i] = t
+                # the recovery uniform: where u falls within this year's slice of the cdf
+                u_recovery[i] = (u - before) / (-math.expm1(log_s) - before)
                 break
 
     cost = [float(terms.loan[i] + terms.subsidy[i]) for i in range(m)]
@@ -64,7 +76,9 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     ]
     out = dict.fromkeys(
         ["fund_loss", "bank_loss", "fund_net_cost", "job_years", "clawbacks", "fund_interest", "operating_costs",
-         "fund_recoveries"], 0.0)
+         "fund_recoveries", "bank_recoveries", "fund_principal", "jobs_at_check"], 0.0)
+    years = {name: [0.0] * T for name in ("jobs", "defaults", "fund_outstanding", "bank_outstanding", "live_files",
+                                          "new_loans", "fund_cash_flow")}
     kept = [0.0] * m
     jobs_end = [0.0] * m
     d = 1.0 + terms.discount_rate
@@ -72,7 +86,7 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     for t in range(1, T + 1):
         # financing decisions, first come first served within the year
         cands = [i for i in range(terms.n_book, m) if terms.entry[i] == t
-                 and terms.eligible[i] and draws.u_bank[p, i] < terms.accept_with[i]]
+                 and terms.eligible[i] and _bank_uniform(draws, p, i) < terms.accept_with[i]]
         run_s = [0.0] * S
         pass_s = []
         for i in cands:
@@ -93,6 +107,7 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
         disbursed = 0.0
         for i in range(m):
             if financed[i] and terms.entry[i] == t:
+                years["new_loans"][t - 1] += 1
                 disbursed += cost[i]
                 available -= cost[i]
                 used_s[terms.sector[i]] += cost[i]
@@ -106,16 +121,19 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
             b0 = float(terms.bank_loan[i] * terms.bank_out[i, t])
             if f0 > 0:
                 operating += terms.operating_cost
+                years["live_files"][t - 1] += 1
             if tau[i] == t:
-                u = float(draws.u_recovery[p, i])
-                a, bb = float(terms.recovery_a[i]), float(terms.recovery_b[i])
-                rate = float(special.betaincinv(a, bb, u)) if a > 0 else float(terms.recovery_mean[i])
+                years["defaults"][t - 1] += 1
+                u = u_recovery[i]
+                # the tabulated Beta quantile (checked against betaincinv in test_kernels.py)
+                rate = float(recovery_rate(np.array([u]), np.array([terms.sector[i]]), terms.recovery_table)[0])
                 pool = rate * (f0 + b0)
                 bank_rec = min(pool, b0)
                 fund_rec = min(pool - bank_rec, f0)
                 out["fund_loss"] += f0 - fund_rec
                 out["bank_loss"] += b0 - bank_rec
                 out["fund_recoveries"] += fund_rec
+                out["bank_recoveries"] += bank_rec
                 inflow += fund_rec
                 returned += fund_rec
                 kept[i] = terms.takeover * terms.jobs[i] * realisation[i] * _ramp(terms, i, t)
@@ -123,6 +141,7 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
                 interest = float(terms.fund_rate[i]) * f0
                 out["fund_interest"] += interest
                 inflow += interest + (f0 - f1)
+                out["fund_principal"] += f0 - f1
                 returned += f0 - f1
                 if terms.check_year[i] == t and terms.subsidy[i] > 0:
                     achieved = realisation[i] * _ramp(terms, i, t)
@@ -136,8 +155,15 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
                 alive = tau[i] > t
                 jobs_end[i] = (terms.jobs[i] * realisation[i] * _ramp(terms, i, t) if alive else 0.0) + kept[i]
                 out["job_years"] += jobs_end[i]
+                years["jobs"][t - 1] += jobs_end[i]
+                if t == min(max(int(terms.check_year[i]), 1), T):
+                    out["jobs_at_check"] += jobs_end[i]
+                if alive:
+                    years["fund_outstanding"][t - 1] += float(terms.loan[i] * terms.fund_out[i, t + 1])
+                    years["bank_outstanding"][t - 1] += float(terms.bank_loan[i] * terms.bank_out[i, t + 1])
         out["operating_costs"] += operating
         pv += disbursed * d ** -(t - 1) - (inflow - operating) * d**-t
+        years["fund_cash_flow"][t - 1] = inflow - operating - disbursed
         if terms.recycle:
             available += returned
     outstanding_end = sum(
@@ -146,7 +172,7 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     pv -= outstanding_end * d**-T
     out["fund_net_cost"] = pv
     additional = [
-        financed[i] and not (terms.closes_without[i] and draws.u_bank[p, i] < terms.accept_without[i]) for i in range(m)
+        financed[i] and not (terms.closes_without[i] and _bank_uniform(draws, p, i) < terms.accept_without[i]) for i in range(m)
     ]
     out["fund_lent"] = sum(float(terms.loan[i]) for i in range(m) if financed[i])
     out["bank_lent"] = sum(float(terms.bank_loan[i]) for i in range(m) if financed[i])
@@ -155,5 +181,9 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     out["n_defaults"] = float(sum(1 for i in range(m) if financed[i] and tau[i] <= T))
     out["jobs_created"] = sum(jobs_end)
     out["jobs_additional"] = sum(j for j, a in zip(jobs_end, additional) if a)
+    out["jobs_net"] = sum(j * float(terms.net_share[i]) for i, (j, a) in enumerate(zip(jobs_end, additional)) if a)
+    out["jobs_planned"] = sum(float(terms.jobs[i]) for i in range(m) if financed[i])
+    out["investment"] = sum(float(terms.investment[i]) for i in range(m) if financed[i])
+    out["years"] = years
     out["subsidies"] = sum(float(terms.subsidy[i]) for i in range(m) if financed[i])
     return out

@@ -15,7 +15,8 @@ from reference_model import reference_path
 
 COMPARED = ["fund_lent", "bank_lent", "fund_loss", "bank_loss", "fund_net_cost", "n_financed", "n_additional",
             "n_defaults", "jobs_created", "jobs_additional", "job_years", "subsidies", "clawbacks",
-            "fund_interest", "operating_costs", "fund_recoveries"]
+            "fund_interest", "operating_costs", "fund_recoveries", "bank_recoveries", "fund_principal", "jobs_at_check",
+            "jobs_net", "jobs_planned", "investment"]
 
 VARIANTS = {
     "base": {},
@@ -38,11 +39,17 @@ VARIANTS = {
 
 
 def assert_matches_reference(terms, draws):
-    engine = simulate_paths(terms, draws).paths
+    block = simulate_paths(terms, draws)
+    engine = block.paths
     for p in range(draws.u_bank.shape[0]):
         ref = reference_path(terms, draws, p)
         for metric in COMPARED:
             assert engine[metric][p] == pytest.approx(ref[metric], rel=1e-9, abs=1e-6), (metric, p)
+        for metric, values in ref["years"].items():
+            np.testing.assert_allclose(block.by_year[metric][p], values, rtol=1e-9, atol=1e-6, err_msg=metric)
+    for groups in (block.by_sector, block.by_territory):  # the groups add up to the totals
+        for metric, values in groups.items():
+            np.testing.assert_allclose(values.sum(axis=1), engine[metric], rtol=1e-12, atol=1e-6, err_msg=metric)
     return engine
 
 

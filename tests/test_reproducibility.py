@@ -97,3 +97,29 @@ def test_ten_percent_more_per_job_keeps_defaults_and_jobs():
     np.testing.assert_array_equal(a.paths["n_defaults"], b.paths["n_defaults"])
     np.testing.assert_array_equal(a.paths["jobs_created"], b.paths["jobs_created"])
     np.testing.assert_allclose(b.paths["fund_lent"], 1.1 * a.paths["fund_lent"])
+
+
+def test_compact_keep_gives_the_same_tables_and_says_what_it_dropped(scenario):
+    full = levier.simulate(scenario, paths=300, seed=5, chunk_size=64)
+    compact = levier.simulate(scenario, paths=300, seed=5, chunk_size=100, keep="compact")
+    for a, b in zip(_frames(full), _frames(compact)):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    pd.testing.assert_frame_equal(full.group_paths("fund_loss"), compact.group_paths("fund_loss"), check_exact=True)
+    with pytest.raises(ValueError, match="keep='all'"):
+        compact.group_paths("n_defaults")
+    with pytest.raises(ValueError, match="keep must be one of"):
+        levier.simulate(scenario, paths=10, keep="everything")
+
+
+def test_per_year_values_are_kept_to_float32_precision(scenario):
+    from levier.engine import block_draws, simulate_paths
+    from levier.kernels import project_terms
+
+    result = levier.simulate(scenario, paths=BLOCK_PATHS, seed=8)
+    terms = project_terms(scenario, result.portfolio)
+    exact = simulate_paths(terms, block_draws(terms, coerce_seed(8), 0)).by_year
+    for name, values in exact.items():
+        kept = result.year_paths(name).to_numpy()
+        np.testing.assert_allclose(kept, values, rtol=2.0**-24, atol=0.0)
+        # the means are exact sums of the float64 values, not of the rounded ones
+        assert result.by_year().loc[name, "mean"].to_numpy() == pytest.approx(values.mean(axis=0), rel=1e-13)

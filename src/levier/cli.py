@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: simulation.paths)")
     run.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     run.add_argument("--chunk-size", type=_positive_int, help="paths held in memory at once (never changes results)")
+    run.add_argument("--keep", choices=("all", "compact"), default="all",
+                     help="per-path group tables: all metrics (default) or only the fund loss (less memory)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
     run.add_argument("--out", metavar="DIR", help="write paths, summary, by-year, by-sector tables and meta.json to DIR")
@@ -292,7 +294,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
-    result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size)
+    result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep)
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
     if args.format == "json":
         payload = {

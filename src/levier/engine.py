@@ -14,12 +14,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from . import __version__
+from .cohorts import Cohort, Plan, plan_work
 from .kernels import (
     Terms,
     ar1_factors,
-    conditional_pd,
     group_cumsum,
     group_sums,
     lognormal_ratio,
@@ -30,12 +31,15 @@ from .kernels import (
 from .portfolio import Portfolio, build_portfolio
 from .result import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS, SimulationResult
 from .scenario import Scenario
-from .streams import BLOCK_PATHS, Purpose, block_generator, coerce_seed, entropy_of
+from .streams import BLOCK_PATHS, Purpose, block_generator, coerce_seed, entropy_of, normals_f32, uniform_bits
 
 __all__ = [
+    "KEEP",
+    "Collector",
     "Draws",
     "PathBlock",
     "block_draws",
+    "class_default_cdf",
     "default_chunk_size",
     "iterate_chunks",
     "simulate",
@@ -43,21 +47,26 @@ __all__ = [
     "simulate_paths",
 ]
 
-# Elements of one (paths × projects) array that a chunk aims at. About 30 such float64 arrays
-# are alive at once, so the default chunk needs ~30 × 8 B × 2**17 = 32 MB; larger chunks are no
-# faster (numpy's per-call overhead is already amortised) and only use more memory.
-_CHUNK_ELEMENTS = 1 << 17
+# Elements of one (paths × projects) array that a chunk aims at: about 10 such arrays are alive
+# at once (~40 MB). Measured on the north star and on Moselle-Est: smaller chunks pay numpy's
+# per-call overhead, larger ones fall out of the caches and are up to 2× slower.
+_CHUNK_ELEMENTS = 1 << 19
 
 
 @dataclass(frozen=True, eq=False)
 class Draws:
-    """The random numbers of a set of paths, by purpose (rows are paths)."""
+    """The random numbers of a set of paths, by purpose (rows are paths).
+
+    ``u_bank`` holds 32-bit integers: the bank's uniform is ``u_bank * 2**-32``. ``z_jobs`` are
+    float32 normals. A default's recovery uniform is not drawn: it is the residual of the default
+    uniform within the year's slice of the cumulative default probability (see
+    :func:`simulate_paths`), uniform and independent of the default year.
+    """
 
     shocks: np.ndarray  # (n, T, F) standard normals for the factors
-    u_bank: np.ndarray  # (n, m) uniforms: bank acceptance (with and without the fund)
-    u_default: np.ndarray  # (n, m) uniforms: default time
-    u_recovery: np.ndarray  # (n, m) uniforms: recovery rate (inverted where a default occurs)
-    z_jobs: np.ndarray  # (n, m) standard normals: job realisation
+    u_bank: np.ndarray  # (n, m) uint32: bank acceptance (with and without the fund)
+    u_default: np.ndarray  # (n, m) uniforms: default time (and, at default, the recovery rate)
+    z_jobs: np.ndarray  # (n, m) float32 standard normals: job realisation
 
     def rows(self, start: int, stop: int) -> Draws:
         return Draws(*(getattr(self, f)[start:stop] for f in self.__dataclass_fields__))
@@ -88,10 +97,9 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int) -> Draws
     n, m, horizon = BLOCK_PATHS, terms.n_projects, terms.horizon
     return Draws(
         shocks=block_generator(root, block, Purpose.FACTORS).standard_normal((n, horizon, terms.n_factors)),
-        u_bank=block_generator(root, block, Purpose.BANK).random((n, m)),
+        u_bank=uniform_bits(block_generator(root, block, Purpose.BANK), (n, m)),
         u_default=block_generator(root, block, Purpose.DEFAULT).random((n, m)),
-        u_recovery=block_generator(root, block, Purpose.RECOVERY).random((n, m)),
-        z_jobs=block_generator(root, block, Purpose.JOBS).standard_normal((n, m)),
+        z_jobs=normals_f32(block_generator(root, block, Purpose.JOBS), (n, m)),
     )
 
 
@@ -100,190 +108,332 @@ def simulate_block(terms: Terms, root: np.random.SeedSequence, block: int, n_pat
     return simulate_paths(terms, block_draws(terms, root, block).rows(0, n_paths))
 
 
-def simulate_paths(terms: Terms, draws: Draws) -> PathBlock:
-    """The model for a set of paths, vectorised over paths and projects (loop over years only).
+# Names of the per-path sums kept per segment before they are folded into paths and groups.
+_SEGMENT_SUMS = ("fund_lent", "bank_lent", "investment", "n_financed", "jobs_planned", "subsidies", "n_additional",
+                 "jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "fund_loss", "bank_loss", "n_defaults")
+_YEAR_SUMS = ("interest", "principal", "fund_end", "bank_end", "files", "jobs", "defaults", "fund_rec", "bank_rec",
+              "clawed", "disbursed", "new_loans")
+_TWO32 = float(2**32)
 
-    Memory usage is O(n · m) for n paths and m projects, plus O(n · T · F) for the factors.
+
+class _Sums:
+    """Per-path accumulators of a set of paths, filled cohort by cohort."""
+
+    def __init__(self, n: int, terms: Terms):
+        horizon = terms.horizon
+        self.year = {name: np.zeros((n, horizon)) for name in _YEAR_SUMS}
+        self.paths = {name: np.zeros(n) for name in _SEGMENT_SUMS}
+        self.sector = {name: np.zeros((n, terms.n_sectors)) for name in SECTOR_COLUMNS}
+        self.territory = {name: np.zeros((n, terms.n_territories)) for name in SECTOR_COLUMNS}
+        self.n_sectors, self.n_territories = terms.n_sectors, terms.n_territories
+
+    def fold(self, co: Cohort, seg: dict[str, np.ndarray]) -> None:
+        """Add per-segment sums (n or 1, nseg) to the paths and to the sector / territory groups."""
+        for name, values in seg.items():
+            self.paths[name] += values.sum(axis=1)
+            if name in self.sector:
+                self.sector[name] += group_sums(values, co.seg_sector, self.n_sectors)
+                self.territory[name] += group_sums(values, co.seg_territory, self.n_territories)
+
+
+def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None) -> PathBlock:
+    """The model for a set of paths, vectorised over paths and loans.
+
+    Cohort by cohort (the projects whose hazard starts in the same year), in order of years:
+
+    1. a pipeline cohort is financed by the fund's decisions of its year (first come, first
+       served under the capital and the sector / territory limits);
+    2. each loan's default year is the first year in which its class's cumulative conditional
+       default probability ``F_t`` exceeds its uniform ``u``: one comparison with ``F_T`` per
+       loan, then a binary search over the years for the defaulters only;
+    3. the recovery uniform of a defaulter is ``(u - F_{tau-1}) / (F_tau - F_{tau-1})``, uniform
+       on [0, 1) and independent of ``tau`` given the factors;
+    4. the cohort's yearly flows are its no-default schedules weighted per bucket, minus, per
+       (bucket, default year), what the defaults remove (:mod:`levier.cohorts`).
+
+    Memory is O(n · m) for n paths and m projects, plus O(n · T · C) for C default classes.
     """
-    n, m, horizon = draws.u_bank.shape[0], terms.n_projects, terms.horizon
-    n_sec, n_ter = terms.n_sectors, terms.n_territories
-    loan, subsidy, bank_loan = terms.loan, terms.subsidy, terms.bank_loan
-    cost = loan + subsidy
-    entry = terms.entry
-    discount = (1.0 + terms.discount_rate) ** -np.arange(horizon + 1, dtype=float)
-    report_year = np.clip(terms.check_year, 1, horizon)
-    eps = 1e-9 * max(terms.capital, 1.0)
-
-    # -- path draws that do not depend on time ----------------------------------------------
-    accept = draws.u_bank < terms.accept_with
-    # the same draw decides the counterfactual, so "financed without the fund" ⊂ "with it"
-    additional_if_financed = ~(terms.closes_without & (draws.u_bank < terms.accept_without))
-    candidate = terms.eligible & accept
-    realisation = lognormal_ratio(draws.z_jobs, terms.realisation_mean, terms.realisation_sigma)
-    realised_jobs = terms.jobs * realisation
-    log_u = np.log1p(-draws.u_default)
+    plan = plan_work(terms) if plan is None else plan
+    n, horizon = draws.u_default.shape[0], terms.horizon
+    sums = _Sums(n, terms)
     factors = ar1_factors(draws.shocks, terms.factor_autocorrelation) if terms.correlated else None
-    if factors is None:
-        log_survival_step = np.log1p(-terms.pd)
-
-    # -- state ---------------------------------------------------------------------------------
-    financed = np.zeros((n, m), dtype=bool)
-    financed[:, : terms.n_book] = True
-    default_year = np.full((n, m), horizon + 1, dtype=np.int32)
-    log_survival = np.zeros((n, m))
-    kept_jobs = np.zeros((n, m))
-    fund_loss = np.zeros((n, m))
-    bank_loss = np.zeros((n, m))
-    job_years = np.zeros((n, m))
-    jobs_check = np.zeros((n, m))
-    jobs_now = np.zeros((n, m))
+    discount = (1.0 + terms.discount_rate) ** -np.arange(horizon + 1, dtype=float)
+    eps = 1e-9 * max(terms.capital, 1.0)
+    cost = terms.loan + terms.subsidy
     available = np.full(n, terms.capital)
-    sector_used = np.zeros((n, n_sec))
-    territory_used = np.zeros((n, n_ter))
-    year = {name: np.zeros((n, horizon)) for name in YEAR_COLUMNS}
-    totals = {name: np.zeros(n) for name in ("fund_interest", "fund_principal", "fund_recoveries",
-                                             "bank_recoveries", "operating_costs", "clawbacks")}
+    sector_used = np.zeros((n, terms.n_sectors))
+    territory_used = np.zeros((n, terms.n_territories))
+    entry_book = terms.entry[: terms.n_book]
+    year = sums.year
 
-    # Loan-book loans granted before year 1 are held at their outstanding value from the start.
-    pre = entry < 1
-    present_value = np.full(n, float((loan[pre] * terms.fund_out[pre, 1]).sum()))
-
+    by_year: dict[int, list[Cohort]] = {}
+    for co in plan.cohorts:
+        by_year.setdefault(co.year, []).append(co)
     for t in range(1, horizon + 1):
-        # 1. the fund's decisions on this year's pipeline, first come first served
-        sl = terms.entering(t)
-        if sl.stop > sl.start:
-            ok = candidate[:, sl].copy()
-            price = cost[sl]
-            for limit, used, codes in (
-                (terms.sector_limit, sector_used, terms.sector[sl]),
-                (terms.territory_limit, territory_used, terms.territory[sl]),
-            ):
-                if math.isfinite(limit):
-                    ok &= used[:, codes] + group_cumsum(ok * price, codes) <= limit + eps
-            ok &= np.cumsum(ok * price, axis=1) <= available[:, None] + eps
-            financed[:, sl] = ok
-            spent = ok * price
-            available -= spent.sum(axis=1)
-            sector_used += group_sums(spent, terms.sector[sl], n_sec)
-            territory_used += group_sums(spent, terms.territory[sl], n_ter)
-        entering_book = entry[: terms.n_book] == t
-        if entering_book.any():
-            book_cost = cost[: terms.n_book][entering_book]
-            available -= book_cost.sum()
-            sector_used += np.bincount(terms.sector[: terms.n_book][entering_book], book_cost, minlength=n_sec)
-            territory_used += np.bincount(terms.territory[: terms.n_book][entering_book], book_cost, minlength=n_ter)
-        new = financed & (entry == t)
-        disbursed = (new * cost).sum(axis=1)
-
-        # 2. defaults: first year in which the cumulative conditional PD exceeds the uniform
-        entered = entry <= t
-        if factors is None:
-            log_survival += np.where(entered, log_survival_step, 0.0)
-        else:
-            z = factors[:, t - 1, :]
-            c = terms.class_members  # one project per (sector, territory, PD) class
-            systematic = (
-                terms.loadings[c, 0] * z[:, :1]
-                + terms.loadings[c, 1] * z[:, 1 + terms.sector[c]]
-                + terms.loadings[c, 2] * z[:, 1 + n_sec + terms.territory[c]]
-            )
-            with np.errstate(divide="ignore"):
-                class_step = np.log1p(-conditional_pd(terms.pd_threshold[c], systematic, terms.idiosyncratic_sd[c]))
-            log_survival += np.where(entered, class_step[:, terms.default_class], 0.0)
-        newly = entered & (default_year > horizon) & (log_survival < log_u)
-        default_year[newly] = t
-
-        # 3. the fund's and the bank's flows of the year
-        live = financed & entered & (default_year >= t)
-        defaulting = live & (default_year == t)
-        surviving = live & ~defaulting
-        fund_start = loan * terms.fund_out[:, t]
-        fund_end = loan * terms.fund_out[:, t + 1]
-        bank_start = bank_loan * terms.bank_out[:, t]
-        interest = (surviving * (terms.fund_rate * fund_start)).sum(axis=1)
-        principal = (surviving * (fund_start - fund_end)).sum(axis=1)
-        fund_recovered = np.zeros(n)
-        rows, cols = np.nonzero(defaulting)
-        if rows.size:
-            rate = recovery_rate(
-                draws.u_recovery[rows, cols], terms.recovery_mean[cols], terms.recovery_a[cols], terms.recovery_b[cols]
-            )
-            pool = rate * (fund_start[cols] + bank_start[cols])
-            bank_rec, fund_rec = waterfall(pool, bank_start[cols], fund_start[cols])
-            fund_loss[rows, cols] = fund_start[cols] - fund_rec
-            bank_loss[rows, cols] = bank_start[cols] - bank_rec
-            fund_recovered = np.bincount(rows, fund_rec, minlength=n)
-            totals["bank_recoveries"] += np.bincount(rows, bank_rec, minlength=n)
-            kept_jobs[rows, cols] = terms.takeover * realised_jobs[rows, cols] * terms.ramp[cols, t]
-        files = (live & (fund_start > 0)).sum(axis=1)
-        operating = terms.operating_cost * files
-
-        clawed = np.zeros(n)
-        checked = np.flatnonzero((terms.check_year == t) & (subsidy > 0))
-        if checked.size:
-            achieved = realisation[:, checked] * terms.ramp[checked, t]
-            short = (achieved < 1.0).astype(float) if terms.clawback_full else np.clip(1.0 - achieved, 0.0, 1.0)
-            clawed = (surviving[:, checked] * short * subsidy[checked]).sum(axis=1)
-
-        # 4. jobs at the end of the year
-        alive_end = financed & entered & (default_year > t)
-        jobs_now = alive_end * realised_jobs * terms.ramp[:, t] + kept_jobs
-        job_years += jobs_now
-        reporting = report_year == t
-        if reporting.any():
-            jobs_check[:, reporting] = jobs_now[:, reporting]
-
-        inflow = interest + principal + fund_recovered + clawed
-        present_value += disbursed * discount[t - 1] - (inflow - operating) * discount[t]
+        for co in sorted(by_year.get(t, []), key=lambda c: not c.decided):  # pipeline first
+            if co.decided:
+                ok = _decide(terms, draws, co, cost, available, sector_used, territory_used, eps)
+                spent = ok * cost[co.cols]
+                available -= spent.sum(axis=1)
+                sector_used += group_sums(spent, terms.sector[co.cols], terms.n_sectors)
+                territory_used += group_sums(spent, terms.territory[co.cols], terms.n_territories)
+                year["disbursed"][:, t - 1] += spent.sum(axis=1)
+                year["new_loans"][:, t - 1] += ok.sum(axis=1)
+            else:
+                ok = None
+                entering = entry_book == t
+                if entering.any():
+                    book_cost = cost[: terms.n_book][entering]
+                    available -= book_cost.sum()
+                    sector_used += np.bincount(terms.sector[: terms.n_book][entering], book_cost, minlength=terms.n_sectors)
+                    territory_used += np.bincount(
+                        terms.territory[: terms.n_book][entering], book_cost, minlength=terms.n_territories
+                    )
+            _cohort_flows(terms, draws, co, ok, factors, sums)
         if terms.recycle:
-            available += principal + fund_recovered + clawed
-        year["fund_outstanding"][:, t - 1] = (alive_end * fund_end).sum(axis=1)
-        year["bank_outstanding"][:, t - 1] = (alive_end * (bank_loan * terms.bank_out[:, t + 1])).sum(axis=1)
-        year["defaults"][:, t - 1] = defaulting.sum(axis=1)
-        year["jobs"][:, t - 1] = jobs_now.sum(axis=1)
-        year["fund_cash_flow"][:, t - 1] = inflow - operating - disbursed
-        year["new_loans"][:, t - 1] = new.sum(axis=1)
-        year["live_files"][:, t - 1] = files
-        totals["fund_interest"] += interest
-        totals["fund_principal"] += principal
-        totals["fund_recoveries"] += fund_recovered
-        totals["operating_costs"] += operating
-        totals["clawbacks"] += clawed
+            available += year["principal"][:, t - 1] + year["fund_rec"][:, t - 1] + year["clawed"][:, t - 1]
+    year["disbursed"] += plan.book_disbursed
+    year["new_loans"] += plan.book_new
 
+    operating = terms.operating_cost * year["files"]
+    inflow = year["interest"] + year["principal"] + year["fund_rec"] + year["clawed"]
+    present_value = np.full(n, plan.pre_value)
+    for t in range(1, horizon + 1):
+        present_value += year["disbursed"][:, t - 1] * discount[t - 1] - (inflow[:, t - 1] - operating[:, t - 1]) * discount[t]
     # what is still owed at the horizon by live firms is an asset of the fund, valued at par
-    fund_outstanding_end = year["fund_outstanding"][:, -1]
+    fund_outstanding_end = year["fund_end"][:, -1]
     present_value -= fund_outstanding_end * discount[horizon]
 
-    financed_f = financed.astype(float)
-    additional = financed & additional_if_financed
-    defaulted = financed & (default_year <= horizon)
-    per_project = {
-        "fund_lent": financed_f * loan,
-        "fund_loss": fund_loss,
-        "bank_lent": financed_f * bank_loan,
-        "bank_loss": bank_loss,
-        "investment": financed_f * terms.investment,
-        "n_financed": financed_f,
-        "n_additional": additional.astype(float),
-        "n_defaults": defaulted.astype(float),
-        "jobs_created": jobs_now,
-        "jobs_additional": additional * jobs_now,
-        "jobs_planned": financed_f * terms.jobs,
-    }
-    paths = {name: values.sum(axis=1) for name, values in per_project.items()}
+    paths = dict(sums.paths)
     paths["fund_net_cost"] = present_value
-    paths["subsidies"] = (financed * subsidy).sum(axis=1)
-    paths["job_years"] = job_years.sum(axis=1)
-    paths["jobs_net"] = (additional * jobs_now * terms.net_share).sum(axis=1)
-    paths["jobs_at_check"] = jobs_check.sum(axis=1)
+    paths["job_years"] = year["jobs"].sum(axis=1)
     paths["fund_outstanding_end"] = fund_outstanding_end
-    paths.update(totals)
+    paths["fund_interest"] = year["interest"].sum(axis=1)
+    paths["fund_principal"] = year["principal"].sum(axis=1)
+    paths["fund_recoveries"] = year["fund_rec"].sum(axis=1)
+    paths["bank_recoveries"] = year["bank_rec"].sum(axis=1)
+    paths["operating_costs"] = operating.sum(axis=1)
+    paths["clawbacks"] = year["clawed"].sum(axis=1)
     paths["cost_per_job"] = _ratio(paths["fund_net_cost"], paths["jobs_additional"])
     paths["leverage_bank"] = _ratio(paths["bank_lent"], paths["fund_lent"])
     paths["leverage_investment"] = _ratio(paths["investment"], paths["fund_lent"])
-    by_sector = {name: group_sums(per_project[name], terms.sector, n_sec) for name in SECTOR_COLUMNS}
-    by_territory = {name: group_sums(per_project[name], terms.territory, n_ter) for name in SECTOR_COLUMNS}
-    return PathBlock(paths={k: paths[k] for k in PATH_COLUMNS}, by_year=year, by_sector=by_sector, by_territory=by_territory)
+    by_year_out = {
+        "fund_outstanding": year["fund_end"],
+        "bank_outstanding": year["bank_end"],
+        "defaults": year["defaults"],
+        "jobs": year["jobs"],
+        "fund_cash_flow": inflow - operating - year["disbursed"],
+        "new_loans": year["new_loans"],
+        "live_files": year["files"],
+    }
+    return PathBlock(
+        paths={k: paths[k] for k in PATH_COLUMNS},
+        by_year=by_year_out,
+        by_sector=sums.sector,
+        by_territory=sums.territory,
+    )
+
+
+def _decide(terms, draws, co, cost, available, sector_used, territory_used, eps) -> np.ndarray:
+    """The fund's decisions on one year's pipeline, first come first served: (n, mc) bool."""
+    sl = co.cols
+    ok = terms.eligible[sl] & (draws.u_bank[:, sl] < terms.accept_with[sl] * _TWO32)
+    price = cost[sl]
+    for limit, used, codes in (
+        (terms.sector_limit, sector_used, terms.sector[sl]),
+        (terms.territory_limit, territory_used, terms.territory[sl]),
+    ):
+        if math.isfinite(limit):
+            ok &= used[:, codes] + group_cumsum(ok * price, codes) <= limit + eps
+    ok &= np.cumsum(ok * price, axis=1) <= available[:, None] + eps
+    return ok
+
+
+def class_default_cdf(terms: Terms, classes: np.ndarray, first_year: int, factors: np.ndarray | None) -> np.ndarray:
+    """Cumulative default probabilities ``F[p, c, j]`` by the end of year ``first_year + j``.
+
+    For default classes represented by the projects ``classes``, with hazard from
+    ``first_year``, given each path's factors (n, T, F); without factors the result has one row
+    shared by all paths. ``F = 1 - prod (1 - p_t)`` with ``p_t`` the Vasicek conditional PD
+    ``Phi((Phi^-1(h) - beta . Z_t) / sqrt(1 - |beta|^2))``.
+    """
+    c = classes
+    if factors is None:
+        q = np.repeat(1.0 - terms.pd[c][None, :, None], terms.horizon - first_year + 1, axis=2)
+    else:
+        z = factors[:, first_year - 1 :, :].transpose(0, 2, 1)  # (n, F, Tc)
+        sd = terms.idiosyncratic_sd[c][:, None]
+        x = np.take(z, 1 + terms.sector[c], axis=1)  # (n, C, Tc), C-contiguous
+        x *= -terms.loadings[c, 1][:, None] / sd
+        x += np.take(z, 1 + terms.n_sectors + terms.territory[c], axis=1) * (-terms.loadings[c, 2][:, None] / sd)
+        x += z[:, :1, :] * (-terms.loadings[c, 0][:, None] / sd)
+        with np.errstate(invalid="ignore"):  # a PD of 1 (threshold +inf) is certain default
+            x += terms.pd_threshold[c][:, None] / sd
+        q = special.ndtr(x, out=x)
+        np.subtract(1.0, q, out=q)  # conditional survival of each year
+    for j in range(1, q.shape[2]):  # cumulative survival, year by year
+        q[:, :, j] *= q[:, :, j - 1]
+    return np.subtract(1.0, q, out=q)
+
+
+def _default_years(u: np.ndarray, rows: np.ndarray, classes: np.ndarray, cdf: np.ndarray):
+    """For defaulters (``u < F`` at the last year): year offset ``j`` and recovery uniform.
+
+    ``j`` is the number of years with ``F_j <= u``, found by a branch-free binary search in
+    each defaulter's (contiguous) row of ``F``.
+    """
+    n_cdf, n_classes, years = cdf.shape
+    flat = cdf.reshape(-1)
+    base = ((rows if n_cdf > 1 else 0) * n_classes + classes) * years
+    found = np.zeros(u.size, dtype=np.intp)
+    step = 1 << max(years - 1, 0).bit_length()
+    while step > 1:
+        step >>= 1
+        probe = np.minimum(found + (step - 1), years - 1)
+        found += step * (np.take(flat, base + probe) <= u)
+    upper = np.take(flat, base + found)
+    lower = np.where(found > 0, np.take(flat, base + np.maximum(found - 1, 0)), 0.0)
+    return found, (u - lower) / (upper - lower)
+
+
+def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None, factors, sums: _Sums) -> None:
+    """Add one cohort's flows, losses and jobs to ``sums`` (``ok``: financed, None = all)."""
+    sl, horizon = co.cols, terms.horizon
+    n = draws.u_default.shape[0]
+    n_buckets, n_seg, years = co.n_buckets, co.n_segments, co.years_left
+    starts = co.seg_starts
+
+    def per_segment(values: np.ndarray) -> np.ndarray:
+        values = values if values.ndim == 2 else values[None, :]
+        return np.add.reduceat(values, starts, axis=1) if values.shape[1] else np.zeros((values.shape[0], 0))
+
+    def financed(x: np.ndarray) -> np.ndarray:
+        return per_segment(x if ok is None else ok * x)
+
+    # -- dense per-loan work: realised jobs, additionality, segment sums -----------------------
+    realised = terms.jobs[sl] * lognormal_ratio(draws.z_jobs[:, sl], terms.realisation_mean[sl], terms.realisation_sigma[sl])
+    if ok is not None:
+        realised = ok * realised
+    maybe_not_additional = terms.closes_without[sl] & (terms.accept_without[sl] > 0)
+    if maybe_not_additional.any():
+        additional = ~(maybe_not_additional & (draws.u_bank[:, sl] < terms.accept_without[sl] * _TWO32))
+        if ok is not None:
+            additional &= ok
+        realised_add = additional * realised
+    else:
+        additional = None  # every financed loan is additional
+        realised_add = realised
+    seg = {
+        "fund_lent": financed(terms.loan[sl]),
+        "bank_lent": financed(terms.bank_loan[sl]),
+        "investment": financed(terms.investment[sl]),
+        "n_financed": financed(np.ones(co.stop - co.start)),
+        "jobs_planned": financed(terms.jobs[sl]),
+        "subsidies": financed(terms.subsidy[sl]),
+    }
+    seg["n_additional"] = seg["n_financed"] if additional is None else per_segment(additional.astype(float))
+    seg_real = per_segment(realised)
+    seg_real_add = seg_real if additional is None else per_segment(realised_add)
+    seg_real_net = per_segment(realised_add * terms.net_share[sl])
+    final_ramp = co.ramp[co.seg_bucket, horizon]
+    seg["jobs_created"] = seg_real * final_ramp
+    seg["jobs_additional"] = seg_real_add * final_ramp
+    seg["jobs_net"] = seg_real_net * final_ramp
+    seg["jobs_at_check"] = seg_real * co.ramp[co.seg_bucket, co.report_year[co.seg_bucket]]
+
+    # -- the no-default schedules, per bucket -------------------------------------------------
+    def per_bucket(values: np.ndarray) -> np.ndarray:
+        return group_sums(values, co.seg_bucket, n_buckets)
+
+    year = sums.year
+    loan_flows = _weighted(per_bucket(seg["fund_lent"]), co.base_loan)
+    year["interest"] += loan_flows[:, :horizon]
+    year["principal"] += loan_flows[:, horizon : 2 * horizon]
+    year["fund_end"] += loan_flows[:, 2 * horizon :]
+    year["bank_end"] += _weighted(per_bucket(seg["bank_lent"]), co.base_bank)
+    year["files"] += _weighted(per_bucket(seg["n_financed"]), co.base_files)
+    year["jobs"] += _weighted(per_bucket(seg_real), co.base_jobs)
+
+    # -- defaults: one comparison per loan, then the defaulters only -----------------------------
+    cdf = class_default_cdf(terms, co.classes, co.year, factors)
+    u = draws.u_default[:, sl]
+    hit = u < np.take(cdf[:, :, -1], co.local_class, axis=1)
+    if ok is not None:
+        hit &= ok
+    rows, cols = np.nonzero(hit)
+    offset, u_recovery = _default_years(u[rows, cols], rows, co.local_class[cols], cdf)
+    g = co.start + cols
+    b = co.bucket[cols]
+    tau = co.year + offset
+    fund_start = terms.loan[g] * co.fund_start[b, tau]
+    bank_start = terms.bank_loan[g] * co.bank_start[b, tau]
+    rate = recovery_rate(u_recovery, terms.sector[g], terms.recovery_table)
+    bank_rec, fund_rec = waterfall(rate * (fund_start + bank_start), bank_start, fund_start)
+    jobs_i = realised[rows, cols]
+    kept = terms.takeover * co.ramp[b, tau]
+    lost_final = jobs_i * (co.ramp[b, horizon] - kept)
+    report = co.report_year[b]
+    lost_check = jobs_i * (co.ramp[b, report] - kept) * (tau <= report)
+    add_i = 1.0 if additional is None else additional[rows, cols]
+
+    at_segment = rows * n_seg + co.segment[cols]
+    size = n * n_seg
+
+    def segment_sum(weights=None) -> np.ndarray:
+        return np.bincount(at_segment, weights, minlength=size).reshape(n, n_seg)
+
+    seg["fund_loss"] = segment_sum(fund_start - fund_rec)
+    seg["bank_loss"] = segment_sum(bank_start - bank_rec)
+    seg["n_defaults"] = segment_sum()
+    seg["jobs_created"] = seg["jobs_created"] - segment_sum(lost_final)
+    seg["jobs_additional"] = seg["jobs_additional"] - segment_sum(lost_final * add_i)
+    seg["jobs_net"] = seg["jobs_net"] - segment_sum(lost_final * add_i * terms.net_share[g])
+    seg["jobs_at_check"] = seg["jobs_at_check"] - segment_sum(lost_check)
+    sums.fold(co, seg)
+
+    at_tail = (rows * n_buckets + b) * years + offset
+    tail_size = n * n_buckets * years
+
+    def tail_sum(weights=None) -> np.ndarray:
+        return np.bincount(at_tail, weights, minlength=tail_size).reshape(n, n_buckets * years)
+
+    loan_lost = _weighted(tail_sum(terms.loan[g]), co.tail_loan)
+    year["interest"] -= loan_lost[:, :horizon]
+    year["principal"] -= loan_lost[:, horizon : 2 * horizon]
+    year["fund_end"] -= loan_lost[:, 2 * horizon :]
+    year["bank_end"] -= _weighted(tail_sum(terms.bank_loan[g]), co.tail_bank)
+    defaults = tail_sum()
+    year["files"] -= _weighted(defaults, co.tail_files)
+    year["jobs"] -= _weighted(tail_sum(jobs_i), co.tail_jobs)
+    at_year = rows * years + offset
+    first = co.year - 1
+    year["defaults"][:, first:] += defaults.reshape(n, n_buckets, years).sum(axis=1)
+    year["fund_rec"][:, first:] += np.bincount(at_year, fund_rec, minlength=n * years).reshape(n, years)
+    year["bank_rec"][:, first:] += np.bincount(at_year, bank_rec, minlength=n * years).reshape(n, years)
+
+    # -- conditional subsidies clawed back at the check year from surviving firms ---------------
+    check = terms.check_year[sl]
+    claw = (terms.subsidy[sl] > 0) & (check >= 1) & (check <= horizon)
+    if claw.any():
+        default_year = np.full(u.shape, horizon + 1, dtype=np.int64)
+        default_year[rows, cols] = tau
+        idx = np.flatnonzero(claw)
+        c_year = check[idx]
+        real = lognormal_ratio(draws.z_jobs[:, sl][:, idx], terms.realisation_mean[sl][idx], terms.realisation_sigma[sl][idx])
+        achieved = real * terms.ramp[co.start + idx, c_year]
+        short = (achieved < 1.0).astype(float) if terms.clawback_full else np.clip(1.0 - achieved, 0.0, 1.0)
+        surviving = default_year[:, idx] > c_year
+        if ok is not None:
+            surviving &= ok[:, idx]
+        clawed = surviving * short * terms.subsidy[sl][idx]
+        for y in np.unique(c_year):
+            year["clawed"][:, y - 1] += clawed[:, c_year == y].sum(axis=1)
+
+
+def _weighted(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``weights @ table`` for (n or 1, r) weights and an (r, k) table, by ``einsum``'s own loops
+    (not BLAS, whose rounding depends on the number of rows, i.e. on the chunk size)."""
+    return np.einsum("nr,rk->nk", weights, table)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -294,10 +444,12 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def default_chunk_size(n_projects: int, paths: int) -> int:
-    """Paths per chunk: whole blocks, about ``2**17`` path-projects per array, at most ``paths``."""
+    """Paths per chunk: about ``2**19`` path-projects per array (whole blocks when that is
+    more than a block), at most ``paths``."""
     per_chunk = max(1, _CHUNK_ELEMENTS // max(n_projects, 1))
-    blocks = max(1, per_chunk // BLOCK_PATHS)
-    return int(min(blocks * BLOCK_PATHS, max(paths, 1)))
+    if per_chunk >= BLOCK_PATHS:
+        per_chunk = per_chunk // BLOCK_PATHS * BLOCK_PATHS
+    return int(min(per_chunk, max(paths, 1)))
 
 
 def iterate_chunks(
@@ -329,6 +481,66 @@ def iterate_chunks(
         yield start, stop, draws
 
 
+#: What :func:`simulate` keeps path by path (see its ``keep`` parameter).
+KEEP = ("all", "compact")
+
+
+class Collector:
+    """Gathers the per-path reductions of consecutive chunks into a :class:`SimulationResult`.
+
+    Per-path metrics are kept in float64, per-year ones in float32 (7 significant digits: a
+    tenth of a euro on a million), group ones by ``keep``. Means of the per-year and group
+    metrics are running sums taken path by path in path order (``cumsum``, which adds
+    sequentially), so they are the same to the last bit however the paths were chunked.
+    """
+
+    def __init__(self, n_paths: int, terms: Terms, keep: str = "all"):
+        horizon, self.n_paths = terms.horizon, n_paths
+        self.paths = {name: np.empty(n_paths) for name in PATH_COLUMNS}
+        self.years = {name: np.empty((n_paths, horizon), dtype=np.float32) for name in YEAR_COLUMNS}
+        kept = SECTOR_COLUMNS if keep == "all" else ("fund_loss",)
+        self.groups = {
+            by: {name: np.empty((n_paths, size), dtype=np.float64 if name == "fund_loss" else np.float32) for name in kept}
+            for by, size in (("sector", terms.n_sectors), ("territory", terms.n_territories))
+        }
+        self.year_sums = {name: np.zeros(horizon) for name in YEAR_COLUMNS}
+        self.group_sums = {
+            by: {name: np.zeros(size) for name in SECTOR_COLUMNS}
+            for by, size in (("sector", terms.n_sectors), ("territory", terms.n_territories))
+        }
+
+    @staticmethod
+    def _running(total: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.cumsum(np.concatenate([total[None, :], values]), axis=0)[-1]
+
+    def add(self, start: int, stop: int, block: PathBlock) -> None:
+        for name, values in block.paths.items():
+            self.paths[name][start:stop] = values
+        for name, values in block.by_year.items():
+            self.years[name][start:stop] = values
+            self.year_sums[name] = self._running(self.year_sums[name], values)
+        for by, values_by in (("sector", block.by_sector), ("territory", block.by_territory)):
+            for name, values in values_by.items():
+                if name in self.groups[by]:
+                    self.groups[by][name][start:stop] = values
+                self.group_sums[by][name] = self._running(self.group_sums[by][name], values)
+
+    def result(self, scenario: Scenario, portfolio: Portfolio, meta: dict) -> SimulationResult:
+        n = self.n_paths
+        return SimulationResult(
+            scenario=scenario,
+            portfolio=portfolio,
+            path_values=self.paths,
+            year_values=self.years,
+            sector_values=self.groups["sector"],
+            territory_values=self.groups["territory"],
+            year_means={name: total / n for name, total in self.year_sums.items()},
+            sector_means={name: total / n for name, total in self.group_sums["sector"].items()},
+            territory_means={name: total / n for name, total in self.group_sums["territory"].items()},
+            meta=meta,
+        )
+
+
 def simulate(
     scenario: Scenario,
     *,
@@ -336,6 +548,7 @@ def simulate(
     seed: Any = None,
     chunk_size: int | None = None,
     portfolio: Portfolio | None = None,
+    keep: str = "all",
 ) -> SimulationResult:
     """Run the Monte Carlo simulation of a scenario.
 
@@ -352,6 +565,11 @@ def simulate(
         Paths processed at once. It bounds memory and never changes the results.
     portfolio : Portfolio, optional
         The scenario's projects, if already built (default: :func:`build_portfolio`).
+    keep : {"all", "compact"}, optional
+        What is kept path by path besides the per-path metrics (float64) and the per-year
+        metrics (float32): ``"all"`` keeps every :data:`~levier.result.SECTOR_COLUMNS` metric by
+        path and sector / territory (float32; fund loss in float64); ``"compact"`` keeps only the
+        fund loss by group (for the ES contributions) and the means of the others.
 
     Returns
     -------
@@ -359,8 +577,10 @@ def simulate(
 
     Notes
     -----
-    Memory usage is O((chunk_size + BLOCK_PATHS) · m) for m projects, plus the per-path outputs
-    O(paths · (20 + T · 7 + 10 · (S + K))): nothing of size paths × projects is ever held.
+    Working memory is O(chunk_size · m) for m projects, whatever the number of paths; the kept
+    per-path outputs take ``8 · 26 + 4 · 7 · T`` bytes a path, plus ``8 · (S + K)`` (compact) or
+    ``48 · (S + K)`` (all) for S sectors and K territories. Nothing of size paths × projects is
+    ever held.
     Random streams are keyed by (seed, block of 128 paths, purpose); see :mod:`levier.streams`.
 
     Examples
@@ -379,23 +599,14 @@ def simulate(
     chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
     if chunk < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk}")
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
 
-    horizon = terms.horizon
-    out_paths = {name: np.empty(n_paths) for name in PATH_COLUMNS}
-    out_year = {name: np.empty((n_paths, horizon)) for name in YEAR_COLUMNS}
-    out_sector = {name: np.empty((n_paths, terms.n_sectors)) for name in SECTOR_COLUMNS}
-    out_territory = {name: np.empty((n_paths, terms.n_territories)) for name in SECTOR_COLUMNS}
-
+    collector = Collector(n_paths, terms, keep)
+    plan = plan_work(terms)
     for start, stop, draws in iterate_chunks(terms, root, n_paths, chunk):
-        block_out = simulate_paths(terms, draws)
-        for target, source in (
-            (out_paths, block_out.paths),
-            (out_year, block_out.by_year),
-            (out_sector, block_out.by_sector),
-            (out_territory, block_out.by_territory),
-        ):
-            for name, values in source.items():
-                target[name][start:stop] = values
+        collector.add(start, stop, simulate_paths(terms, draws, plan))
+    horizon = terms.horizon
 
     meta = {
         "levier_version": __version__,
@@ -413,12 +624,5 @@ def simulate(
         "horizon_years": horizon,
         "elapsed_seconds": round(time.perf_counter() - started, 3),
     }
-    return SimulationResult(
-        scenario=scenario,
-        portfolio=portfolio,
-        path_values=out_paths,
-        year_values=out_year,
-        sector_values=out_sector,
-        territory_values=out_territory,
-        meta=meta,
-    )
+    meta["keep"] = keep
+    return collector.result(scenario, portfolio, meta)

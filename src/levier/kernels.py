@@ -26,6 +26,7 @@ __all__ = [
     "lognormal_ratio",
     "outstanding_fraction",
     "project_terms",
+    "beta_quantile_table",
     "recovery_rate",
     "waterfall",
 ]
@@ -84,6 +85,7 @@ class Terms:
     recovery_mean: np.ndarray
     recovery_a: np.ndarray
     recovery_b: np.ndarray
+    recovery_table: np.ndarray  # (S, RECOVERY_GRID + 1) quantile table of each sector's recovery
     realisation_mean: np.ndarray
     realisation_sigma: np.ndarray
     net_share: np.ndarray
@@ -214,16 +216,44 @@ def conditional_pd(
     return special.ndtr((pd_threshold - systematic) / idiosyncratic_sd)
 
 
-def recovery_rate(u: np.ndarray, mean: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Beta-distributed recovery rates by inversion of uniforms (degenerate where ``a = 0``).
+#: Intervals of the tabulated recovery quantile function: its law is within 1 / RECOVERY_GRID
+#: of the exact Beta in Kolmogorov distance (see :func:`beta_quantile_table`).
+RECOVERY_GRID = 1 << 14
+
+
+def beta_quantile_table(mean: float, a: float, b: float, size: int = RECOVERY_GRID) -> np.ndarray:
+    """Exact Beta(a, b) quantiles at ``k / size``, ``k = 0 .. size`` (all ``mean`` if ``a = 0``).
+
+    Interpolating linearly between these nodes gives a continuous law whose CDF agrees with the
+    Beta's at every node and is monotone between them, so the two CDFs never differ by more
+    than one interval's probability, ``1 / size``: a recovery drawn from the table is a Beta
+    recovery up to 6e-5 in Kolmogorov distance, at a thousandth of the cost of ``betaincinv``.
+    """
+    if a <= 0:
+        return np.full(size + 1, float(mean))
+    return special.betaincinv(a, b, np.linspace(0.0, 1.0, size + 1))
+
+
+def recovery_rate(u: np.ndarray, sector: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    """Recovery rates by inversion of uniforms ``u`` through each sector's quantile table.
 
     Inversion keeps common random numbers when a recovery parameter changes.
+
+    Parameters
+    ----------
+    u : ndarray (k,)
+        Uniforms on [0, 1).
+    sector : ndarray of int (k,)
+    tables : ndarray (S, size + 1)
+        From :func:`beta_quantile_table`, one row per sector.
     """
-    out = np.array(mean, dtype=float, copy=True)
-    spread = a > 0
-    if np.any(spread):
-        out[spread] = special.betaincinv(a[spread], b[spread], u[spread])
-    return out
+    size = tables.shape[1] - 1
+    x = np.asarray(u, dtype=float) * size
+    cell = np.minimum(x.astype(np.intp), size - 1)
+    flat = tables.reshape(-1)
+    at = sector * (size + 1) + cell
+    lo = np.take(flat, at)
+    return lo + (x - cell) * (np.take(flat, at + 1) - lo)
 
 
 def lognormal_ratio(z: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -408,6 +438,9 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         recovery_mean=rec_mean[p.sector],
         recovery_a=rec_a[p.sector],
         recovery_b=rec_b[p.sector],
+        recovery_table=np.array([beta_quantile_table(*params) for params in zip(rec_mean, rec_a, rec_b)]).reshape(
+            len(sectors), RECOVERY_GRID + 1
+        ),
         realisation_mean=real_mean[p.sector],
         realisation_sigma=real_sigma[p.sector],
         net_share=(1.0 - dead_sector) * (1.0 - dead_territory),

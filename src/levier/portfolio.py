@@ -257,7 +257,13 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     s_pd = np.array([x.annual_pd for x in scenario.sectors])[sector_codes]
     multiplier = np.array([t.pd_multiplier for t in scenario.territories])[territory_codes]
     pd_ = np.where(np.isnan(pd_), np.clip(s_pd * multiplier, 0.0, 0.999), pd_)
-    return {
+    # A canonical order (by entry, terms, sector, territory, PD, then firm id): the book's
+    # loans that share a schedule and a default class sit side by side, which the engine's
+    # per-class work relies on, and the results do not depend on the order of the file's rows.
+    order = np.lexsort((ids.to_numpy(dtype=str), pd_, territory_codes, sector_codes,
+                        np.nan_to_num(rate, nan=-1.0), np.nan_to_num(grace, nan=-1.0),
+                        np.nan_to_num(maturity, nan=-1.0), entry))
+    return {key: values[order] for key, values in {
         "firm_id": ids.to_numpy(dtype=object),
         "sector": sector_codes,
         "territory": territory_codes,
@@ -272,7 +278,7 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
         "rate": rate,
         "maturity": maturity,
         "grace": grace,
-    }
+    }.items()}
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:

@@ -123,6 +123,9 @@ class SimulationResult:
         sector_values: dict[str, np.ndarray],
         territory_values: dict[str, np.ndarray],
         meta: dict[str, Any],
+        year_means: dict[str, np.ndarray] | None = None,
+        sector_means: dict[str, np.ndarray] | None = None,
+        territory_means: dict[str, np.ndarray] | None = None,
     ):
         self.scenario = scenario
         self.portfolio = portfolio
@@ -131,6 +134,13 @@ class SimulationResult:
         self._years = year_values
         self._sectors = sector_values
         self._territories = territory_values
+
+        def means(given, values):
+            return given if given is not None else {k: v.mean(axis=0, dtype=np.float64) for k, v in values.items()}
+
+        self._year_means = means(year_means, year_values)
+        self._sector_means = means(sector_means, sector_values)
+        self._territory_means = means(territory_means, territory_values)
         self._frame: pd.DataFrame | None = None
 
     # -- tables ----------------------------------------------------------------------------
@@ -207,17 +217,18 @@ class SimulationResult:
         records = []
         for name in YEAR_COLUMNS:
             values = self._years[name]
-            qs = np.quantile(values, quantiles, axis=0, method="inverted_cdf")
+            qs = np.quantile(values, quantiles, axis=0, method="inverted_cdf").astype(np.float64)
             for t in range(values.shape[1]):
-                row = {"metric": name, "year": t + 1, "mean": values[:, t].mean(),
-                       "std": values[:, t].std(ddof=1) if values.shape[0] > 1 else 0.0}
+                row = {"metric": name, "year": t + 1, "mean": self._year_means[name][t],
+                       "std": values[:, t].std(ddof=1, dtype=np.float64) if values.shape[0] > 1 else 0.0}
                 row.update({f"q_{q:g}": qs[i, t] for i, q in enumerate(quantiles)})
                 records.append(row)
         return pd.DataFrame.from_records(records).set_index(["metric", "year"])
 
     def year_paths(self, metric: str) -> pd.DataFrame:
         """One per-year metric by path: rows are paths, columns years 1..T."""
-        frame = pd.DataFrame(self._years[metric], columns=range(1, self.scenario.simulation.horizon_years + 1))
+        frame = pd.DataFrame(self._years[metric].astype(np.float64),
+                             columns=range(1, self.scenario.simulation.horizon_years + 1))
         frame.index.name = "path"
         frame.columns.name = "year"
         return frame
@@ -226,22 +237,28 @@ class SimulationResult:
         """One metric of :data:`SECTOR_COLUMNS` by path and sector (or territory): paths × groups."""
         if by not in ("sector", "territory"):
             raise ValueError("by must be 'sector' or 'territory'")
-        values = (self._sectors if by == "sector" else self._territories)[metric]
+        kept = self._sectors if by == "sector" else self._territories
+        if metric not in kept:
+            if metric in SECTOR_COLUMNS:
+                raise ValueError(f"{metric} by path and {by} was not kept in this run (keep={self.meta.get('keep')!r}); "
+                                 "simulate with keep='all' to keep it")
+            raise ValueError(f"{metric!r} is not one of {', '.join(SECTOR_COLUMNS)}")
         names = self.scenario.sector_names if by == "sector" else self.scenario.territory_names
-        frame = pd.DataFrame(values, columns=pd.Index(names, name=by))
+        frame = pd.DataFrame(kept[metric].astype(np.float64), columns=pd.Index(names, name=by))
         frame.index.name = "path"
         return frame
 
     def by_sector(self) -> pd.DataFrame:
         """Per sector (filière): means of :data:`SECTOR_COLUMNS` and contributions to fund ES."""
-        return self._by_group(self._sectors, self.scenario.sector_names, "sector")
+        return self._by_group(self._sectors, self._sector_means, self.scenario.sector_names, "sector")
 
     def by_territory(self) -> pd.DataFrame:
         """Per territory (bassin): the same as :meth:`by_sector`."""
-        return self._by_group(self._territories, self.scenario.territory_names, "territory")
+        return self._by_group(self._territories, self._territory_means, self.scenario.territory_names, "territory")
 
-    def _by_group(self, values: dict[str, np.ndarray], names: list[str], label: str) -> pd.DataFrame:
-        frame = pd.DataFrame({name: values[name].mean(axis=0) for name in SECTOR_COLUMNS}, index=pd.Index(names, name=label))
+    def _by_group(self, values: dict[str, np.ndarray], group_means: dict[str, np.ndarray], names: list[str],
+                  label: str) -> pd.DataFrame:
+        frame = pd.DataFrame({name: group_means[name] for name in SECTOR_COLUMNS}, index=pd.Index(names, name=label))
         total = self._paths["fund_loss"]
         order = np.argsort(total, kind="stable")
         expected = total.mean()
