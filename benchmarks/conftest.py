@@ -9,6 +9,8 @@ import pytest
 #: Paths of the north-star runs (the issue's full size is 10 000: set LEVIER_BENCH_PATHS=10000).
 PATHS = int(os.environ.get("LEVIER_BENCH_PATHS", "512"))
 RESULTS: dict[str, float] = {}  # name -> loan-path-years (or draws) per second
+MEMORY: dict[str, float] = {}  # name -> peak resident memory, MB
+QMC: dict[str, tuple[float, float, float]] = {}  # estimate -> (sd random, sd Sobol', variance ratio)
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +21,18 @@ def northstar(tmp_path_factory):
 
 
 def pytest_terminal_summary(terminalreporter):
+    write = terminalreporter.write_line
+    if MEMORY:
+        write("")
+        for name, mb in MEMORY.items():
+            write(f"  {name:<50} {mb:8.0f} MB")
+    if QMC:
+        write("")
+        write(f"  {'estimate (Moselle-Est, 2 048 paths)':<36} {'sd random':>12} {'sd Sobol':>12} {'var ratio':>10}")
+        for name, (a, b, ratio) in QMC.items():
+            write(f"  {name:<36} {a:12.4g} {b:12.4g} {ratio:10.2f}")
     if not RESULTS:
         return
-    write = terminalreporter.write_line
     write("")
     write(f"north star: 10 000 loans x 10 years, {PATHS:,} paths (LEVIER_BENCH_PATHS)")
     for name, rate in RESULTS.items():

@@ -14,15 +14,16 @@ N_LOANS, N_SECTORS, N_TERRITORIES, HORIZON = 10_000, 20, 6, 10
 RATING_PDS = np.array([0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12])
 
 
-def build(folder: Path, n_loans: int = N_LOANS) -> levier.Scenario:
+def build(folder: Path, n_loans: int = N_LOANS, n_sectors: int = N_SECTORS,
+          n_territories: int = N_TERRITORIES) -> levier.Scenario:
     """Write the loan book into ``folder`` and return the scenario that reads it."""
     rng = np.random.default_rng(20_251_126)
-    sectors = [f"s{k:02d}" for k in range(N_SECTORS)]
-    territories = [f"t{k}" for k in range(N_TERRITORIES)]
+    sectors = [f"s{k:02d}" for k in range(n_sectors)]
+    territories = [f"t{k}" for k in range(n_territories)]
     investment = np.round(1e6 * np.exp(0.7 * rng.standard_normal(n_loans)), -3)
     lines = ["firm_id,sector,territory,investment,equity,jobs_planned,entry_year,annual_pd,loan_amount,bank_amount"]
-    sec = rng.integers(0, N_SECTORS, n_loans)
-    ter = rng.integers(0, N_TERRITORIES, n_loans)
+    sec = rng.integers(0, n_sectors, n_loans)
+    ter = rng.integers(0, n_territories, n_loans)
     pd_ = RATING_PDS[rng.integers(0, RATING_PDS.size, n_loans)]
     entry = rng.integers(-4, 2, n_loans)  # a book of loans granted over the last five years
     for i in range(n_loans):

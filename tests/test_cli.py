@@ -83,6 +83,16 @@ def test_console_script_runs_as_a_process(tmp_path):
     assert "policy.max_pd" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_reader_that_stops_early_is_not_an_error():
+    # `levier run ... | head -1`: the pipe closes under levier's feet
+    proc = subprocess.Popen([sys.executable, "-m", "levier.cli", "run", str(SHIPPED), "--paths", "300"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before levier has written anything
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err
+
+
 def test_run_says_when_nothing_is_financed(capsys):
     assert main(["run", str(SHIPPED), "--paths", "50", "--set", "fund.capital=0"]) == 0
     assert "No project was financed" in capsys.readouterr().out

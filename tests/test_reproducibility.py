@@ -123,3 +123,44 @@ def test_per_year_values_are_kept_to_float32_precision(scenario):
         np.testing.assert_allclose(kept, values, rtol=2.0**-24, atol=0.0)
         # the means are exact sums of the float64 values, not of the rounded ones
         assert result.by_year().loc[name, "mean"].to_numpy() == pytest.approx(values.mean(axis=0), rel=1e-13)
+
+
+def test_sobol_sampler_same_bytes_any_chunk_and_points_of_one_sequence(scenario):
+    from scipy import special
+    from scipy.stats import qmc
+
+    from levier.streams import SobolFactors
+
+    n = BLOCK_PATHS + 40
+    a = levier.simulate(scenario, paths=n, seed=4, sampler="sobol", chunk_size=n)
+    b = levier.simulate(scenario, paths=n, seed=4, sampler="sobol", chunk_size=50)
+    assert a.paths.to_numpy().tobytes() == b.paths.to_numpy().tobytes()
+    assert a.meta["sampler"] == "sobol"
+    plain = levier.simulate(scenario, paths=n, seed=4)
+    assert not np.array_equal(a.paths["fund_loss"], plain.paths["fund_loss"])
+    # block b holds points b*128 .. of one scrambled sequence, whatever the order of asking
+    horizon, n_factors = scenario.simulation.horizon_years, 1 + len(scenario.sectors) + len(scenario.territories)
+    sobol = SobolFactors(coerce_seed(4), horizon, n_factors)
+    second, first = sobol.block(1, 10), sobol.block(0, BLOCK_PATHS)
+    assert np.array_equal(sobol.block(1, 10), second)
+    again = SobolFactors(coerce_seed(4), horizon, n_factors)._engine
+    points = again.random(2 * BLOCK_PATHS)
+    np.testing.assert_array_equal(first, special.ndtri(points[:BLOCK_PATHS]).reshape(BLOCK_PATHS, horizon, n_factors))
+    np.testing.assert_array_equal(second, special.ndtri(points[BLOCK_PATHS:BLOCK_PATHS + 10]).reshape(10, horizon, n_factors))
+    assert isinstance(again, qmc.Sobol)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        levier.simulate(scenario, paths=10, sampler="halton")
+
+
+def test_sobol_sampler_is_unbiased_for_the_default_rate(tmp_path):
+    # one year, equal loans: E[defaults] = m h exactly, whatever the factor sampler
+    from conftest import book_row, write_book
+
+    m, h = 200, 0.05
+    write_book(tmp_path / "book.csv", [book_row(i, annual_pd=h) for i in range(m)])
+    scenario = make_scenario(base_dir=tmp_path, pipeline=None, loan_book={"path": "book.csv"},
+                             simulation={"horizon_years": 1, "seed": 1}, defaults={"macro_loading": 0.5},
+                             sectors=[{"name": "plasturgie", "annual_pd": h}, {"name": "automobile", "annual_pd": h}])
+    result = levier.simulate(scenario, paths=4096, seed=12, sampler="sobol")
+    defaults = result.paths["n_defaults"]
+    assert abs(defaults.mean() - m * h) <= 4 * defaults.std() / np.sqrt(defaults.size)

@@ -104,3 +104,44 @@ def test_bad_arguments():
         tail_risk(scenario, method="magic", paths=100)
     with pytest.raises(ValueError, match="levels"):
         tail_risk(scenario, levels=(1.2,), paths=100)
+
+
+def test_twisting_the_default_probabilities_pays_in_a_small_weakly_correlated_book(tmp_path):
+    # Glasserman and Li's second step: where the factor shift cannot reach the tail alone
+    n, h, rho, paths = 100, 0.01, 0.05, 6_000
+    scenario = one_factor_book(tmp_path, n, h, rho)
+    k, p = exact_tail(n, h, rho, 0.999)
+    variances = {}
+    for twist in (False, True):
+        est = exceedance_probability(scenario, "n_defaults", k, paths=paths, seed=2, twist=twist)
+        assert est.low <= p <= est.high, (twist, est, p)
+        run = _Run.prepare(scenario, "n_defaults", paths, 2, "importance", 20, None, twist)
+        values, weights = run.sample(run.root, paths, est.shift, twist=run.twist(float(k)))
+        terms = weights * (values > k)
+        assert abs(terms.mean() - p) <= 4 * terms.std(ddof=1) / np.sqrt(paths)
+        variances[twist] = terms.var(ddof=1)
+    assert p * (1 - p) / variances[True] >= 30, variances
+    assert variances[False] / variances[True] >= 3, variances
+
+
+def test_twist_theta_solves_the_twisted_mean_equation():
+    from levier.engine import Twist, _twist_theta, _twisted
+
+    class Co:  # a one-cohort plan over five loans
+        cols = slice(0, 5)
+        local_class = np.arange(5)
+
+    class Plan:
+        cohorts = (Co,)
+
+    rng = np.random.default_rng(0)
+    p = rng.random((4, 5)) * 0.05
+    loss = np.array([1.0, 2.0, 0.5, 3.0, 0.0])
+    cdf = p[:, :, None]
+    target = 2.0
+    theta = _twist_theta(Plan, {id(Co): cdf}, Twist(loss, target), 4)
+    assert np.all(theta > 0)
+    np.testing.assert_allclose((loss * _twisted(p, theta, loss)).sum(axis=1), target, rtol=1e-9)
+    # no twist where the factors already bring the expected loss to the target
+    theta = _twist_theta(Plan, {id(Co): cdf}, Twist(loss, 0.01), 4)
+    assert np.all(theta == 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chunk-size", type=_positive_int, help="paths held in memory at once (never changes results)")
     run.add_argument("--keep", choices=("all", "compact"), default="all",
                      help="per-path group tables: all metrics (default) or only the fund loss (less memory)")
+    run.add_argument("--sampler", choices=("random", "sobol"), default="random",
+                     help="systematic factors: pseudo-random (default) or scrambled Sobol' (quasi-Monte Carlo)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
     run.add_argument("--out", metavar="DIR", help="write paths, summary, by-year, by-sector tables and meta.json to DIR")
@@ -92,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     tail.add_argument("--method", choices=("importance", "plain"), default="importance")
     tail.add_argument("--batches", type=_positive_int, default=20, help="sections for the intervals (default 20)")
+    tail.add_argument("--twist", action=argparse.BooleanOptionalAction, default=None,
+                      help="also twist the conditional default probabilities (default: for fund_loss, bank_loss, "
+                           "n_defaults)")
     tail.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     check = sub.add_parser(
         "check-calibration",
@@ -207,16 +213,17 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     try:
         if args.threshold is not None:
             est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
-                                         method=args.method, batches=args.batches)
+                                         method=args.method, batches=args.batches, twist=args.twist)
             print(f"P({args.metric} > {format_number(args.threshold)}) = {est.probability:.5g}   "
                   f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
             return EXIT_OK
         levels = args.levels or scenario.simulation.risk_levels
         est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
-                        batches=args.batches)
+                        batches=args.batches, twist=args.twist)
     except ValueError as exc:
         raise InputError(args.scenario, [str(exc)]) from None
-    print(f"{scenario.meta.name}: tail of {args.metric} ({est.method} sampling, {est.paths:,} paths, "
+    how = est.method + (" with default twist" if est.meta.get("twist_target") is not None else "")
+    print(f"{scenario.meta.name}: tail of {args.metric} ({how} sampling, {est.paths:,} paths, "
           f"{est.batches} sections for the 95 % intervals)")
     for level, row in est.table.iterrows():
         print(f"  {level:.4g}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
@@ -294,7 +301,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
-    result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep)
+    result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
+                      sampler=args.sampler)
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
     if args.format == "json":
         payload = {
@@ -339,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("levier: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`levier run ... | head`): not an error of ours
+        # as the Python docs advise: point stdout at devnull so the flush at exit cannot fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,9 +7,12 @@ shocks towards the losses that matter and reweight each path by its likelihood r
 weighted mean of the shocks of the pilot paths beyond a loss level raised step by step towards
 the target — the minimiser of the Kullback-Leibler distance from the normal family to the
 zero-variance sampling law (Rubinstein and Kroese 2004), in the spirit of Glasserman and Li
-(2005)'s factor shift. The conditional default probabilities are not twisted (Glasserman and
-Li's second step): with year-by-year first-passage defaults the twist has no closed form, and for
-the diversified portfolios of a fund the factor shift carries most of the gain.
+(2005)'s factor shift. Then, for the losses and the number of defaults, Glasserman and Li's
+second step: given the factors, each loan defaults within the horizon with its class's
+cumulative conditional probability, independently of the others, so those probabilities are
+exponentially twisted path by path until the conditional expected loss reaches the target
+(:class:`levier.engine.Twist`). The twist acts only on the paths the factor shift left short of
+the target, which is where it pays: in small or weakly correlated portfolios.
 
 Intervals come from sectioning (Asmussen and Glynn 2007, §III.5a): the point estimate from all
 paths, its variance from the spread of the same estimator over ``batches`` independent batches,
@@ -25,6 +28,7 @@ Asmussen, S. and Glynn, P. W. (2007). Stochastic Simulation. Springer.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,8 +38,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .engine import default_chunk_size, iterate_chunks, simulate_paths
-from .kernels import Terms, project_terms
+from .cohorts import plan_work
+from .engine import Twist, default_chunk_size, iterate_chunks, simulate_paths
+from .kernels import Terms, project_terms, waterfall
 from .portfolio import build_portfolio
 from .result import PATH_COLUMNS
 from .scenario import Scenario
@@ -49,6 +54,8 @@ TAIL_METRICS = tuple(
     c for c in PATH_COLUMNS if c not in ("cost_per_job", "leverage_bank", "leverage_investment")
 )
 _METHODS = ("importance", "plain")
+#: Metrics whose conditional law given the factors is a sum over loans, which the twist needs.
+TWISTABLE = ("fund_loss", "bank_loss", "n_defaults")
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ def tail_risk(
     batches: int = 20,
     pilot_paths: int | None = None,
     chunk_size: int | None = None,
+    twist: bool | None = None,
 ) -> TailEstimate:
     """VaR and ES of ``metric`` at ``levels``, by importance sampling (or plain sampling).
 
@@ -132,6 +140,9 @@ def tail_risk(
         Sections for the confidence intervals (at least 2; 20 by default).
     pilot_paths : int, optional
         Paths of each cross-entropy pilot run (default ``min(paths // 4, 5000)``, at least 1000).
+    twist : bool, optional
+        Also twist the conditional default probabilities (importance sampling only; default:
+        for the metrics of :data:`TWISTABLE`).
 
     Returns
     -------
@@ -140,11 +151,12 @@ def tail_risk(
     levels = [float(a) for a in levels]
     if not levels or any(not 0 < a < 1 for a in levels):
         raise ValueError("levels must be in (0, 1)")
-    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size)
-    shift = None
+    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist)
+    shift = tilt = None
     if method == "importance":
-        shift = run.cross_entropy_shift(pilot_paths, level=max(levels), threshold=None)
-    values, weights = run.sample(run.root, run.paths, shift)
+        shift, target = run.cross_entropy_shift(pilot_paths, level=max(levels), threshold=None)
+        tilt = run.twist(target)
+    values, weights = run.sample(run.root, run.paths, shift, twist=tilt)
     rows = {}
     for alpha in levels:
         def estimator(x, w, a=alpha):
@@ -154,7 +166,7 @@ def tail_risk(
         rows[alpha] = {"var": var, "var_low": var_lo, "var_high": var_hi, "es": es, "es_low": es_lo, "es_high": es_hi}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "level"
-    return TailEstimate(metric, method, run.paths, batches, table, shift, run.meta(shift))
+    return TailEstimate(metric, method, run.paths, batches, table, shift, run.meta(shift, tilt))
 
 
 def exceedance_probability(
@@ -168,16 +180,19 @@ def exceedance_probability(
     batches: int = 20,
     pilot_paths: int | None = None,
     chunk_size: int | None = None,
+    twist: bool | None = None,
 ) -> ProbabilityEstimate:
     """P(metric > threshold), by importance sampling (or plain sampling), with its interval.
 
-    Parameters are those of :func:`tail_risk`; the cross-entropy shift aims at ``threshold``.
+    Parameters are those of :func:`tail_risk`; the cross-entropy shift and the twist aim at
+    ``threshold``.
     """
-    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size)
-    shift = None
+    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist)
+    shift = tilt = None
     if method == "importance":
-        shift = run.cross_entropy_shift(pilot_paths, level=None, threshold=float(threshold))
-    values, weights = run.sample(run.root, run.paths, shift)
+        shift, _ = run.cross_entropy_shift(pilot_paths, level=None, threshold=float(threshold))
+        tilt = run.twist(float(threshold))
+    values, weights = run.sample(run.root, run.paths, shift, twist=tilt)
 
     def estimator(x, w):
         return (float(np.mean(w * (x > threshold))),)
@@ -186,7 +201,7 @@ def exceedance_probability(
     half = (hi - lo) / 2
     se = half / stats.t.ppf(0.975, batches - 1)
     return ProbabilityEstimate(metric, float(threshold), method, run.paths, batches, p, max(lo, 0.0), hi, se, shift,
-                               run.meta(shift))
+                               run.meta(shift, tilt))
 
 
 def _sectioning(values: np.ndarray, weights: np.ndarray, estimator, batches: int):
@@ -207,9 +222,10 @@ class _Run:
     root: np.random.SeedSequence
     method: str
     chunk: int | None
+    twisting: bool
 
     @classmethod
-    def prepare(cls, scenario, metric, paths, seed, method, batches, chunk_size) -> _Run:
+    def prepare(cls, scenario, metric, paths, seed, method, batches, chunk_size, twist=None) -> _Run:
         if metric not in TAIL_METRICS:
             raise ValueError(f"unknown metric {metric!r}; expected one of: {', '.join(TAIL_METRICS)}")
         if method not in _METHODS:
@@ -221,27 +237,56 @@ class _Run:
             raise ValueError(f"paths must be at least 2 x batches = {2 * batches}")
         root = coerce_seed(scenario.simulation.seed if seed is None else seed)
         terms = project_terms(scenario, build_portfolio(scenario))
-        return cls(scenario, terms, metric, n, root, method, chunk_size)
+        if twist and metric not in TWISTABLE:
+            raise ValueError(f"the twist needs a loss made of loans' defaults: one of {', '.join(TWISTABLE)}")
+        twisting = method == "importance" and (metric in TWISTABLE if twist is None else bool(twist))
+        return cls(scenario, terms, metric, n, root, method, chunk_size, twisting)
 
-    def sample(self, root, n, shift, keep_shocks=False):
-        """Run n paths: the metric, the likelihood ratios (1 without a shift) and, if asked, the shocks."""
+    @functools.cached_property
+    def plan(self):
+        return plan_work(self.terms)
+
+    def twist(self, target: float) -> Twist | None:
+        """The default twist aiming at ``target`` for this run's metric (None if not twisting)."""
+        if not self.twisting or not np.isfinite(target):
+            return None
+        t = self.terms
+        at = np.maximum(t.entry, 1)
+        rows = np.arange(t.n_projects)
+        fund = t.loan * t.fund_out[rows, at]  # outstanding in the first year of the loan's hazard
+        bank = t.bank_loan * t.bank_out[rows, at]
+        bank_rec, fund_rec = waterfall(t.recovery_mean * (fund + bank), bank, fund)
+        loss = {"fund_loss": fund - fund_rec, "bank_loss": bank - bank_rec, "n_defaults": np.ones(t.n_projects)}
+        # a candidate of the pipeline is financed at most with the bank's acceptance probability
+        financed = np.where(np.arange(t.n_projects) < t.n_book, 1.0, t.eligible * t.accept_with)
+        return Twist(loss=loss[self.metric], target=float(target), financed=financed)
+
+    def sample(self, root, n, shift, keep_shocks=False, twist=None):
+        """Run n paths: the metric, the likelihood ratios (1 without a shift or twist) and, if asked, the shocks."""
         chunk = self.chunk or default_chunk_size(self.terms.n_projects, n)
         values = np.empty(n)
         log_w = np.zeros(n)
         shocks = np.empty((n, self.terms.horizon, self.terms.n_factors)) if keep_shocks else None
         for start, stop, draws in iterate_chunks(self.terms, root, n, chunk, shift):
-            values[start:stop] = simulate_paths(self.terms, draws).paths[self.metric]
+            block = simulate_paths(self.terms, draws, self.plan, twist)
+            values[start:stop] = block.paths[self.metric]
             if shift is not None:
                 log_w[start:stop] = -(draws.shocks * shift).sum(axis=(1, 2)) + 0.5 * float((shift * shift).sum())
+            if block.log_weight is not None:
+                log_w[start:stop] += block.log_weight
             if keep_shocks:
                 shocks[start:stop] = draws.shocks
         return (values, np.exp(log_w), shocks) if keep_shocks else (values, np.exp(log_w))
 
-    def cross_entropy_shift(self, pilot_paths, level, threshold, rho=0.1, iterations=6) -> np.ndarray:
-        """Mean shift of the factor shocks by multilevel cross-entropy on pilot runs."""
+    def cross_entropy_shift(self, pilot_paths, level, threshold, rho=0.1, iterations=6):
+        """Mean shift of the factor shocks by multilevel cross-entropy on pilot runs.
+
+        Returns the shift (T, F) and the last pilot's estimate of the target level.
+        """
         n = pilot_paths or max(1_000, min(self.paths // 4, 5_000))
         active = self._active_factors()
         shift = np.zeros((self.terms.horizon, self.terms.n_factors))
+        target = threshold if threshold is not None else np.nan
         for it in range(iterations):
             values, weights, shocks = self.sample(pilot_root(self.root, it), n, shift if it else None, keep_shocks=True)
             target = threshold if threshold is not None else weighted_tail(values, weights, level)[0]
@@ -254,7 +299,7 @@ class _Run:
             shift[:, ~active] = 0.0
             if gamma >= target:
                 break
-        return shift
+        return shift, target
 
     def _active_factors(self) -> np.ndarray:
         """Factors some project loads on: shifting the others only adds variance."""
@@ -265,9 +310,10 @@ class _Run:
         active[1 + t.n_sectors + t.territory[t.loadings[:, 2] != 0]] = True
         return active
 
-    def meta(self, shift) -> dict[str, Any]:
+    def meta(self, shift, tilt=None) -> dict[str, Any]:
         return {
             "seed_entropy": entropy_of(self.root),
             "scenario_hash": self.scenario.content_hash(),
             "shift_norm": float(np.sqrt((shift * shift).sum())) if shift is not None else 0.0,
+            "twist_target": tilt.target if tilt is not None else None,
         }
