@@ -137,3 +137,37 @@ def test_calibrate_commands(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["calibrate", "default-rates", "--file", str(tmp_path / "deals.csv")]) == 2
     assert "missing column(s) default_rate" in capsys.readouterr().err
+
+
+def test_policy_lab_commands(tmp_path, capsys):
+    assert main(["compare", str(SHIPPED), "--paths", "256", "--variant", "generous:policy.loan_per_job=11000",
+                 "--variant", "capped:policy.loan_cap=300000,policy.max_pd=0.1", "--metric", "jobs_additional"]) == 0
+    out = capsys.readouterr().out
+    assert "CRN variance" in out and "generous" in out and "capped: policy.loan_cap = 300000, policy.max_pd = 0.1" in out
+    table = tmp_path / "sweep.csv"
+    args = ["sweep", str(SHIPPED), "--paths", "128", "--grid", "policy.loan_per_job=8000:12000:3", "--out", str(table)]
+    assert main(args) == 0
+    assert "Pareto frontier" in capsys.readouterr().out and len(pd.read_csv(table)) == 3
+    assert main(args) == 2 and "exists" in capsys.readouterr().err  # never overwritten silently
+    assert main(["optimise", str(SHIPPED), "--paths", "128", "--over", "policy.loan_per_job=6000:12000",
+                 "--maximise", "jobs_additional", "--subject-to", "fund_lent<=2e7", "--maxiter", "2"]) == 0
+    assert "policy.loan_per_job =" in capsys.readouterr().out
+    assert main(["explain", str(SHIPPED), "--paths", "128", "--range", "policy.loan_per_job=8000:12000",
+                 "--range", "policy.rate=0:0.04", "--sobol", "--n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "swing" in out and "total ST" in out
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["compare", str(SHIPPED), "--variant", "nocolon"], "NAME:KEY=VALUE"),
+    (["compare", str(SHIPPED), "--variant", "x:policy.loan_per_jobb=1"], "loan_per_jobb"),
+    (["compare", str(SHIPPED), "--paths", "64", "--variant", "x:policy.rate=0.01", "--metric", "jobz"], "unknown metric"),
+    (["sweep", str(SHIPPED), "--grid", "policy.loan_per_job=a:b:3"], "LO and HI"),
+    (["optimise", str(SHIPPED), "--over", "policy.rate=0.01", "--maximise", "jobs_additional"], "KEY=LO:HI"),
+    (["optimise", str(SHIPPED), "--over", "policy.rate=0:0.1", "--maximise", "jobs_additional",
+      "--subject-to", "fund_loss=3"], "SPEC<=VALUE"),
+])
+def test_policy_lab_bad_input_exits_2(argv, expected, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err

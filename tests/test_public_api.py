@@ -5,9 +5,9 @@ import levier
 
 def test_public_names_are_pinned():
     assert sorted(levier.__all__) == sorted([
-        "InputError", "LoanBookError", "OutputError", "Portfolio", "Scenario", "ScenarioError",
-        "SimulationResult", "__version__", "build_portfolio", "exceedance_probability", "load_scenario", "simulate",
-        "tail_risk", "write_result",
+        "Comparison", "InputError", "LoanBookError", "OutputError", "Portfolio", "Scenario", "ScenarioError",
+        "SimulationResult", "__version__", "build_portfolio", "compare", "exceedance_probability", "load_scenario",
+        "optimise", "simulate", "sweep", "tail_risk", "write_result",
     ])
     for name in levier.__all__:
         assert hasattr(levier, name), name
@@ -25,3 +25,4 @@ def test_path_columns_contract(moselle):
 def test_submodules_reachable_from_the_package():
     assert callable(levier.analytic.vasicek_quantile)
     assert callable(levier.calibrate.pd_from_survival)
+    assert callable(levier.lab.tornado) and callable(levier.lab.sensitivity)

@@ -21,8 +21,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from . import analytic, calibrate
+from . import analytic, calibrate, lab
 from .engine import simulate
+from .lab import Comparison, compare, optimise, sweep
 from .errors import InputError, LoanBookError, OutputError, ScenarioError
 from .portfolio import Portfolio, build_portfolio
 from .result import SimulationResult
@@ -31,6 +32,7 @@ from .tail import exceedance_probability, tail_risk
 from .output import write_result
 
 __all__ = [
+    "Comparison",
     "InputError",
     "LoanBookError",
     "OutputError",
@@ -40,9 +42,12 @@ __all__ = [
     "SimulationResult",
     "__version__",
     "build_portfolio",
+    "compare",
     "exceedance_probability",
     "load_scenario",
+    "optimise",
     "simulate",
+    "sweep",
     "tail_risk",
     "write_result",
 ]

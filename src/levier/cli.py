@@ -109,6 +109,65 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--paths", type=_positive_int, default=5_000, help="paths per scenario (default 5000)")
     check.add_argument("--seed", type=_seed, help="seed (default: each scenario's)")
     check.add_argument("--markdown", action="store_true", help="print one Markdown table (for the docs)")
+    def lab_options(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("scenario", help="scenario TOML file")
+        cmd.add_argument("--paths", type=_positive_int, help="paths per policy (default: simulation.paths)")
+        cmd.add_argument("--seed", type=_seed, help="seed shared by every policy (default: simulation.seed)")
+        cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a key of the baseline scenario (repeatable)")
+
+    compare = sub.add_parser(
+        "compare", help="compare policies on common random numbers: paired differences and their errors",
+        description="Run the scenario and its variants (--variant, or its [[variants]]) on the same random draws "
+        "and print each statistic's paired difference with the baseline, its 95 % interval, and how much common "
+        "random numbers shrank its variance against independent runs.")
+    lab_options(compare)
+    compare.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                         help="a variant, e.g. generous:policy.loan_per_job=12000 (repeatable)")
+    compare.add_argument("--metric", dest="metrics", action="append", metavar="SPEC",
+                         help="statistic to compare: METRIC, RATIO, METRIC.es_0.99, ... (repeatable)")
+
+    sweep = sub.add_parser(
+        "sweep", help="evaluate a grid or design of policies and mark the Pareto frontier",
+        description="Evaluate a grid (--grid) or a space-filling design (--design with --bounds) of policy "
+        "parameters on common random numbers; one row per point, the Pareto frontier marked with *.")
+    lab_options(sweep)
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=LO:HI:N",
+                       help="grid axis: KEY=LO:HI:N or KEY=V1,V2,... (repeatable)")
+    sweep.add_argument("--design", choices=("lhs", "sobol"), help="a Latin hypercube or Sobol' design instead")
+    sweep.add_argument("--n", type=_positive_int, help="points of the design")
+    sweep.add_argument("--bounds", action="append", default=[], metavar="KEY=LO:HI", help="design bounds (repeatable)")
+    sweep.add_argument("--objective", dest="objectives", action="append", metavar="SPEC:max|min",
+                       help="frontier objective (default: jobs_additional:max, fund_loss.es_0.99:min)")
+    sweep.add_argument("--out", metavar="FILE.csv", help="also write the table as CSV (not overwritten without --force)")
+    sweep.add_argument("--force", action="store_true", help="replace FILE if it exists")
+
+    optimise = sub.add_parser(
+        "optimise", help="optimise policy parameters by sample-average approximation",
+        description="Search policy parameters (--over) for the best objective under constraints, on fixed common "
+        "random numbers (scipy's differential evolution), then check the optimum on fresh paths.")
+    lab_options(optimise)
+    optimise.add_argument("--over", action="append", required=True, metavar="KEY=LO:HI",
+                          help="a parameter and its range (repeatable)")
+    goal = optimise.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--maximise", metavar="SPEC")
+    goal.add_argument("--minimise", metavar="SPEC")
+    optimise.add_argument("--subject-to", dest="constraints", action="append", default=[], metavar="SPEC<=VALUE",
+                          help="a constraint, e.g. 'fund_loss.es_0.99<=5e6' (repeatable)")
+    optimise.add_argument("--check-paths", type=_positive_int, help="paths of the check on fresh draws")
+    optimise.add_argument("--maxiter", type=_positive_int, default=30, help="generations of the search (default 30)")
+
+    explain = sub.add_parser(
+        "explain", help="sensitivity of a statistic: tornado, and global Sobol' indices",
+        description="One-at-a-time swings of a statistic over each parameter's range (a tornado), and with "
+        "--sobol the global Sobol' indices over all ranges at once (needs SALib: pip install 'levier[lab]').")
+    lab_options(explain)
+    explain.add_argument("--output", default="jobs_additional", metavar="SPEC", help="statistic (default jobs_additional)")
+    explain.add_argument("--range", dest="ranges", action="append", required=True, metavar="KEY=LO:HI",
+                         help="a parameter and its range (repeatable)")
+    explain.add_argument("--sobol", action="store_true", help="also compute Sobol' indices")
+    explain.add_argument("--n", type=_positive_int, default=32, help="base sample of the Sobol' design (default 32)")
+
     return parser
 
 
@@ -222,8 +281,10 @@ def _cmd_tail(args: argparse.Namespace) -> int:
                         batches=args.batches, twist=args.twist)
     except ValueError as exc:
         raise InputError(args.scenario, [str(exc)]) from None
-    how = est.method + (" with default twist" if est.meta.get("twist_target") is not None else "")
-    print(f"{scenario.meta.name}: tail of {args.metric} ({how} sampling, {est.paths:,} paths, "
+    how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
+    if est.meta.get("twist_target") is not None:
+        how += " and default twist"
+    print(f"{scenario.meta.name}: tail of {args.metric} ({how}, {est.paths:,} paths, "
           f"{est.batches} sections for the 95 % intervals)")
     for level, row in est.table.iterrows():
         print(f"  {level:.4g}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
@@ -333,12 +394,195 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _lab_errors(args: argparse.Namespace):
+    """Turn a lab call's ValueError / KeyError (a user's mistake) into an input error, exit 2."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except (ValueError, KeyError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            raise InputError(args.scenario, [str(message)]) from None
+
+    return guard()
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, tuple[float, float]]:
+    out = {}
+    for item in items:
+        key, sep, spec = item.partition("=")
+        parts = spec.split(":")
+        try:
+            if not sep or len(parts) != 2:
+                raise ValueError
+            out[key.strip()] = (float(parts[0]), float(parts[1]))
+        except ValueError:
+            raise InputError(what, [f"{item!r}: expected KEY=LO:HI"]) from None
+    return out
+
+
+def _variant(text: str) -> tuple[str, dict]:
+    import re
+
+    from .scenario import parse_assignment
+
+    name, sep, rest = text.partition(":")
+    if not sep or not name.strip() or not rest.strip():
+        raise InputError("--variant", [f"{text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...]"])
+    items = re.split(r",(?=\s*[A-Za-z_][\w.\[\]]*\s*=)", rest)
+    return name.strip(), dict(parse_assignment(item.strip()) for item in items)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .display import format_number
+    from .lab import compare
+
+    scenario = _load(args.scenario, args.overrides)
+    variants = dict(_variant(v) for v in args.variants) or None
+    with _lab_errors(args):
+        result = compare(scenario, variants, paths=args.paths, seed=args.seed, metrics=args.metrics)
+    n = result.results[result.baseline].n_paths
+    print(f"{scenario.meta.name}: {len(result.results) - 1} variant(s) against the baseline, {n:,} paths each, "
+          "common random numbers")
+    for name, overrides in result.overrides.items():
+        changes = ", ".join(f"{k} = {v}" for k, v in overrides.items()) or "(no change)"
+        print(f"  {name}: {changes}")
+    print()
+    header = ["statistic", "variant", "baseline", "variant value", "difference", "95 % interval", "CRN variance ÷"]
+    rows = []
+    for (spec, name), row in result.table.iterrows():
+        if name == result.baseline:
+            continue
+        base = result.table.loc[(spec, result.baseline), "value"]
+        reduction = row["variance_reduction"]
+        rows.append([spec, name, format_number(base), format_number(row["value"]),
+                     ("+" if row["difference"] > 0 else "") + format_number(row["difference"]),
+                     f"{format_number(row['low'])} – {format_number(row['high'])}",
+                     "identical" if reduction == float("inf") else format_number(reduction)])
+    print(_plain_table(header, rows))
+    return EXIT_OK
+
+
+def _plain_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join([header[0].ljust(widths[0]), header[1].ljust(widths[1])]
+                       + [h.rjust(w) for h, w in zip(header[2:], widths[2:])])]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join([str(r[0]).ljust(widths[0]), str(r[1]).ljust(widths[1])]
+                               + [str(c).rjust(w) for c, w in zip(r[2:], widths[2:])]))
+    return "\n".join(lines)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .display import format_number
+    from .lab import parse_grid, sweep
+
+    scenario = _load(args.scenario, args.overrides)
+    if args.out and Path(args.out).exists() and not args.force:
+        raise InputError(args.out, ["exists; use --force to replace it"])
+    objectives = None
+    if args.objectives:
+        objectives = {}
+        for item in args.objectives:
+            spec, _, sense = item.rpartition(":")
+            if not spec or sense not in ("max", "min"):
+                raise InputError("--objective", [f"{item!r}: expected SPEC:max or SPEC:min"])
+            objectives[spec] = sense
+    with _lab_errors(args):
+        grid = dict(parse_grid(g) for g in args.grid) if args.grid else None
+        result = sweep(scenario, grid, design=args.design, n=args.n, bounds=_pairs(args.bounds, "--bounds") or None,
+                       paths=args.paths, seed=args.seed, objectives=objectives)
+    table = result.table
+    shown = result.parameters + [c for c in table.columns if c not in result.parameters and not c.endswith("_se")
+                                 and c != "pareto"]
+    header = ["point", ""] + shown
+    rows = [[str(i), "*" if row["pareto"] else ""] + [format_number(row[c]) if isinstance(row[c], (int, float))
+                                                     and not isinstance(row[c], bool) else str(row[c]) for c in shown]
+            for i, row in table.iterrows()]
+    print(f"{scenario.meta.name}: {len(table)} points on common random numbers; * = Pareto frontier of "
+          + ", ".join(f"{k} ({v})" for k, v in result.objectives.items()))
+    print(_plain_table(header, rows))
+    if args.out:
+        from .output import write_csv_atomic
+
+        write_csv_atomic(table, Path(args.out), force=args.force)
+        print(f"table written to {args.out}")
+    return EXIT_OK
+
+
+def _cmd_optimise(args: argparse.Namespace) -> int:
+    import re
+
+    from .display import format_number
+    from .lab import optimise
+
+    scenario = _load(args.scenario, args.overrides)
+    constraints = {}
+    for item in args.constraints:
+        match = re.match(r"^\s*(\S+?)\s*(<=|>=)\s*(\S+)\s*$", item)
+        if not match:
+            raise InputError("--subject-to", [f"{item!r}: expected SPEC<=VALUE or SPEC>=VALUE"])
+        constraints[match.group(1)] = f"{match.group(2)} {match.group(3)}"
+    with _lab_errors(args):
+        found = optimise(scenario, _pairs(args.over, "--over"), maximise=args.maximise, minimise=args.minimise,
+                         subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
+                         maxiter=args.maxiter)
+    print(f"{scenario.meta.name}: best policy found over {len(found.evaluations)} evaluated points")
+    for key, value in found.x.items():
+        print(f"  {key} = {format_number(value, 6) if isinstance(value, float) else value}")
+    print()
+    header = ["statistic", "role", "value ± se", "fresh paths ± se", "bound", "holds (fresh)"]
+    rows = []
+    for spec, row in found.table.iterrows():
+        holds = "" if row["role"] != "constraint" else f"{row['satisfied']} ({row['check_satisfied']})"
+        rows.append([spec, row["role"], f"{format_number(row['value'])} ± {format_number(row['se'])}",
+                     f"{format_number(row['check'])} ± {format_number(row['check_se'])}",
+                     row.get("bound", "") if isinstance(row.get("bound", ""), str) else "", holds])
+    print(_plain_table(header, rows))
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from .display import format_number
+    from .lab import sensitivity, tornado
+
+    scenario = _load(args.scenario, args.overrides)
+    ranges = _pairs(args.ranges, "--range")
+    with _lab_errors(args):
+        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed)
+    print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
+    print(f"base value {format_number(table['base'].iloc[0])}")
+    header = ["parameter", "range", "at low", "at high", "swing", "± se"]
+    rows = [[key, f"{format_number(r['low_value'])} – {format_number(r['high_value'])}", format_number(r["low"]),
+             format_number(r["high"]), format_number(r["swing"]), format_number(r["swing_se"])]
+            for key, r in table.iterrows()]
+    print(_plain_table(header, rows))
+    if args.sobol:
+        try:
+            with _lab_errors(args):
+                indices = sensitivity(scenario, ranges, args.output, n=args.n, paths=args.paths, seed=args.seed)
+        except ImportError as exc:
+            raise InputError("--sobol", [str(exc)]) from None
+        print()
+        header = ["parameter", "", "first order S1", "± 95 %", "total ST", "± 95 %"]
+        rows = [[key, "", format_number(r["S1"]), format_number(r["S1_conf"]), format_number(r["ST"]),
+                 format_number(r["ST_conf"])] for key, r in indices.iterrows()]
+        print(_plain_table(header, rows))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``levier`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
-                "check-calibration": _cmd_check_calibration, "tail": _cmd_tail}
+                "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare,
+                "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain}
     try:
         return handlers[args.command](args)
     except InputError as exc:

@@ -19,7 +19,7 @@ from .errors import OutputError
 if TYPE_CHECKING:
     from .result import SimulationResult
 
-__all__ = ["check_target", "has_parquet", "write_result"]
+__all__ = ["check_target", "has_parquet", "write_csv_atomic", "write_result"]
 
 
 def has_parquet() -> bool:
@@ -125,3 +125,30 @@ def _move_into_place(staging: Path, target: Path) -> None:
         os.replace(aside, target)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def write_csv_atomic(frame, path: str | Path, *, force: bool = False) -> Path:
+    """Write a table as CSV through a temporary file renamed into place (all or nothing).
+
+    Raises
+    ------
+    OutputError
+        If ``path`` exists and ``force`` is false, or if it cannot be written.
+    """
+    target = Path(path)
+    if target.exists() and not force:
+        raise OutputError(str(target), ["exists; use --force to replace it"])
+    parent = target.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(str(target), [f"cannot write in {parent}: {exc.strerror}"]) from None
+    try:
+        frame.to_csv(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

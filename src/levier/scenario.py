@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import Problem, ScenarioError
 
@@ -201,6 +201,34 @@ class Target(_Model):
     sector: str | None = None
 
 
+class Variant(_Model):
+    """A policy variant compared with the scenario itself (``levier compare``, ``[[variants]]``).
+
+    ``set`` maps dotted keys to their new values (``{"policy.loan_per_job" = 10000}``; nested
+    tables are flattened into dotted keys).
+    """
+
+    name: Name
+    set: dict[str, Any]
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _flatten(cls, value: Any) -> Any:
+        return flatten_keys(value) if isinstance(value, Mapping) else value
+
+
+def flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"policy": {"rate": 0.03}}`` → ``{"policy.rate": 0.03}`` (lists are values, not tables)."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_keys(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
 class Scenario(_Model):
     """A complete, validated levier scenario (frozen: change it with :meth:`with_overrides`).
 
@@ -225,6 +253,7 @@ class Scenario(_Model):
     pipeline: Pipeline | None = None
     loan_book: LoanBook | None = None
     targets: list[Target] = []
+    variants: list[Variant] = []
 
     _source: str = PrivateAttr(default="<dict>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -258,9 +287,27 @@ class Scenario(_Model):
         scenario._source = source
         scenario._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         problems = _consistency_problems(scenario)
+        for i, variant in enumerate(scenario.variants):  # each variant must give a valid scenario
+            try:
+                scenario.variant(variant.name)
+            except ScenarioError as exc:
+                problems += [Problem(f"variants[{i}].set.{pr.where}" if pr.where else f"variants[{i}]", pr.message)
+                             for pr in exc.problems]
         if problems:
             raise ScenarioError(source, problems)
         return scenario
+
+    def variant(self, name: str) -> Scenario:
+        """The scenario as changed by its ``[[variants]]`` entry ``name`` (without variants)."""
+        names = [v.name for v in self.variants]
+        if name not in names:
+            raise KeyError(_unknown_key_message(name, names, what="variant"))
+        base = self.model_copy(update={"variants": []})
+        base._source, base._base_dir = self._source, self._base_dir
+        try:
+            return base.with_overrides(self.variants[names.index(name)].set)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{self._source} (variant {name!r})", exc.problems) from None
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
         """Return a new validated scenario with dotted keys replaced.
@@ -293,6 +340,26 @@ class Scenario(_Model):
         if problems:
             raise ScenarioError(source, problems)
         return Scenario.from_dict(data, source=source, base_dir=self._base_dir)
+
+    def value_at(self, key: str) -> Any:
+        """The value at a dotted key (as :meth:`with_overrides` addresses it).
+
+        Raises
+        ------
+        KeyError
+            If the key does not exist, with the keys that do.
+        """
+        node: Any = self.model_dump(mode="python")
+        parts = _split_key(key)
+        for i, part in enumerate(parts):
+            if isinstance(node, list):
+                node = node[_list_index(node, part, parts[:i])]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                known = list(node) if isinstance(node, dict) else []
+                raise KeyError(_unknown_key_message(part, known))
+        return node
 
     # -- facts derived from the scenario ---------------------------------------------------
 
@@ -621,6 +688,12 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
                 problems.append(Problem(f"targets[{i}].figure", _unknown_key_message(target.figure, sorted(known), what="figure")))
             if target.sector is not None and target.sector not in s.sector_names:
                 problems.append(Problem(f"targets[{i}].sector", _unknown_key_message(target.sector, s.sector_names, what="sector")))
+    seen: set[str] = set()
+    for i, variant in enumerate(s.variants):
+        if variant.name in seen or variant.name == "baseline":
+            problems.append(Problem(f"variants[{i}].name", f"{variant.name!r} is taken (names must be unique, "
+                                    "and 'baseline' is the scenario itself)"))
+        seen.add(variant.name)
     book = s.loan_book_path
     if book is not None and not book.is_file():
         problems.append(Problem("loan_book.path", f"no such file: {book}"))
