@@ -26,6 +26,9 @@ def test_an_identical_variant_differs_by_exactly_zero_on_every_path():
             assert np.all((diff == 0) | np.isnan(diff)), metric
         rows = comparison.table.xs(variant, level="variant")
         assert (rows["difference"] == 0).all() and (rows["difference_se"] == 0).all()
+    summary = comparison.summary()
+    pd.testing.assert_frame_equal(summary.loc["same"], summary.loc["baseline"])
+    assert "Comparison against 'baseline'" in repr(comparison) and "<table" in comparison._repr_html_()
 
 
 def test_common_random_numbers_shrink_the_error_of_a_small_change_at_least_fivefold():

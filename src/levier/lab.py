@@ -151,6 +151,10 @@ class Comparison:
     results: dict[str, SimulationResult] = field(repr=False)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def summary(self) -> pd.DataFrame:
+        """Each policy's :meth:`~levier.result.SimulationResult.summary`, index ``(variant, metric)``."""
+        return pd.concat({name: result.summary() for name, result in self.results.items()}, names=["variant"])
+
     def paired(self, metric: str, variant: str) -> pd.Series:
         """Per-path difference of a metric, variant minus baseline (index ``path``)."""
         return self.results[variant].paths[metric] - self.results[self.baseline].paths[metric]
