@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -171,3 +172,44 @@ def test_policy_lab_bad_input_exits_2(argv, expected, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_only():
+    from levier.display import ProgressBar
+
+    screen = _Terminal()
+    bar = ProgressBar(screen, every=0.0)
+    for done in (100, 200, 400):
+        bar(done, 400)
+    bar.close()
+    text = screen.getvalue()
+    assert text.count("\r") == 3 and "400/400 paths" in text and "ETA 0:00" in text and text.endswith("\n")
+    for stream, quiet in ((io.StringIO(), False), (_Terminal(), True)):
+        silent = ProgressBar(stream, quiet=quiet, every=0.0)
+        silent(10, 10)
+        silent.close()
+        assert stream.getvalue() == ""
+
+
+def test_run_is_silent_on_stderr_when_it_is_not_a_terminal(capsys):
+    assert main(["run", str(SHIPPED), "--paths", "200"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    import levier.engine
+
+    def interrupted(*args, progress=None, **kwargs):
+        progress(128, 1000)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(levier.engine, "simulate", interrupted)
+    out = tmp_path / "never"
+    assert main(["run", str(SHIPPED), "--out", str(out)]) == 130
+    assert "interrupted; nothing was written" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []

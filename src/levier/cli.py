@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--loss-above", dest="loss_above", type=_amount, action="append", default=[], metavar="EUROS",
                      help="also print the probability that the fund loses more than EUROS (repeatable)")
     run.add_argument("--format", choices=("table", "json"), default="table", help="how to print the summary")
+    run.add_argument("--quiet", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
 
     validate = sub.add_parser("validate", help="check a scenario file (and its loan book) and say what is wrong",
                               description="Check a scenario file and its loan book; exit 2 if anything is wrong.")
@@ -167,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a parameter and its range (repeatable)")
     explain.add_argument("--sobol", action="store_true", help="also compute Sobol' indices")
     explain.add_argument("--n", type=_positive_int, default=32, help="base sample of the Sobol' design (default 32)")
+
+    report = sub.add_parser(
+        "report", help="write a self-contained HTML report (figures, tables, provenance)",
+        description="Simulate a scenario (or re-create a results folder of levier run --out, checked against it) "
+        "and write one self-contained HTML file: headline figures with their Monte Carlo intervals, the plots, the "
+        "tables, the scenario's key parameters and the provenance. Needs matplotlib: pip install 'levier[plot]'.")
+    report.add_argument("scenario", nargs="?", help="scenario TOML file (or use --from)")
+    report.add_argument("--from", dest="folder", metavar="DIR", help="a results folder written by levier run --out")
+    report.add_argument("--out", required=True, metavar="FILE.html", help="the report to write")
+    report.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    report.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: simulation.paths)")
+    report.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
+    report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
 
     return parser
 
@@ -362,8 +377,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
-    result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
-                      sampler=args.sampler)
+    from .display import ProgressBar
+
+    bar = ProgressBar(quiet=args.quiet)
+    try:
+        result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
+                          sampler=args.sampler, progress=bar)
+    finally:
+        bar.close()
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
     if args.format == "json":
         payload = {
@@ -576,13 +597,46 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .engine import simulate
+    from .report import result_from_folder, write_report
+
+    if (args.scenario is None) == (args.folder is None):
+        raise InputError("levier report", ["give a scenario file or --from DIR (one of them)"])
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise InputError(str(out), ["exists; use --force to replace it"])
+    try:
+        from .plots import pyplot
+
+        pyplot()
+    except ImportError as exc:
+        raise InputError("levier report", [str(exc)]) from None
+    if args.folder:
+        result = result_from_folder(args.folder)
+    else:
+        from .display import ProgressBar
+
+        scenario = _load(args.scenario, args.overrides)
+        bar = ProgressBar(quiet=args.quiet)
+        try:
+            result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar)
+        finally:
+            bar.close()
+    write_report(result, out, force=args.force)
+    print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``levier`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
                 "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare,
-                "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain}
+                "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain, "report": _cmd_report}
     try:
         return handlers[args.command](args)
     except InputError as exc:

@@ -202,3 +202,47 @@ def scenario_html(scenario: Scenario) -> str:
         f"<div><strong>{html.escape(scenario.meta.name)}</strong>"
         f"<p>{html.escape(scenario.meta.description)}</p>{_html_table(facts)}{_html_table(sectors)}</div>"
     )
+
+
+class ProgressBar:
+    """A one-line progress bar with ETA on a terminal: paths done, paths per second.
+
+    Silent when ``stream`` is not a terminal (a log file, a pipe, CI) or when ``quiet``.
+    Call it as ``bar(done, total)``; :meth:`close` ends the line.
+    """
+
+    def __init__(self, stream=None, *, quiet: bool = False, width: int = 28, every: float = 0.2, label: str = "paths"):
+        import sys
+        import time
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.active = not quiet and bool(getattr(self.stream, "isatty", lambda: False)())
+        self.width, self.every, self.label = width, every, label
+        self._clock = time.perf_counter
+        self._start = self._clock()
+        self._last = -1.0
+        self._shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.active:
+            return
+        now = self._clock()
+        if done < total and now - self._last < self.every:
+            return
+        self._last = now
+        elapsed = max(now - self._start, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        filled = int(self.width * done / max(total, 1))
+        bar = "#" * filled + "-" * (self.width - filled)
+        eta_text = "--:--" if not math.isfinite(eta) else f"{int(eta) // 60:d}:{int(eta) % 60:02d}"
+        self.stream.write(f"\r[{bar}] {done:,}/{total:,} {self.label} · {rate:,.0f} {self.label}/s · ETA {eta_text} ")
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        """End the bar's line (if one was drawn)."""
+        if self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False

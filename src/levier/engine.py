@@ -667,6 +667,7 @@ def simulate(
     portfolio: Portfolio | None = None,
     keep: str = "all",
     sampler: str = "random",
+    progress: Any = None,
 ) -> SimulationResult:
     """Run the Monte Carlo simulation of a scenario.
 
@@ -694,6 +695,9 @@ def simulate(
         standard deviation on Moselle-Est (``benchmarks/test_bench_qmc.py``), not that of the
         far quantiles; ``mc_se`` keeps the iid formula, conservative under Sobol'. Use a power
         of 2 paths.
+    progress : callable, optional
+        Called as ``progress(paths_done, paths_total)`` after each chunk (e.g. a
+        :class:`levier.display.ProgressBar`).
 
     Returns
     -------
@@ -732,6 +736,8 @@ def simulate(
     plan = plan_work(terms)
     for start, stop, draws in iterate_chunks(terms, root, n_paths, chunk, sampler=sampler):
         collector.add(start, stop, simulate_paths(terms, draws, plan))
+        if progress is not None:
+            progress(stop, n_paths)
     horizon = terms.horizon
 
     meta = {

@@ -151,6 +151,13 @@ class Comparison:
     results: dict[str, SimulationResult] = field(repr=False)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def plot(self):
+        """``plot.differences()``: paired differences with their intervals (matplotlib)."""
+        from .plots import ComparisonPlots
+
+        return ComparisonPlots(self)
+
     def summary(self) -> pd.DataFrame:
         """Each policy's :meth:`~levier.result.SimulationResult.summary`, index ``(variant, metric)``."""
         return pd.concat({name: result.summary() for name, result in self.results.items()}, names=["variant"])
@@ -320,6 +327,13 @@ class Sweep:
     table: pd.DataFrame
     parameters: list[str]
     objectives: dict[str, str]
+
+    @property
+    def plot(self):
+        """``plot.frontier(x, y)``: every point and the Pareto frontier (matplotlib)."""
+        from .plots import SweepPlots
+
+        return SweepPlots(self)
 
     def frontier(self) -> pd.DataFrame:
         """The Pareto-optimal points, sorted by the first objective."""

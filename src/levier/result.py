@@ -279,6 +279,15 @@ class SimulationResult:
 
     # -- display ---------------------------------------------------------------------------
 
+    @property
+    def plot(self):
+        """The pictures of this result (matplotlib, ``pip install 'levier[plot]'``):
+        ``loss()``, ``jobs()``, ``cost_per_job()``, ``distribution(metric)``, ``fan(metric)``,
+        ``leverage()``, ``groups(by)``; each takes ``ax=None`` and returns the axes."""
+        from .plots import ResultPlots
+
+        return ResultPlots(self)
+
     def headline(self) -> pd.DataFrame:
         """The figures a fund manager reads first, with their Monte Carlo standard errors."""
         from .display import headline_table

@@ -1,0 +1,110 @@
+"""Plots check their content: the lines are where the statistics are, the fan is the quantiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import levier
+from levier.stats import expected_shortfall, value_at_risk
+
+from conftest import make_scenario
+
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def result():
+    return levier.simulate(make_scenario(), paths=600, seed=3)
+
+
+def _lines(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_loss_plot_marks_el_var_and_es_at_their_values(result):
+    ax = result.plot.loss()
+    lines = _lines(ax)
+    x = result.paths["fund_loss"].to_numpy()
+    assert lines["EL"].get_xdata()[0] == pytest.approx(x.mean())
+    summary = result.summary()
+    for alpha in result.scenario.simulation.risk_levels:
+        assert lines[f"VaR {100 * alpha:g} %"].get_xdata()[0] == summary.loc["fund_loss", f"var_{alpha:g}"]
+        assert lines[f"ES {100 * alpha:g} %"].get_xdata()[0] == pytest.approx(expected_shortfall(x, alpha))
+    # the histogram holds every path: its bars integrate to one
+    heights = np.array([p.get_height() for p in ax.patches])
+    widths = np.array([p.get_width() for p in ax.patches])
+    assert (heights * widths).sum() == pytest.approx(1.0)
+    assert value_at_risk(x, 0.99) <= ax.get_xlim()[1]
+
+
+def test_fan_median_and_bands_are_the_quantiles_by_year(result):
+    ax = result.plot.fan("jobs")
+    median = _lines(ax)["median"].get_ydata()
+    by_year = result.year_paths("jobs").to_numpy()
+    np.testing.assert_allclose(median, np.quantile(by_year, 0.5, axis=0, method="inverted_cdf"))
+    # the bands: the 90 % band's upper edge is the 95 % quantile of each year
+    band = ax.collections[0].get_paths()[0].vertices
+    top = np.quantile(by_year, 0.95, axis=0, method="inverted_cdf")
+    for year, value in enumerate(top, start=1):
+        assert np.any(np.isclose(band[:, 0], year) & np.isclose(band[:, 1], value))
+
+
+def test_jobs_and_cost_distributions(result):
+    ax = result.plot.jobs()
+    assert _lines(ax)["mean"].get_xdata()[0] == pytest.approx(result.paths["jobs_additional"].mean())
+    assert sum(p.get_height() for p in ax.patches) == result.n_paths
+    ax = result.plot.cost_per_job()
+    cost = result.paths["cost_per_job"].dropna()
+    assert sum(p.get_height() for p in ax.patches) == len(cost)
+
+
+def test_leverage_cascade_and_groups(result):
+    ax = result.plot.leverage()
+    heights = [bar.get_height() for bar in ax.patches]
+    financed = result.paths["n_financed"].mean()
+    assert heights == pytest.approx([result.paths[c].mean() / financed for c in ("fund_lent", "bank_lent", "investment")])
+    ax = result.plot.groups("territory")
+    table = result.by_territory()
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == pytest.approx(list(table["fund_loss"]) + list(table["es_contribution_0.99"]))
+
+
+def test_comparison_and_sweep_plots():
+    scenario = make_scenario()
+    comparison = levier.compare(scenario, {"generous": {"policy.loan_per_job": 12_000}}, paths=200, seed=1,
+                                metrics=["jobs_additional", "fund_loss"])
+    ax = comparison.plot.differences()
+    points = ax.get_lines()[0].get_xdata()
+    base = comparison.table.xs("baseline", level="variant")["value"]
+    row = comparison.table.loc[("jobs_additional", "generous")]
+    assert points[0] == pytest.approx(100 * row["difference"] / base["jobs_additional"])
+    sweep = levier.sweep(scenario, grid={"policy.loan_per_job": "6000:14000:3"}, paths=100, seed=1)
+    ax = sweep.plot.frontier()
+    front = _lines(ax)["Pareto frontier"]
+    assert len(front.get_xdata()) == int(sweep.table["pareto"].sum())
+
+
+def test_a_missing_matplotlib_is_said_clearly(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib here")
+        return real_import(name, *args, **kwargs)
+
+    from levier import plots
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match=r"pip install 'levier\[plot\]'"):
+        plots.pyplot()
