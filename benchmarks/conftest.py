@@ -10,7 +10,8 @@ import pytest
 PATHS = int(os.environ.get("LEVIER_BENCH_PATHS", "512"))
 RESULTS: dict[str, float] = {}  # name -> loan-path-years (or draws) per second
 MEMORY: dict[str, float] = {}  # name -> peak resident memory, MB
-QMC: dict[str, tuple[float, float, float]] = {}  # estimate -> (sd random, sd Sobol', variance ratio)
+QMC: dict[str, tuple[float, float, float]] = {}
+DASK: dict[str, float] = {}  # seconds (and the speed-up)  # estimate -> (sd random, sd Sobol', variance ratio)
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,11 @@ def pytest_terminal_summary(terminalreporter):
         write("")
         for name, mb in MEMORY.items():
             write(f"  {name:<50} {mb:8.0f} MB")
+    if DASK:
+        write("")
+        write(f"  Moselle-Est on Dask: 400,000 paths local {DASK['local']:.1f} s, 2 workers {DASK['dask']:.1f} s "
+              f"-> speed-up {DASK['speed-up']:.2f} x (cluster start-up {DASK['start-up']:.1f} s)")
+        write(f"  2,000 paths: local {DASK['small local']:.2f} s, 2 workers {DASK['small dask']:.2f} s")
     if QMC:
         write("")
         write(f"  {'estimate (Moselle-Est, 2 048 paths)':<36} {'sd random':>12} {'sd Sobol':>12} {'var ratio':>10}")

@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"levier {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def cluster_options(cmd: argparse.ArgumentParser) -> None:
+        where = cmd.add_mutually_exclusive_group()
+        where.add_argument("--dask", metavar="tcp://HOST:PORT", help="run on the Dask scheduler at this address")
+        where.add_argument("--workers", type=_positive_int, metavar="N",
+                           help="run on a local Dask cluster of N worker processes")
+
     run = sub.add_parser("run", help="simulate a scenario and print its key figures",
                          description="Simulate a scenario file and print its key figures.")
     run.add_argument("scenario", help="scenario TOML file")
@@ -74,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also print the probability that the fund loses more than EUROS (repeatable)")
     run.add_argument("--format", choices=("table", "json"), default="table", help="how to print the summary")
     run.add_argument("--quiet", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
+    cluster_options(run)
 
     validate = sub.add_parser("validate", help="check a scenario file (and its loan book) and say what is wrong",
                               description="Check a scenario file and its loan book; exit 2 if anything is wrong.")
@@ -112,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--markdown", action="store_true", help="print one Markdown table (for the docs)")
     def lab_options(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("scenario", help="scenario TOML file")
+        cluster_options(cmd)
         cmd.add_argument("--paths", type=_positive_int, help="paths per policy (default: simulation.paths)")
         cmd.add_argument("--seed", type=_seed, help="seed shared by every policy (default: simulation.seed)")
         cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -182,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster_options(report)
 
     return parser
 
@@ -381,8 +390,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     bar = ProgressBar(quiet=args.quiet)
     try:
-        result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
-                          sampler=args.sampler, progress=bar)
+        with _cluster(args) as client:
+            result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
+                              sampler=args.sampler, progress=bar, client=client)
     finally:
         bar.close()
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
@@ -413,6 +423,33 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     book = int(portfolio.in_book.sum())
     print(f"{args.scenario}: valid — {scenario!r}; {book} loans in the loan book")
     return EXIT_OK
+
+
+def _cluster(args: argparse.Namespace):
+    """A context giving the Dask client of ``--dask`` / ``--workers`` (None without them)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def context():
+        address, workers = getattr(args, "dask", None), getattr(args, "workers", None)
+        if address is None and workers is None:
+            yield None
+            return
+        from .cluster import connect
+
+        try:
+            client = connect(address, workers)
+        except ImportError as exc:
+            raise InputError("--dask" if address else "--workers", [str(exc)]) from None
+        try:
+            yield client
+        finally:
+            cluster = client.cluster if address is None else None
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    return context()
 
 
 def _lab_errors(args: argparse.Namespace):
@@ -462,8 +499,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     variants = dict(_variant(v) for v in args.variants) or None
-    with _lab_errors(args):
-        result = compare(scenario, variants, paths=args.paths, seed=args.seed, metrics=args.metrics)
+    with _lab_errors(args), _cluster(args) as client:
+        result = compare(scenario, variants, paths=args.paths, seed=args.seed, metrics=args.metrics, client=client)
     n = result.results[result.baseline].n_paths
     print(f"{scenario.meta.name}: {len(result.results) - 1} variant(s) against the baseline, {n:,} paths each, "
           "common random numbers")
@@ -516,8 +553,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             objectives[spec] = sense
     with _lab_errors(args):
         grid = dict(parse_grid(g) for g in args.grid) if args.grid else None
+    with _lab_errors(args), _cluster(args) as client:
         result = sweep(scenario, grid, design=args.design, n=args.n, bounds=_pairs(args.bounds, "--bounds") or None,
-                       paths=args.paths, seed=args.seed, objectives=objectives)
+                       paths=args.paths, seed=args.seed, objectives=objectives, client=client)
     table = result.table
     shown = result.parameters + [c for c in table.columns if c not in result.parameters and not c.endswith("_se")
                                  and c != "pareto"]
@@ -549,10 +587,10 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         if not match:
             raise InputError("--subject-to", [f"{item!r}: expected SPEC<=VALUE or SPEC>=VALUE"])
         constraints[match.group(1)] = f"{match.group(2)} {match.group(3)}"
-    with _lab_errors(args):
+    with _lab_errors(args), _cluster(args) as client:
         found = optimise(scenario, _pairs(args.over, "--over"), maximise=args.maximise, minimise=args.minimise,
                          subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
-                         maxiter=args.maxiter)
+                         maxiter=args.maxiter, client=client)
     print(f"{scenario.meta.name}: best policy found over {len(found.evaluations)} evaluated points")
     for key, value in found.x.items():
         print(f"  {key} = {format_number(value, 6) if isinstance(value, float) else value}")
@@ -574,8 +612,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     ranges = _pairs(args.ranges, "--range")
-    with _lab_errors(args):
-        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed)
+    with _lab_errors(args), _cluster(args) as client:
+        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client)
     print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
     print(f"base value {format_number(table['base'].iloc[0])}")
     header = ["parameter", "range", "at low", "at high", "swing", "± se"]
@@ -585,8 +623,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     print(_plain_table(header, rows))
     if args.sobol:
         try:
-            with _lab_errors(args):
-                indices = sensitivity(scenario, ranges, args.output, n=args.n, paths=args.paths, seed=args.seed)
+            with _lab_errors(args), _cluster(args) as client:
+                indices = sensitivity(scenario, ranges, args.output, n=args.n, paths=args.paths, seed=args.seed,
+                                      client=client)
         except ImportError as exc:
             raise InputError("--sobol", [str(exc)]) from None
         print()
@@ -622,7 +661,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         scenario = _load(args.scenario, args.overrides)
         bar = ProgressBar(quiet=args.quiet)
         try:
-            result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar)
+            with _cluster(args) as client:
+                result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar, client=client)
         finally:
             bar.close()
     write_report(result, out, force=args.force)

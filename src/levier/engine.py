@@ -56,6 +56,7 @@ __all__ = [
     "simulate",
     "simulate_block",
     "simulate_paths",
+    "simulate_range",
 ]
 
 # Elements of one (paths × projects) array that a chunk aims at: about 10 such arrays are alive
@@ -98,6 +99,19 @@ class PathBlock:
     by_sector: dict[str, np.ndarray]  # name -> (n, S)
     by_territory: dict[str, np.ndarray]  # name -> (n, K)
     log_weight: np.ndarray | None = None  # (n,) log likelihood ratio of a default twist, if any
+
+    @staticmethod
+    def concat(parts: list[PathBlock]) -> PathBlock:
+        """The blocks of consecutive path ranges, as one block (in the order given)."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def join(dicts):
+            return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
+
+        weights = None if parts[0].log_weight is None else np.concatenate([p.log_weight for p in parts])
+        return PathBlock(join([p.paths for p in parts]), join([p.by_year for p in parts]),
+                         join([p.by_sector for p in parts]), join([p.by_territory for p in parts]), weights)
 
 
 @dataclass(frozen=True, eq=False)
@@ -573,8 +587,9 @@ def iterate_chunks(
     chunk: int,
     factor_shift: np.ndarray | None = None,
     sampler: str = "random",
+    first: int = 0,
 ):
-    """Yield ``(start, stop, draws)`` for consecutive chunks of paths.
+    """Yield ``(start, stop, draws)`` for consecutive chunks of paths ``first .. n_paths - 1``.
 
     The draws of each path come from its block's streams (a block's draws are made once and
     reused while chunks cross it), so they never depend on ``chunk``. ``factor_shift`` (T, F),
@@ -583,7 +598,7 @@ def iterate_chunks(
     """
     sobol = SobolFactors(root, terms.horizon, terms.n_factors) if sampler == "sobol" else None
     cached: tuple[int, Draws] | None = None
-    for start in range(0, n_paths, chunk):
+    for start in range(first, n_paths, chunk):
         stop = min(start + chunk, n_paths)
         parts = []
         for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
@@ -596,6 +611,17 @@ def iterate_chunks(
         if factor_shift is not None:
             draws = replace(draws, shocks=draws.shocks + factor_shift)
         yield start, stop, draws
+
+
+def simulate_range(terms: Terms, plan: Plan, root: np.random.SeedSequence, start: int, stop: int, chunk: int,
+                   sampler: str = "random") -> PathBlock:
+    """Paths ``start .. stop - 1``, chunk by chunk: the pure unit of work of a distributed run.
+
+    Its result depends only on its arguments — not on the chunk, nor on which process runs it.
+    """
+    parts = [simulate_paths(terms, draws, plan)
+             for _, _, draws in iterate_chunks(terms, root, stop, chunk, sampler=sampler, first=start)]
+    return PathBlock.concat(parts)
 
 
 #: What :func:`simulate` keeps path by path (see its ``keep`` parameter).
@@ -668,6 +694,7 @@ def simulate(
     keep: str = "all",
     sampler: str = "random",
     progress: Any = None,
+    client: Any = None,
 ) -> SimulationResult:
     """Run the Monte Carlo simulation of a scenario.
 
@@ -698,6 +725,10 @@ def simulate(
     progress : callable, optional
         Called as ``progress(paths_done, paths_total)`` after each chunk (e.g. a
         :class:`levier.display.ProgressBar`).
+    client : distributed.Client, optional
+        Run the chunks as tasks on a Dask cluster (``pip install 'levier[dask]'``): the
+        scenario's arrays are scattered once, each task returns its paths' reductions, and the
+        result is the same, byte for byte, as a local run (see :mod:`levier.cluster`).
 
     Returns
     -------
@@ -734,10 +765,16 @@ def simulate(
 
     collector = Collector(n_paths, terms, keep)
     plan = plan_work(terms)
-    for start, stop, draws in iterate_chunks(terms, root, n_paths, chunk, sampler=sampler):
-        collector.add(start, stop, simulate_paths(terms, draws, plan))
-        if progress is not None:
-            progress(stop, n_paths)
+    if client is not None:
+        from .cluster import run_on_cluster
+
+        for start, stop, block in run_on_cluster(client, terms, plan, root, n_paths, chunk, sampler, progress):
+            collector.add(start, stop, block)
+    else:
+        for start, stop, draws in iterate_chunks(terms, root, n_paths, chunk, sampler=sampler):
+            collector.add(start, stop, simulate_paths(terms, draws, plan))
+            if progress is not None:
+                progress(stop, n_paths)
     horizon = terms.horizon
 
     meta = {
@@ -758,4 +795,5 @@ def simulate(
     }
     meta["keep"] = keep
     meta["sampler"] = sampler
+    meta["dask_workers"] = len(client.scheduler_info()["workers"]) if client is not None else 0
     return collector.result(scenario, portfolio, meta)

@@ -189,6 +189,7 @@ def compare(
     metrics: Sequence[str] | None = None,
     baseline: str = "baseline",
     chunk_size: int | None = None,
+    client: Any = None,
 ) -> Comparison:
     """Run the scenario and its variants on common random numbers and compare them.
 
@@ -199,9 +200,10 @@ def compare(
     variants : mapping, optional
         Name → dotted-key overrides, e.g. ``{"generous": {"policy.loan_per_job": 10000}}``
         (default: the scenario's ``[[variants]]``).
-    paths, seed, chunk_size :
+    paths, seed, chunk_size, client :
         As for :func:`levier.simulate`; one seed for all policies (fresh entropy if neither it
-        nor ``simulation.seed`` is given, recorded in each result's meta).
+        nor ``simulation.seed`` is given, recorded in each result's meta). With a Dask
+        ``client`` every policy's paths run on the cluster, with the same results.
     metrics : sequence of str, optional
         Statistic specs (default :data:`COMPARE_METRICS`).
     baseline : str
@@ -227,7 +229,7 @@ def compare(
     policies = {baseline: base}
     for name, overrides in variants.items():
         policies[name] = base.with_overrides(overrides)
-    results = {name: simulate(s, paths=paths, seed=root, chunk_size=chunk_size) for name, s in policies.items()}
+    results = {name: simulate(s, paths=paths, seed=root, chunk_size=chunk_size, client=client) for name, s in policies.items()}
     return Comparison(baseline, comparison_table(results, specs, baseline), results,
                       {name: dict(o) for name, o in variants.items()})
 
@@ -368,6 +370,7 @@ def sweep(
     metrics: Sequence[str] | None = None,
     objectives: Mapping[str, str] | None = None,
     chunk_size: int | None = None,
+    client: Any = None,
 ) -> Sweep:
     """Evaluate statistics over a grid or a space-filling design of policy parameters.
 
@@ -397,7 +400,7 @@ def sweep(
     root = coerce_seed(scenario.simulation.seed if seed is None else seed)
     rows = []
     for point in points:
-        result = simulate(_with(scenario, point), paths=paths, seed=root, chunk_size=chunk_size)
+        result = simulate(_with(scenario, point), paths=paths, seed=root, chunk_size=chunk_size, client=client)
         row = dict(point)
         for spec in specs:
             row[spec], row[f"{spec}_se"] = statistic(result, spec)
@@ -494,6 +497,7 @@ def optimise(
     maxiter: int = 30,
     popsize: int = 8,
     chunk_size: int | None = None,
+    client: Any = None,
 ) -> Optimum:
     """Optimise policy parameters by sample-average approximation on common random numbers.
 
@@ -542,7 +546,7 @@ def optimise(
         point = tuple(int(round(v)) if is_int else float(v) for v, is_int in zip(x, integer))
         if point not in cache:
             try:
-                result = simulate(_with(scenario, dict(zip(keys, point))), paths=paths, seed=root, chunk_size=chunk_size)
+                result = simulate(_with(scenario, dict(zip(keys, point))), paths=paths, seed=root, chunk_size=chunk_size, client=client)
                 cache[point] = {spec: statistic(result, spec) for spec in [objective, *constraints]}
             except ScenarioError:  # a point the scenario rules out (e.g. grace >= maturity)
                 cache[point] = {spec: (math.nan, math.nan) for spec in [objective, *constraints]}
@@ -566,7 +570,7 @@ def optimise(
     x = dict(zip(keys, best))
 
     fresh_root = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1_000_003))
-    fresh = simulate(_with(scenario, x), paths=check_paths or paths, seed=fresh_root, chunk_size=chunk_size)
+    fresh = simulate(_with(scenario, x), paths=check_paths or paths, seed=fresh_root, chunk_size=chunk_size, client=client)
     rows = []
     for spec in [objective, *constraints]:
         value, se = cache[best][spec]
@@ -620,6 +624,7 @@ def tornado(
     paths: int | None = None,
     seed: Any = None,
     chunk_size: int | None = None,
+    client: Any = None,
 ) -> pd.DataFrame:
     """One-at-a-time sensitivity: the output with each parameter at its low and high value.
 
@@ -636,7 +641,7 @@ def tornado(
     root = coerce_seed(scenario.simulation.seed if seed is None else seed)
 
     def run(s: Scenario) -> SimulationResult:
-        return simulate(s, paths=paths, seed=root, chunk_size=chunk_size)
+        return simulate(s, paths=paths, seed=root, chunk_size=chunk_size, client=client)
 
     base = run(scenario)
     base_value, _ = statistic(base, output)
@@ -687,6 +692,7 @@ def sensitivity(
     paths: int | None = None,
     seed: Any = None,
     chunk_size: int | None = None,
+    client: Any = None,
 ) -> pd.DataFrame:
     """Global Sobol' indices of a statistic over uncertain inputs, on common random numbers.
 
@@ -701,7 +707,7 @@ def sensitivity(
         out = np.empty(x.shape[0])
         for i, row in enumerate(x):
             result = simulate(_with(scenario, dict(zip(keys, map(float, row)))), paths=paths, seed=root,
-                              chunk_size=chunk_size)
+                              chunk_size=chunk_size, client=client)
             out[i] = statistic(result, output)[0]
         return out
 
