@@ -10,6 +10,8 @@ import pytest
 import levier
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Cases tried by the property and fuzz suites, printed at the end of the run.
+CASES: dict[str, int] = {}
 SHIPPED = ROOT / "scenarios" / "moselle_est.toml"
 
 
@@ -72,3 +74,11 @@ def book_row(i: int, **overrides) -> dict:
 @pytest.fixture(scope="session")
 def moselle() -> levier.Scenario:
     return levier.load_scenario(SHIPPED)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if CASES:
+        terminalreporter.write_line("")
+        terminalreporter.write_line("inputs tried by the property and fuzz suites:")
+        for name, count in sorted(CASES.items()):
+            terminalreporter.write_line(f"  {name:<44} {count:6,d}")

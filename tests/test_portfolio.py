@@ -85,7 +85,7 @@ def test_bad_rows_are_all_reported_with_their_lines(tmp_path):
     assert "line 3: sector: unknown 'chimie'" in message
     assert "line 4: investment: expected a number, got 'abc'" in message
     assert "line 5: firm_id: duplicate" in message and "equity: must not exceed investment" in message
-    assert "line 6: jobs_planned: expected a number ≥ 0, got '-3'" in message and "annual_pd" in message
+    assert "line 6: jobs_planned: expected a number ≥ 0 and ≤ 1e+06, got '-3'" in message and "annual_pd" in message
     assert "line 7: entry_year: expected an integer" in message
     assert "line 2" not in message and "line 8" not in message  # good rows are not accused
     assert len(info.value.problems) == 5

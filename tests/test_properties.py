@@ -45,6 +45,7 @@ def scenarios(draw):
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_invariants_hold_for_any_valid_scenario(scenario):
+    _count("property: scenarios")
     p = levier.simulate(scenario, paths=64).paths
     tol = 1e-6
     assert ((p["fund_loss"] >= -tol) & (p["fund_loss"] <= p["fund_lent"] + tol)).all()
@@ -60,3 +61,107 @@ def test_invariants_hold_for_any_valid_scenario(scenario):
     assert not np.isinf(p["cost_per_job"]).any()
     assert (p["cost_per_job"].notna() == (p["jobs_additional"] >= 1e-9)).all()
     assert (p["clawbacks"] <= p["subsidies"] + tol).all()
+
+
+@st.composite
+def books(draw):
+    """A valid scenario with a random loan book (and sometimes a pipeline)."""
+    import tempfile
+    from pathlib import Path
+
+    from conftest import book_row, write_book
+
+    n = draw(st.integers(1, 12))
+    horizon = draw(st.integers(1, 6))
+    rows = []
+    for i in range(n):
+        investment = draw(st.floats(1e4, 5e6))
+        rows.append(book_row(i, sector=draw(st.sampled_from(["plasturgie", "automobile"])),
+                             territory=draw(st.sampled_from(["Forbach", "Alès"])),
+                             investment=round(investment), equity=round(investment * draw(st.floats(0.0, 0.9))),
+                             entry_year=draw(st.integers(-5, horizon)), annual_pd=draw(st.floats(0.0, 0.6)),
+                             loan_amount=round(investment * draw(st.floats(0.0, 0.5))),
+                             bank_amount=round(investment * draw(st.floats(0.0, 0.5)))))
+    folder = Path(tempfile.mkdtemp(prefix="levier-book-"))
+    write_book(folder / "book.csv", rows)
+    pipeline = draw(st.sampled_from([None, {"years": 1, "projects_per_year": 3}]))
+    return make_scenario(base_dir=folder, loan_book={"path": "book.csv"}, pipeline=pipeline,
+                         simulation={"horizon_years": horizon, "seed": draw(st.integers(0, 2**32))},
+                         fund={"capital": draw(st.floats(0.0, 1e7)), "recycle": draw(st.booleans())})
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(books())
+def test_invariants_hold_with_random_loan_books(scenario):
+    _count("property: loan books")
+    p = levier.simulate(scenario, paths=48).paths
+    tol = 1e-6
+    assert ((p["fund_loss"] >= -tol) & (p["fund_loss"] <= p["fund_lent"] + tol)).all()
+    assert ((p["bank_loss"] >= -tol) & (p["bank_loss"] <= p["bank_lent"] + tol)).all()
+    assert (p["n_defaults"] <= p["n_financed"]).all()
+    assert (p[["jobs_created", "jobs_additional", "jobs_net", "job_years"]] >= 0).all().all()
+    assert not np.isinf(p["cost_per_job"]).any()
+
+
+def _safe(scenario_kwargs):
+    """Common settings under which the monotonicity properties hold path by path: ample capital,
+    no recycling, no limits, no screening, fixed recoveries (see the test's docstring)."""
+    return dict(fund={"capital": 1e12, "recycle": False}, policy={"max_pd": 1.0}, **scenario_kwargs)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(0.001, 0.3), st.floats(1.05, 3.0), st.floats(0.0, 0.5), st.floats(0.0, 0.9))
+def test_common_random_numbers_monotone_in_pd_and_bank_threshold(pd_, factor, macro, recovery):
+    """On common random numbers a higher PD never lowers the loss (each loan defaults earlier or
+    as early, on a larger exposure), and a stricter bank never finances more projects.
+
+    Both hold path by path when nothing else moves: capital that never binds (with a binding
+    envelope, refusing a large project can leave room for two small ones), no screening on PD
+    (a higher PD would screen projects out), fixed recoveries (a Beta recovery is drawn from the
+    uniform's residual, which moves with the PD).
+    """
+    _count("property: monotonicity")
+    sectors = [{"name": "plasturgie", "annual_pd": pd_, "recovery_mean": recovery, "loading": 0.2},
+               {"name": "automobile", "annual_pd": pd_ / 2, "recovery_mean": recovery}]
+    base = make_scenario(**_safe({"sectors": sectors, "defaults": {"macro_loading": macro}}))
+    riskier = base.with_overrides({"sectors.plasturgie.annual_pd": min(pd_ * factor, 0.99),
+                                   "sectors.automobile.annual_pd": min(pd_ * factor / 2, 0.99)})
+    a, b = (levier.simulate(s, paths=64, seed=3).paths for s in (base, riskier))
+    assert (b["fund_loss"] >= a["fund_loss"] - 1e-6).all()
+    assert (b["n_defaults"] >= a["n_defaults"]).all()
+    assert b["fund_loss"].mean() >= a["fund_loss"].mean()
+    stricter = base.with_overrides({"bank.threshold": base.bank.threshold + 0.1 * factor})
+    c = levier.simulate(stricter, paths=64, seed=3).paths
+    assert (c["n_financed"] <= a["n_financed"]).all()
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_full_recovery_means_no_loss_and_zero_loadings_make_factors_irrelevant(scenario):
+    _count("property: recovery and loadings")
+    from levier.engine import block_draws, simulate_paths
+    from levier.kernels import project_terms
+    from levier.streams import coerce_seed
+
+    names = scenario.sector_names
+    full = scenario.with_overrides({**{f"sectors.{n}.recovery_mean": 1.0 for n in names},
+                                    **{f"sectors.{n}.recovery_sd": 0.0 for n in names}})
+    p = levier.simulate(full, paths=32).paths
+    assert (p["fund_loss"].abs() <= 1e-6).all() and (p["bank_loss"].abs() <= 1e-6).all()
+
+    flat = scenario.with_overrides({"defaults.macro_loading": 0.0,
+                                    **{f"sectors.{n}.loading": 0.0 for n in names},
+                                    **{f"territories.{t}.loading": 0.0 for t in scenario.territory_names}})
+    terms = project_terms(flat, levier.build_portfolio(flat))
+    draws = block_draws(terms, coerce_seed(1), 0).rows(0, 32)
+    other = type(draws)(np.random.default_rng(99).standard_normal(draws.shocks.shape), draws.u_bank,
+                        draws.u_default, draws.z_jobs)
+    x, y = simulate_paths(terms, draws).paths, simulate_paths(terms, other).paths
+    for name in x:
+        np.testing.assert_array_equal(x[name], y[name])
+
+
+def _count(name: str) -> None:
+    from conftest import CASES
+
+    CASES[name] = CASES.get(name, 0) + 1

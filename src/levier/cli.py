@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also print the probability that the fund loses more than EUROS (repeatable)")
     run.add_argument("--format", choices=("table", "json"), default="table", help="how to print the summary")
     run.add_argument("--quiet", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
+    run.add_argument("--no-resource-check", dest="check_resources", action="store_false",
+                     help="run even if the estimated memory or time is beyond reason")
     cluster_options(run)
 
     validate = sub.add_parser("validate", help="check a scenario file (and its loan book) and say what is wrong",
@@ -392,7 +394,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         with _cluster(args) as client:
             result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
-                              sampler=args.sampler, progress=bar, client=client)
+                              sampler=args.sampler, progress=bar, client=client,
+                              check_resources=args.check_resources)
     finally:
         bar.close()
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
@@ -670,18 +673,59 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler: unwinds (cleaning up partial outputs) like Ctrl-C."""
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``levier`` console script; returns the exit code."""
+    import signal
+
     parser = build_parser()
     args = parser.parse_args(argv)
+
+    def terminated(signum, frame):  # SIGTERM: unwind like Ctrl-C, so that nothing partial is left
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated) if threading_main() else None
+    try:
+        return _dispatch(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .errors import LevierWarning
+
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
                 "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare,
                 "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain, "report": _cmd_report}
     try:
-        return handlers[args.command](args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LevierWarning)
+            try:
+                return handlers[args.command](args)
+            finally:
+                for w in caught:  # levier's own warnings are notes for the user; others as usual
+                    if issubclass(w.category, LevierWarning):
+                        print(f"levier: note: {w.message}", file=sys.stderr)
+                    else:
+                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except InputError as exc:
         print(f"levier: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except _Terminated:
+        print("levier: terminated (SIGTERM); nothing was written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("levier: interrupted; nothing was written", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .engine import PathBlock, simulate_range
-from .errors import InputError
+from .errors import InputError, LevierWarning
 
 __all__ = ["WorkerLostWarning", "connect", "run_on_cluster"]
 
@@ -26,7 +26,7 @@ __all__ = ["WorkerLostWarning", "connect", "run_on_cluster"]
 MAX_TASKS = 2_000
 
 
-class WorkerLostWarning(UserWarning):
+class WorkerLostWarning(LevierWarning):
     """A worker left the cluster during a run; its tasks were run again, the result is unchanged."""
 
 

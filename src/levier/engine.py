@@ -695,6 +695,7 @@ def simulate(
     sampler: str = "random",
     progress: Any = None,
     client: Any = None,
+    check_resources: bool = True,
 ) -> SimulationResult:
     """Run the Monte Carlo simulation of a scenario.
 
@@ -729,6 +730,9 @@ def simulate(
         Run the chunks as tasks on a Dask cluster (``pip install 'levier[dask]'``): the
         scenario's arrays are scattered once, each task returns its paths' reductions, and the
         result is the same, byte for byte, as a local run (see :mod:`levier.cluster`).
+    check_resources : bool, optional
+        Refuse up front a run whose estimated memory or time is beyond reason
+        (:func:`levier.resources.check`, a :class:`~levier.resources.ResourceError`).
 
     Returns
     -------
@@ -752,6 +756,12 @@ def simulate(
     n_paths = int(scenario.simulation.paths if paths is None else paths)
     if n_paths < 1:
         raise ValueError(f"paths must be at least 1, got {n_paths}")
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
+    if check_resources and client is None:
+        from .resources import check
+
+        check(scenario, n_paths, chunk_size, keep)
     root = coerce_seed(scenario.simulation.seed if seed is None else seed)
     portfolio = build_portfolio(scenario) if portfolio is None else portfolio
     terms = project_terms(scenario, portfolio)

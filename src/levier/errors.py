@@ -72,3 +72,12 @@ class OutputError(InputError):
     """An output folder that cannot be written as asked (e.g. it exists and is not empty)."""
 
     kind = "output"
+
+
+class LevierWarning(UserWarning):
+    """Something the user should know about a run that is nonetheless valid (printed as a note
+    by the command line)."""
+
+
+class OutsideFolderWarning(LevierWarning):
+    """The loan book is read from outside the scenario file's folder."""

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LoanBookError, Problem
-from .scenario import Scenario
+from .scenario import MAX_EUROS, Scenario
 from .streams import coerce_seed, pipeline_generator
 
 __all__ = ["LOAN_BOOK_COLUMNS", "LOAN_BOOK_OPTIONAL", "Portfolio", "build_portfolio", "read_loan_book"]
@@ -166,6 +166,7 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     """
     path = scenario.loan_book_path
     assert path is not None and scenario.loan_book is not None
+    _say_if_outside(scenario, path)
     frame, line_offset, unit = _read_table(path)
     source = str(path)
     missing = [c for c in LOAN_BOOK_COLUMNS if c not in frame.columns]
@@ -222,16 +223,16 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
         flag(ok & out_of_range, f"{col}: expected {expect}, got {{}}")
         return values
 
-    investment = number("investment", required=True, lo=0.0, lo_open=True)
-    equity = number("equity", required=True, lo=0.0)
-    jobs = number("jobs_planned", required=True, lo=0.0)
+    investment = number("investment", required=True, lo=0.0, lo_open=True, hi=MAX_EUROS)
+    equity = number("equity", required=True, lo=0.0, hi=MAX_EUROS)
+    jobs = number("jobs_planned", required=True, lo=0.0, hi=1e6)
     entry_year = number("entry_year", required=True, integer=True)
     pd_ = number("annual_pd", required=False, lo=0.0, hi=1.0, hi_open=True)
-    loan = number("loan_amount", required=False, lo=0.0)
+    loan = number("loan_amount", required=False, lo=0.0, hi=MAX_EUROS)
     rate = number("rate", required=False, lo=0.0, hi=1.0, hi_open=True)
     maturity = number("maturity_years", required=False, lo=1.0, hi=50.0, integer=True)
     grace = number("grace_years", required=False, lo=0.0, hi=49.0, integer=True)
-    bank = number("bank_amount", required=False, lo=0.0)
+    bank = number("bank_amount", required=False, lo=0.0, hi=MAX_EUROS)
 
     with np.errstate(invalid="ignore"):
         flag(equity > investment, "equity: must not exceed investment")
@@ -279,6 +280,21 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
         "maturity": maturity,
         "grace": grace,
     }.items()}
+
+
+def _say_if_outside(scenario: Scenario, path: Path) -> None:
+    """Warn when the loan book (links resolved) lies outside the scenario's folder: levier reads
+    only the file the scenario names, but a path like ``../../x`` or a link out of the folder
+    should be spelled out to the user, not followed silently."""
+    import warnings
+
+    from .errors import OutsideFolderWarning
+
+    folder = Path(scenario._base_dir).resolve()
+    resolved = path.resolve()
+    if not resolved.is_relative_to(folder):
+        warnings.warn(f"the loan book {resolved} is outside the scenario's folder {folder}", OutsideFolderWarning,
+                      stacklevel=3)
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:

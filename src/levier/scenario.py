@@ -44,6 +44,11 @@ Loading = Annotated[float, Field(gt=-1.0, lt=1.0)]
 Autocorrelation = Annotated[float, Field(gt=-1.0, lt=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+#: An amount in euros: at most a trillion (beyond it sums of amounts lose their meaning in float).
+MAX_EUROS = 1e12
+Euros = Annotated[float, Field(ge=0.0, le=MAX_EUROS, allow_inf_nan=False)]
+#: The spread of a lognormal (at most 5: exp(5 z) already spans twelve orders of magnitude).
+Sigma = Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -80,23 +85,23 @@ class Simulation(_Model):
 class Fund(_Model):
     """The fund: capital available to lend (and pay subsidies from), running costs, recycling."""
 
-    capital: NonNegative
-    operating_cost_per_file: NonNegative = 0.0
+    capital: Euros
+    operating_cost_per_file: Euros = 0.0
     recycle: bool = False
 
 
 class Policy(_Model):
     """The fund's rules (what a policy comparison varies)."""
 
-    loan_per_job: NonNegative
-    loan_cap: NonNegative
+    loan_per_job: Euros
+    loan_cap: Euros
     max_share_of_investment: Probability = 1.0
     rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     maturity_years: Annotated[int, Field(ge=1, le=50)] = 7
     grace_years: Annotated[int, Field(ge=0, le=49)] = 0
     amortisation: Literal["linear", "annuity", "bullet"] = "linear"
     max_pd: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    subsidy_per_job: NonNegative = 0.0
+    subsidy_per_job: Euros = 0.0
     clawback_year: Annotated[int, Field(ge=1, le=100)] = 3
     clawback: Literal["pro_rata", "full"] = "pro_rata"
     takeover_job_share: Probability = 0.0
@@ -108,8 +113,8 @@ class Bank(_Model):
     """The co-financing bank: acceptance rule on the quasi-equity ratio, gearing, its loan."""
 
     threshold: Probability
-    steepness: NonNegative = 0.0
-    gearing: NonNegative
+    steepness: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.0
+    gearing: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
     rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     maturity_years: Annotated[int, Field(ge=1, le=50)] = 7
     grace_years: Annotated[int, Field(ge=0, le=49)] = 0
@@ -133,10 +138,10 @@ class Sector(_Model):
     annual_pd: PD
     loading: Loading = 0.0
     recovery_mean: Probability = 0.0
-    recovery_sd: NonNegative = 0.0
-    job_realisation_mean: NonNegative = 1.0
-    job_realisation_sd: NonNegative = 0.0
-    job_ramp: Annotated[list[NonNegative], Field(min_length=1, max_length=100)] = [1.0]
+    recovery_sd: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
+    job_realisation_mean: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = 1.0
+    job_realisation_sd: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = 0.0
+    job_ramp: Annotated[list[Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]], Field(min_length=1, max_length=100)] = [1.0]
     deadweight: Probability = 0.0
 
 
@@ -145,7 +150,7 @@ class Territory(_Model):
 
     name: Name
     loading: Loading = 0.0
-    pd_multiplier: Positive = 1.0
+    pd_multiplier: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] = 1.0
     deadweight: Probability = 0.0
 
 
@@ -154,13 +159,13 @@ class Pipeline(_Model):
 
     projects_per_year: Annotated[int, Field(ge=0, le=1_000_000)]
     years: Annotated[int, Field(ge=1, le=100)] = 1
-    investment_median: Positive
-    investment_sigma: NonNegative = 0.0
-    jobs_per_million: Positive
-    jobs_sigma: NonNegative = 0.0
+    investment_median: Annotated[float, Field(gt=0.0, le=1e11, allow_inf_nan=False)]
+    investment_sigma: Sigma = 0.0
+    jobs_per_million: Annotated[float, Field(gt=0.0, le=1e5, allow_inf_nan=False)]
+    jobs_sigma: Sigma = 0.0
     equity_ratio_mean: Annotated[float, Field(ge=0.0, lt=1.0)]
-    equity_ratio_sd: NonNegative = 0.0
-    pd_sigma: NonNegative = 0.0
+    equity_ratio_sd: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
+    pd_sigma: Sigma = 0.0
     sector_mix: dict[str, NonNegative] | None = None
     territory_mix: dict[str, NonNegative] | None = None
     seed: Annotated[int, Field(ge=0)] | None = None
@@ -446,7 +451,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as exc:
         raise ScenarioError(source, [f"cannot be read ({exc.strerror})"]) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is fine
     except UnicodeDecodeError as exc:
         raise ScenarioError(
             source, [f"is not UTF-8 text (byte {exc.start}); expected a TOML scenario file"]
@@ -696,6 +701,7 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
         seen.add(variant.name)
     book = s.loan_book_path
     if book is not None and not book.is_file():
-        problems.append(Problem("loan_book.path", f"no such file: {book}"))
+        what = "not a regular file" if book.exists() else "no such file"
+        problems.append(Problem("loan_book.path", f"{what}: {book}"))
     return problems
 

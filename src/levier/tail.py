@@ -235,6 +235,9 @@ class _Run:
         n = int(scenario.simulation.paths if paths is None else paths)
         if n < 2 * batches:
             raise ValueError(f"paths must be at least 2 x batches = {2 * batches}")
+        from .resources import check
+
+        check(scenario, n, chunk_size, "compact")
         root = coerce_seed(scenario.simulation.seed if seed is None else seed)
         terms = project_terms(scenario, build_portfolio(scenario))
         if twist and metric not in TWISTABLE:
