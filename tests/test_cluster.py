@@ -113,3 +113,17 @@ def test_missing_dask_is_said_clearly(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"pip install 'levier\[dask\]'"):
         cluster.connect(workers=1)
+
+
+def test_tail_estimation_on_the_cluster_gives_the_local_bytes():
+    scenario = make_scenario(simulation={"horizon_years": 3})
+    local = levier.tail_risk(scenario, "fund_loss", (0.99,), paths=600, seed=4, pilot_paths=300)
+    cluster, client = _cluster(2)
+    try:
+        remote = levier.tail_risk(scenario, "fund_loss", (0.99,), paths=600, seed=4, pilot_paths=300, chunk_size=50,
+                                  client=client)
+    finally:
+        client.close()
+        cluster.close()
+    assert local.table.to_numpy().tobytes() == remote.table.to_numpy().tobytes()
+    assert local.shift.tobytes() == remote.shift.tobytes()

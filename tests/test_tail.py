@@ -80,6 +80,17 @@ def test_same_seed_same_bytes_any_chunk(tmp_path):
     b = tail_risk(scenario, "n_defaults", (0.99,), paths=1_000, seed=5, chunk_size=10_000)
     assert a.table.to_numpy().tobytes() == b.table.to_numpy().tobytes()
     np.testing.assert_array_equal(a.shift, b.shift)
+    # with the default twist on a multi-year pipeline (the twist's theta is found path by path:
+    # it must not depend on which paths share a chunk)
+    pipeline = make_scenario(simulation={"horizon_years": 3})
+    first = tail_risk(pipeline, "fund_loss", (0.99,), paths=600, seed=4, pilot_paths=300)
+    assert first.meta["twist_target"] is not None
+    for chunk in (1, 7, 50):
+        other = tail_risk(pipeline, "fund_loss", (0.99,), paths=600, seed=4, pilot_paths=300, chunk_size=chunk)
+        assert first.table.to_numpy().tobytes() == other.table.to_numpy().tobytes(), chunk
+    p = exceedance_probability(pipeline, "fund_loss", 1e6, paths=600, seed=4, pilot_paths=300, chunk_size=7)
+    q = exceedance_probability(pipeline, "fund_loss", 1e6, paths=600, seed=4, pilot_paths=300)
+    assert (p.probability, p.low, p.high) == (q.probability, q.low, q.high)
 
 
 @pytest.mark.slow

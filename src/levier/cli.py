@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     tail.add_argument("--method", choices=("importance", "plain"), default="importance")
     tail.add_argument("--batches", type=_positive_int, default=20, help="sections for the intervals (default 20)")
+    cluster_options(tail)
     tail.add_argument("--twist", action=argparse.BooleanOptionalAction, default=None,
                       help="also twist the conditional default probabilities (default: for fund_loss, bank_loss, "
                            "n_defaults)")
@@ -291,22 +292,27 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:
+    scenario = _load(args.scenario, args.overrides)
+    try:
+        with _cluster(args) as client:
+            return _tail_with(args, scenario, client)
+    except ValueError as exc:
+        raise InputError(args.scenario, [str(exc)]) from None
+
+
+def _tail_with(args: argparse.Namespace, scenario, client) -> int:
     from .display import format_number
     from .tail import exceedance_probability, tail_risk
 
-    scenario = _load(args.scenario, args.overrides)
-    try:
-        if args.threshold is not None:
-            est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
-                                         method=args.method, batches=args.batches, twist=args.twist)
-            print(f"P({args.metric} > {format_number(args.threshold)}) = {est.probability:.5g}   "
-                  f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
-            return EXIT_OK
-        levels = args.levels or scenario.simulation.risk_levels
-        est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
-                        batches=args.batches, twist=args.twist)
-    except ValueError as exc:
-        raise InputError(args.scenario, [str(exc)]) from None
+    if args.threshold is not None:
+        est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
+                                     method=args.method, batches=args.batches, twist=args.twist, client=client)
+        print(f"P({args.metric} > {format_number(args.threshold)}) = {est.probability:.5g}   "
+              f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
+        return EXIT_OK
+    levels = args.levels or scenario.simulation.risk_levels
+    est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
+                    batches=args.batches, twist=args.twist, client=client)
     how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
     if est.meta.get("twist_target") is not None:
         how += " and default twist"

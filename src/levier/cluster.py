@@ -20,7 +20,7 @@ import numpy as np
 from .engine import PathBlock, simulate_range
 from .errors import InputError, LevierWarning
 
-__all__ = ["WorkerLostWarning", "connect", "run_on_cluster"]
+__all__ = ["WorkerLostWarning", "connect", "map_ranges", "run_on_cluster"]
 
 #: At most this many tasks per run (ranges grow beyond a chunk when there are more paths).
 MAX_TASKS = 2_000
@@ -56,10 +56,20 @@ def _allocator_for_numpy() -> None:
         pass
 
 
-def _range_task(terms, plan, root, start, stop, chunk, sampler) -> PathBlock:
+def _range_task(terms, plan, start, stop, root, chunk, sampler) -> PathBlock:
     """One task: the allocator tuned for numpy, then :func:`levier.engine.simulate_range`."""
     _allocator_for_numpy()
     return simulate_range(terms, plan, root, start, stop, chunk, sampler)
+
+
+def tuned(function):
+    """``function`` run with the allocator tuned for numpy (for tasks of other modules)."""
+    def task(*args):
+        _allocator_for_numpy()
+        return function(*args)
+
+    task.__name__ = getattr(function, "__name__", "task")
+    return task
 
 
 def _distributed():
@@ -107,9 +117,10 @@ def _levier_versions(client) -> set[str]:
                                   "on every worker"]) from None
 
 
-def run_on_cluster(client, terms, plan, root: np.random.SeedSequence, n_paths: int, chunk: int, sampler: str,
-                   progress: Any = None) -> Iterator[tuple[int, int, PathBlock]]:
-    """Yield ``(start, stop, block)`` for consecutive ranges of paths, computed on ``client``."""
+def map_ranges(client, task, shared: list, n_paths: int, chunk: int, args: tuple = (),
+               progress: Any = None) -> Iterator[tuple[int, int, Any]]:
+    """Run ``task(*shared, start, stop, *args)`` for consecutive ranges of paths on ``client``
+    (``shared`` scattered once to every worker) and yield ``(start, stop, result)`` in path order."""
     distributed = _distributed()
     import levier
 
@@ -121,12 +132,11 @@ def run_on_cluster(client, terms, plan, root: np.random.SeedSequence, n_paths: i
     per_task = chunk * max(1, -(-n_paths // (chunk * MAX_TASKS)))
     ranges = [(a, min(a + per_task, n_paths)) for a in range(0, n_paths, per_task)]
     workers_before = set(client.scheduler_info()["workers"])
-    terms_f, plan_f = client.scatter([terms, plan], broadcast=True)
+    scattered = client.scatter(list(shared), broadcast=True, hash=False)  # fresh keys: no race with a release
     run = uuid.uuid4().hex
-    futures = {client.submit(_range_task, terms_f, plan_f, root, a, b, chunk, sampler, pure=True,
-                             key=f"levier-range-{run}-{a}-{b}"): (a, b)
+    futures = {client.submit(task, *scattered, a, b, *args, pure=True, key=f"levier-{run}-{a}-{b}"): (a, b)
                for a, b in ranges}
-    done: dict[int, tuple[int, PathBlock]] = {}
+    done: dict[int, tuple[int, Any]] = {}
     next_start, finished = 0, 0
     try:
         for future in distributed.as_completed(futures):
@@ -142,8 +152,8 @@ def run_on_cluster(client, terms, plan, root: np.random.SeedSequence, n_paths: i
             if progress is not None:
                 progress(finished, n_paths)
             while next_start in done:  # hand back in path order, keeping only what is pending
-                stop, block = done.pop(next_start)
-                yield next_start, stop, block
+                stop, result = done.pop(next_start)
+                yield next_start, stop, result
                 next_start = stop
     finally:
         for future in futures:
@@ -152,3 +162,9 @@ def run_on_cluster(client, terms, plan, root: np.random.SeedSequence, n_paths: i
     if lost:
         warnings.warn(f"{len(lost)} Dask worker(s) left during the run ({', '.join(sorted(lost))}); their tasks were "
                       "run again elsewhere and the result is unchanged", WorkerLostWarning, stacklevel=3)
+
+
+def run_on_cluster(client, terms, plan, root: np.random.SeedSequence, n_paths: int, chunk: int, sampler: str,
+                   progress: Any = None) -> Iterator[tuple[int, int, PathBlock]]:
+    """Yield ``(start, stop, block)`` for consecutive ranges of paths, computed on ``client``."""
+    yield from map_ranges(client, _range_task, [terms, plan], n_paths, chunk, (root, chunk, sampler), progress)

@@ -524,19 +524,21 @@ def _twist_theta(plan: Plan, cdfs: dict, twist: Twist, n: int) -> np.ndarray:
     if target >= (weight * ell).sum():  # beyond the largest possible loss: twist as far as is sensible
         return np.full(n, 30.0 / scale)
     lo, hi = np.zeros(n), np.full(n, 60.0)
+    active = np.ones(n, dtype=bool)  # each path stops on its own: its theta never depends on the others
     with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(40):
+        for _ in range(60):
             q = _twisted(p, theta, ell)
             gap = (weight * ell * q).sum(axis=1) - target
-            lo = np.where(gap < 0, theta, lo)
-            hi = np.where(gap >= 0, theta, hi)
+            lo = np.where(active & (gap < 0), theta, lo)
+            hi = np.where(active & (gap >= 0), theta, hi)
             slope = (weight * ell * ell * q * (1.0 - q)).sum(axis=1)
             step = np.where(slope > 0, theta - gap / np.where(slope > 0, slope, 1.0), hi)
             new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-            if np.all(np.abs(new - theta) <= 1e-10 * (1.0 + theta)):
-                theta = new
-                break
+            new = np.where(active, new, theta)
+            active &= np.abs(new - theta) > 1e-10 * (1.0 + theta)
             theta = new
+            if not active.any():
+                break
     base = (weight * ell * p).sum(axis=1) >= target
     return np.where(base, 0.0, theta) / scale
 

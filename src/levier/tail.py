@@ -123,6 +123,7 @@ def tail_risk(
     pilot_paths: int | None = None,
     chunk_size: int | None = None,
     twist: bool | None = None,
+    client: Any = None,
 ) -> TailEstimate:
     """VaR and ES of ``metric`` at ``levels``, by importance sampling (or plain sampling).
 
@@ -143,6 +144,8 @@ def tail_risk(
     twist : bool, optional
         Also twist the conditional default probabilities (importance sampling only; default:
         for the metrics of :data:`TWISTABLE`).
+    client : distributed.Client, optional
+        Run the pilots and the main run on a Dask cluster (the same bytes as locally).
 
     Returns
     -------
@@ -151,7 +154,7 @@ def tail_risk(
     levels = [float(a) for a in levels]
     if not levels or any(not 0 < a < 1 for a in levels):
         raise ValueError("levels must be in (0, 1)")
-    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist)
+    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist, client)
     shift = tilt = None
     if method == "importance":
         shift, target = run.cross_entropy_shift(pilot_paths, level=max(levels), threshold=None)
@@ -181,13 +184,14 @@ def exceedance_probability(
     pilot_paths: int | None = None,
     chunk_size: int | None = None,
     twist: bool | None = None,
+    client: Any = None,
 ) -> ProbabilityEstimate:
     """P(metric > threshold), by importance sampling (or plain sampling), with its interval.
 
     Parameters are those of :func:`tail_risk`; the cross-entropy shift and the twist aim at
     ``threshold``.
     """
-    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist)
+    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist, client)
     shift = tilt = None
     if method == "importance":
         shift, _ = run.cross_entropy_shift(pilot_paths, level=None, threshold=float(threshold))
@@ -202,6 +206,25 @@ def exceedance_probability(
     se = half / stats.t.ppf(0.975, batches - 1)
     return ProbabilityEstimate(metric, float(threshold), method, run.paths, batches, p, max(lo, 0.0), hi, se, shift,
                                run.meta(shift, tilt))
+
+
+def weighted_range(terms, plan, start, stop, root, chunk, metric, shift, twist, keep_shocks=False):
+    """Paths ``start .. stop - 1`` under the shift and twist: the metric, the log likelihood
+    ratios and (if asked) the factor shocks. A pure function: the unit of a distributed run."""
+    n = stop - start
+    values, log_w = np.empty(n), np.zeros(n)
+    shocks = np.empty((n, terms.horizon, terms.n_factors)) if keep_shocks else None
+    for a, b, draws in iterate_chunks(terms, root, stop, chunk, shift, first=start):
+        block = simulate_paths(terms, draws, plan, twist)
+        rows = slice(a - start, b - start)
+        values[rows] = block.paths[metric]
+        if shift is not None:
+            log_w[rows] = -(draws.shocks * shift).sum(axis=(1, 2)) + 0.5 * float((shift * shift).sum())
+        if block.log_weight is not None:
+            log_w[rows] += block.log_weight
+        if keep_shocks:
+            shocks[rows] = draws.shocks
+    return values, log_w, shocks
 
 
 def _sectioning(values: np.ndarray, weights: np.ndarray, estimator, batches: int):
@@ -223,9 +246,10 @@ class _Run:
     method: str
     chunk: int | None
     twisting: bool
+    client: Any = None
 
     @classmethod
-    def prepare(cls, scenario, metric, paths, seed, method, batches, chunk_size, twist=None) -> _Run:
+    def prepare(cls, scenario, metric, paths, seed, method, batches, chunk_size, twist=None, client=None) -> _Run:
         if metric not in TAIL_METRICS:
             raise ValueError(f"unknown metric {metric!r}; expected one of: {', '.join(TAIL_METRICS)}")
         if method not in _METHODS:
@@ -243,7 +267,7 @@ class _Run:
         if twist and metric not in TWISTABLE:
             raise ValueError(f"the twist needs a loss made of loans' defaults: one of {', '.join(TWISTABLE)}")
         twisting = method == "importance" and (metric in TWISTABLE if twist is None else bool(twist))
-        return cls(scenario, terms, metric, n, root, method, chunk_size, twisting)
+        return cls(scenario, terms, metric, n, root, method, chunk_size, twisting, client)
 
     @functools.cached_property
     def plan(self):
@@ -267,19 +291,18 @@ class _Run:
     def sample(self, root, n, shift, keep_shocks=False, twist=None):
         """Run n paths: the metric, the likelihood ratios (1 without a shift or twist) and, if asked, the shocks."""
         chunk = self.chunk or default_chunk_size(self.terms.n_projects, n)
-        values = np.empty(n)
-        log_w = np.zeros(n)
-        shocks = np.empty((n, self.terms.horizon, self.terms.n_factors)) if keep_shocks else None
-        for start, stop, draws in iterate_chunks(self.terms, root, n, chunk, shift):
-            block = simulate_paths(self.terms, draws, self.plan, twist)
-            values[start:stop] = block.paths[self.metric]
-            if shift is not None:
-                log_w[start:stop] = -(draws.shocks * shift).sum(axis=(1, 2)) + 0.5 * float((shift * shift).sum())
-            if block.log_weight is not None:
-                log_w[start:stop] += block.log_weight
-            if keep_shocks:
-                shocks[start:stop] = draws.shocks
-        return (values, np.exp(log_w), shocks) if keep_shocks else (values, np.exp(log_w))
+        if self.client is None:
+            parts = [weighted_range(self.terms, self.plan, 0, n, root, chunk, self.metric, shift, twist, keep_shocks)]
+        else:
+            from .cluster import map_ranges, tuned
+
+            parts = [out for _, _, out in map_ranges(self.client, tuned(weighted_range), [self.terms, self.plan], n, chunk,
+                                                     (root, chunk, self.metric, shift, twist, keep_shocks))]
+        values = np.concatenate([p[0] for p in parts])
+        weights = np.exp(np.concatenate([p[1] for p in parts]))
+        if keep_shocks:
+            return values, weights, np.concatenate([p[2] for p in parts])
+        return values, weights
 
     def cross_entropy_shift(self, pilot_paths, level, threshold, rho=0.1, iterations=6):
         """Mean shift of the factor shocks by multilevel cross-entropy on pilot runs.
