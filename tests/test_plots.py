@@ -108,3 +108,12 @@ def test_a_missing_matplotlib_is_said_clearly(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"pip install 'levier\[plot\]'"):
         plots.pyplot()
+
+
+def test_tail_plot_shows_the_estimates_and_their_intervals():
+    estimate = levier.tail_risk(make_scenario(), "fund_loss", (0.95, 0.99), paths=400, seed=2, pilot_paths=200)
+    ax = estimate.plot()
+    bars = {container.get_label(): container for container in ax.containers}
+    np.testing.assert_allclose(bars["VaR"].lines[0].get_ydata(), estimate.table["var"])
+    np.testing.assert_allclose(bars["ES"].lines[0].get_ydata(), estimate.table["es"])
+    assert "<table" in estimate._repr_html_()

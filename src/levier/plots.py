@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .lab import Comparison, Sweep
     from .result import SimulationResult
 
-__all__ = ["ComparisonPlots", "ResultPlots", "SweepPlots", "pyplot"]
+__all__ = ["ComparisonPlots", "ResultPlots", "SweepPlots", "pyplot", "tail"]
 
 #: Colours of the figures (colour-blind safe: Okabe and Ito).
 COLOURS = {"fund": "#0072B2", "bank": "#E69F00", "investment": "#009E73", "jobs": "#CC79A7", "risk": "#D55E00",
@@ -207,6 +207,25 @@ def frontier(sweep: Sweep, x: str | None = None, y: str | None = None, ax=None):
             _money(ax, axis)
     ax.legend(fontsize="small", frameon=False)
     ax.set_title("Policies: the frontier")
+    return ax
+
+
+def tail(estimate, ax=None):
+    """VaR and ES at each level from :func:`levier.tail_risk`, with their 95 % intervals."""
+    ax = _axes(ax)
+    table = estimate.table
+    x = np.arange(len(table))
+    for offset, stat, colour, label in ((-0.1, "var", COLOURS["risk"], "VaR"), (0.1, "es", "black", "ES")):
+        centre = table[stat].to_numpy()
+        err = np.vstack([centre - table[f"{stat}_low"].to_numpy(), table[f"{stat}_high"].to_numpy() - centre])
+        ax.errorbar(x + offset, centre, yerr=err, fmt="o", capsize=4, color=colour, label=label)
+    ax.set_xticks(x, [f"{100 * a:g} %" for a in table.index])
+    ax.set_xlabel("level")
+    ax.set_ylabel(_LABELS.get(estimate.metric, estimate.metric))
+    if estimate.metric != "n_defaults":
+        _money(ax, "y")
+    ax.legend(fontsize="small", frameon=False)
+    ax.set_title(f"Tail of {estimate.metric} ({estimate.method} sampling, {estimate.paths:,} paths)")
     return ax
 
 

@@ -79,6 +79,15 @@ class TailEstimate:
     shift: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def plot(self, ax=None):
+        """VaR and ES at each level with their 95 % intervals (matplotlib); returns the axes."""
+        from .plots import tail
+
+        return tail(self, ax)
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(float_format=lambda v: f"{v:,.0f}")
+
     def __repr__(self) -> str:
         rows = "; ".join(
             f"{level:g}: VaR {r['var']:,.4g} [{r['var_low']:,.4g}, {r['var_high']:,.4g}], "
