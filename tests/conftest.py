@@ -53,6 +53,23 @@ def base_dict(**tables) -> dict:
     return copy.deepcopy(data)
 
 
+#: Marks a key to delete in :func:`set_at`.
+DELETE = object()
+
+
+def set_at(data, path, value):
+    """Set (or, with :data:`DELETE`, remove) the item at ``path`` (keys and list indices) of a
+    nested dict; returns ``data``."""
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    if value is DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return data
+
+
 def make_scenario(base_dir: Path | None = None, **tables) -> levier.Scenario:
     return levier.Scenario.from_dict(base_dict(**tables), source="<test>", base_dir=base_dir)
 

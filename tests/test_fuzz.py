@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from levier.cli import main
 
-from conftest import CASES, ROOT, SHIPPED, base_dict
+from conftest import CASES, DELETE, ROOT, SHIPPED, base_dict, set_at
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
@@ -85,17 +85,7 @@ bad_values = st.one_of(
 )
 
 
-def _set(data, path, value):
-    node = data
-    for part in path[:-1]:
-        node = node[part]
-    if value is _DELETE:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-
-
-_DELETE = object()
+_set, _DELETE = set_at, DELETE
 
 
 @st.composite

@@ -10,7 +10,7 @@ import pytest
 import levier
 from levier.scenario import parse_assignment
 
-from conftest import ROOT, SHIPPED, base_dict, make_scenario
+from conftest import DELETE, ROOT, SHIPPED, base_dict, make_scenario, set_at
 
 DESIGN_EXAMPLE = ROOT.parent / "shared" / "design" / "scenario-example.toml"
 
@@ -72,18 +72,7 @@ def test_parse_assignment_reads_toml_values():
         parse_assignment("policy.rate")
 
 
-def _mutate(data, path, value):
-    node = data
-    for part in path[:-1]:
-        node = node[part]
-    if value is _DELETE:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return data
-
-
-_DELETE = object()
+_mutate, _DELETE = set_at, DELETE
 
 # one case per kind of mistake the issue names: (mutation, key named in the message, words)
 BAD_CASES = {

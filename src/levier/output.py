@@ -19,7 +19,7 @@ from .errors import OutputError
 if TYPE_CHECKING:
     from .result import SimulationResult
 
-__all__ = ["check_target", "has_parquet", "write_csv_atomic", "write_result"]
+__all__ = ["check_target", "has_parquet", "write_csv_atomic", "write_file_atomic", "write_result"]
 
 
 def has_parquet() -> bool:
@@ -127,8 +127,11 @@ def _move_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def write_csv_atomic(frame, path: str | Path, *, force: bool = False) -> Path:
-    """Write a table as CSV through a temporary file renamed into place (all or nothing).
+def write_file_atomic(path: str | Path, write, *, force: bool = False) -> Path:
+    """Write one file through a temporary file beside it, renamed into place: all or nothing.
+
+    ``write(tmp_path)`` writes the content. An existing ``path`` is refused unless ``force``;
+    on any error or interruption the temporary file is removed and ``path`` is untouched.
 
     Raises
     ------
@@ -146,9 +149,14 @@ def write_csv_atomic(frame, path: str | Path, *, force: bool = False) -> Path:
     except OSError as exc:
         raise OutputError(str(target), [f"cannot write in {parent}: {exc.strerror}"]) from None
     try:
-        frame.to_csv(tmp)
+        write(Path(tmp))
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_csv_atomic(frame, path: str | Path, *, force: bool = False) -> Path:
+    """Write a table as CSV, all or nothing (see :func:`write_file_atomic`)."""
+    return write_file_atomic(path, frame.to_csv, force=force)

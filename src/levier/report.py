@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .display import _html_table, format_number, headline_table, risk_table, var_interval_table
-from .errors import OutputError
 from .result import SimulationResult
 
 __all__ = ["report_html", "write_report"]
@@ -191,31 +188,17 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
 
 
 def write_report(result: SimulationResult, path: str | Path, *, force: bool = False) -> Path:
-    """Write :func:`report_html` to ``path`` through a temporary file (all or nothing).
+    """Write :func:`report_html` to ``path``, all or nothing (never over a file unless ``force``).
 
     Raises
     ------
     OutputError
         If ``path`` exists and ``force`` is false, or cannot be written.
     """
-    target = Path(path)
-    if target.exists() and not force:
-        raise OutputError(str(target), ["exists; use --force to replace it"])
+    from .output import write_file_atomic
+
     text = report_html(result)
-    parent = target.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=parent)
-    except OSError as exc:
-        raise OutputError(str(target), [f"cannot write in {parent}: {exc.strerror}"]) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
 
 
 def result_from_folder(folder: str | Path) -> SimulationResult:
