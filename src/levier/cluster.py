@@ -52,8 +52,8 @@ def _allocator_for_numpy() -> None:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 1 << 28)  # M_MMAP_THRESHOLD: 256 MB
         libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: 1 GB
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
+    except (OSError, AttributeError):  # not glibc: there is nothing to tune
+        return
 
 
 def _range_task(terms, plan, start, stop, root, chunk, sampler) -> PathBlock:

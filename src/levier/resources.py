@@ -106,11 +106,12 @@ def estimate(scenario: Scenario, paths: int, chunk_size: int | None = None, keep
 def available_memory() -> float | None:
     """Bytes of memory available now (Linux ``MemAvailable``), or None if unknown."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return float(line.split()[1]) * 1024
-    except OSError:
-        pass
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:  # not Linux: unknown, and the memory guard stands aside
+        return None
+    for line in lines:
+        if line.startswith("MemAvailable:"):
+            return float(line.split()[1]) * 1024
     return None
 
 
