@@ -440,7 +440,10 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
     tau = co.year + offset
     fund_start = terms.loan[g] * co.fund_start[b, tau]
     bank_start = terms.bank_loan[g] * co.bank_start[b, tau]
-    rate = recovery_rate(u_recovery, terms.sector[g], terms.recovery_table)
+    rate = terms.recovery_mean[g]  # fixed recoveries need no draw; Beta ones invert the residual
+    if terms.recovery_a.any():
+        spread = terms.recovery_a[g] > 0
+        rate = np.where(spread, recovery_rate(u_recovery, terms.sector[g], terms.recovery_table), rate)
     bank_rec, fund_rec = waterfall(rate * (fund_start + bank_start), bank_start, fund_start)
     jobs_i = realised[rows, cols]
     kept = terms.takeover * co.ramp[b, tau]
