@@ -621,6 +621,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     ranges = _pairs(args.ranges, "--range")
+    if args.sobol:  # say so before minutes of tornado runs, not after
+        try:
+            import SALib  # noqa: F401
+        except ImportError:
+            raise InputError("--sobol", ["Sobol' indices need SALib: pip install 'levier[lab]'"]) from None
     with _lab_errors(args), _cluster(args) as client:
         table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client)
     print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
