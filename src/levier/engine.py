@@ -382,7 +382,8 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
         return per_segment(x if ok is None else ok * x)
 
     # -- dense per-loan work: realised jobs, additionality, segment sums -----------------------
-    realised = terms.jobs[sl] * lognormal_ratio(draws.z_jobs[:, sl], terms.realisation_mean[sl], terms.realisation_sigma[sl])
+    realisation = lognormal_ratio(draws.z_jobs[:, sl], terms.realisation_mean[sl], terms.realisation_sigma[sl])
+    realised = terms.jobs[sl] * realisation
     if ok is not None:
         realised = ok * realised
     maybe_not_additional = terms.closes_without[sl] & (terms.accept_without[sl] > 0)
@@ -495,8 +496,7 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
         default_year[rows, cols] = tau
         idx = np.flatnonzero(claw)
         c_year = check[idx]
-        real = lognormal_ratio(draws.z_jobs[:, sl][:, idx], terms.realisation_mean[sl][idx], terms.realisation_sigma[sl][idx])
-        achieved = real * terms.ramp[co.start + idx, c_year]
+        achieved = realisation[:, idx] * terms.ramp[co.start + idx, c_year]
         short = (achieved < 1.0).astype(float) if terms.clawback_full else np.clip(1.0 - achieved, 0.0, 1.0)
         surviving = default_year[:, idx] > c_year
         if ok is not None:
