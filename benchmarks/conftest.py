@@ -11,7 +11,8 @@ PATHS = int(os.environ.get("LEVIER_BENCH_PATHS", "512"))
 RESULTS: dict[str, float] = {}  # name -> loan-path-years (or draws) per second
 MEMORY: dict[str, float] = {}  # name -> peak resident memory, MB
 QMC: dict[str, tuple[float, float, float]] = {}
-DASK: dict[str, float] = {}  # seconds (and the speed-up)  # estimate -> (sd random, sd Sobol', variance ratio)
+DASK: dict[str, float] = {}  # seconds (and the speed-up)
+TAIL: dict[str, tuple[float, float, float]] = {}  # book -> (exact p, variance ratio shift, shift + twist)  # estimate -> (sd random, sd Sobol', variance ratio)
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,11 @@ def pytest_terminal_summary(terminalreporter):
         write("")
         for name, mb in MEMORY.items():
             write(f"  {name:<50} {mb:8.0f} MB")
+    if TAIL:
+        write("")
+        write(f"  {'99.9 % tail probability':<32} {'exact p':>10} {'shift: var ÷':>13} {'+ twist: var ÷':>15}")
+        for name, (p, shift, twist) in TAIL.items():
+            write(f"  {name:<32} {p:10.3g} {shift:13.1f} {twist:15.1f}")
     if DASK:
         write("")
         write(f"  Moselle-Est on Dask: 400,000 paths local {DASK['local']:.1f} s, 2 workers {DASK['dask']:.1f} s "
