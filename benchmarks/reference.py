@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from levier.kernels import project_terms
-from levier.portfolio import build_portfolio
+from levier.model.terms import project_terms
+from levier.model.portfolio import build_portfolio
 
 
 def prepare(scenario):

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import levier
-from levier.engine import block_draws, simulate_paths
-from levier.kernels import project_terms
+from levier.engine.paths import block_draws, simulate_paths
+from levier.model.terms import project_terms
 from levier.streams import BLOCK_PATHS, coerce_seed
 
 SHIPPED = Path(__file__).resolve().parents[1] / "scenarios" / "moselle_est.toml"

@@ -13,8 +13,8 @@ import numpy as np
 
 import levier
 from conftest import TAIL
-from levier.analytic import one_factor_defaults_pmf
-from levier.tail import _Run, exceedance_probability
+from levier.analysis.analytic import one_factor_defaults_pmf
+from levier.analysis.tail import _Run, exceedance_probability
 
 BOOKS = [(1_000, 0.01, 0.2), (1_000, 0.01, 0.02), (100, 0.01, 0.05)]  # loans, PD, asset correlation
 PATHS = 8_000

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from scipy import special
 
-from levier.kernels import recovery_rate
+from levier.engine.kernels import recovery_rate
 
 
 def _phi(x: float) -> float:

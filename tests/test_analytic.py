@@ -8,17 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from levier.analytic import (
-    basel_irb_capital,
-    bivariate_normal_cdf,
-    creditriskplus_loss_pmf,
-    one_factor_defaults_pmf,
-    poisson_binomial_pmf,
-    vasicek_cdf,
-    vasicek_es,
-    vasicek_quantile,
-    vasicek_variance,
-)
+from levier.analysis.analytic import basel_irb_capital, bivariate_normal_cdf, creditriskplus_loss_pmf, one_factor_defaults_pmf, poisson_binomial_pmf, vasicek_cdf, vasicek_es, vasicek_quantile, vasicek_variance
 
 
 def bvn_by_quadrature(h, k, r):

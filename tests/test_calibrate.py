@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from levier.calibrate import bank_acceptance, pd_from_survival, recovery_beta, vasicek_from_default_rates
+from levier.analysis.calibrate import bank_acceptance, pd_from_survival, recovery_beta, vasicek_from_default_rates
 
 
 def vasicek_rates(rng, pd, rho, years):

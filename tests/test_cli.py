@@ -180,7 +180,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_bar_on_a_terminal_only():
-    from levier.display import ProgressBar
+    from levier.present.display import ProgressBar
 
     screen = _Terminal()
     bar = ProgressBar(screen, every=0.0)
@@ -202,13 +202,13 @@ def test_run_is_silent_on_stderr_when_it_is_not_a_terminal(capsys):
 
 
 def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path, capsys, monkeypatch):
-    import levier.engine
+    import levier.engine.run
 
     def interrupted(*args, progress=None, **kwargs):
         progress(128, 1000)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(levier.engine, "simulate", interrupted)
+    monkeypatch.setattr(levier.engine.run, "simulate", interrupted)
     out = tmp_path / "never"
     assert main(["run", str(SHIPPED), "--out", str(out)]) == 130
     assert "interrupted; nothing was written" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from conftest import make_scenario
 
 distributed = pytest.importorskip("distributed")
 
-from levier.cluster import WorkerLostWarning, connect  # noqa: E402
+from levier.engine.dask import WorkerLostWarning, connect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_cli_on_a_local_cluster_and_a_bad_address(capsys):
 def test_missing_dask_is_said_clearly(monkeypatch):
     import builtins
 
-    from levier import cluster
+    from levier.engine import dask as cluster
 
     real_import = builtins.__import__
 

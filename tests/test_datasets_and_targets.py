@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 import levier
-from levier import datasets
-from levier.calibrate import check_calibration, pd_from_survival
+from levier.model import datasets
+from levier.analysis.calibrate import check_calibration, pd_from_survival
 from levier.cli import main
-from levier.result import RATIOS
-from levier.scenario import TARGET_METRICS
+from levier.names import RATIOS
+from levier.model.scenario import TARGET_METRICS
 
 from conftest import ROOT, make_scenario
 

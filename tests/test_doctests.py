@@ -10,7 +10,7 @@ import pytest
 
 import levier
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(levier.__path__, "levier."))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(levier.__path__, "levier.") if not m.ispkg)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from levier.engine import block_draws, simulate_paths
-from levier.kernels import project_terms
-from levier.portfolio import build_portfolio
+from levier.engine.paths import block_draws, simulate_paths
+from levier.model.terms import project_terms
+from levier.model.portfolio import build_portfolio
 from levier.streams import coerce_seed
 
 from conftest import book_row, make_scenario, write_book

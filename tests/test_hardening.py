@@ -13,7 +13,7 @@ import pytest
 
 import levier
 from levier.cli import main
-from levier.resources import ResourceError, check, estimate
+from levier.engine.resources import ResourceError, check, estimate
 
 from conftest import ROOT, SHIPPED, book_row, make_scenario, write_book
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from levier.engine import _default_years, class_default_cdf
-from levier.kernels import RECOVERY_GRID, beta_quantile_table, project_terms, recovery_rate
-from levier.portfolio import build_portfolio
+from levier.engine.paths import _default_years, class_default_cdf
+from levier.model.terms import RECOVERY_GRID, beta_quantile_table, project_terms
+from levier.engine.kernels import recovery_rate
+from levier.model.portfolio import build_portfolio
 from levier.streams import normals_f32, uniform_bits
 
 from conftest import make_scenario

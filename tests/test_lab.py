@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import levier
-from levier import lab
-from levier.kernels import project_terms
-from levier.result import PATH_COLUMNS
+from levier.analysis import lab
+from levier.model.terms import project_terms
+from levier.names import PATH_COLUMNS
 
 from conftest import make_scenario
 

@@ -7,7 +7,8 @@ import pytest
 from scipy import special
 
 import levier
-from levier.kernels import acceptance_probability, waterfall
+from levier.model.terms import acceptance_probability
+from levier.engine.kernels import waterfall
 
 from conftest import make_scenario
 

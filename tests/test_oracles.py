@@ -11,7 +11,7 @@ import pytest
 from scipy import integrate, special, stats
 
 import levier
-from levier.analytic import one_factor_defaults_pmf, vasicek_cdf, vasicek_quantile
+from levier.analysis.analytic import one_factor_defaults_pmf, vasicek_cdf, vasicek_quantile
 
 from conftest import book_row, make_scenario, write_book
 
@@ -157,7 +157,7 @@ def test_one_factor_default_counts_match_the_exact_mixture(tmp_path):
 
 def test_macro_sector_territory_structure_gives_the_right_default_covariances(tmp_path):
     # three groups of loans: (plasturgie, Forbach), (automobile, Forbach), (plasturgie, Alès)
-    from levier.analytic import bivariate_normal_cdf
+    from levier.analysis.analytic import bivariate_normal_cdf
     from scipy import special
 
     h, m, s_pl, s_au, t_fo, t_al = 0.05, 0.3, 0.4, 0.2, 0.25, 0.35

@@ -103,7 +103,7 @@ def test_a_missing_matplotlib_is_said_clearly(monkeypatch):
             raise ImportError("no matplotlib here")
         return real_import(name, *args, **kwargs)
 
-    from levier import plots
+    from levier.present import plots
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"pip install 'levier\[plot\]'"):

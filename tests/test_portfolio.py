@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import levier
-from levier.portfolio import build_portfolio
+from levier.model.portfolio import build_portfolio
 
 from conftest import book_row, make_scenario, write_book
 

@@ -139,8 +139,8 @@ def test_common_random_numbers_monotone_in_pd_and_bank_threshold(pd_, factor, ma
 @given(scenarios())
 def test_full_recovery_means_no_loss_and_zero_loadings_make_factors_irrelevant(scenario):
     _count("property: recovery and loadings")
-    from levier.engine import block_draws, simulate_paths
-    from levier.kernels import project_terms
+    from levier.engine.paths import block_draws, simulate_paths
+    from levier.model.terms import project_terms
     from levier.streams import coerce_seed
 
     names = scenario.sector_names

@@ -9,7 +9,7 @@ import pytest
 
 import levier
 from levier.cli import main
-from levier.report import report_html, write_report
+from levier.present.report import report_html, write_report
 
 from conftest import SHIPPED
 

@@ -112,8 +112,8 @@ def test_compact_keep_gives_the_same_tables_and_says_what_it_dropped(scenario):
 
 
 def test_per_year_values_are_kept_to_float32_precision(scenario):
-    from levier.engine import block_draws, simulate_paths
-    from levier.kernels import project_terms
+    from levier.engine.paths import block_draws, simulate_paths
+    from levier.model.terms import project_terms
 
     result = levier.simulate(scenario, paths=BLOCK_PATHS, seed=8)
     terms = project_terms(scenario, result.portfolio)

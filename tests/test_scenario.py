@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import levier
-from levier.scenario import parse_assignment
+from levier.model.scenario import parse_assignment
 
 from conftest import DELETE, ROOT, SHIPPED, base_dict, make_scenario, set_at
 

@@ -7,7 +7,8 @@ import pytest
 from scipy import special, stats
 
 import levier
-from levier.kernels import ar1_factors, conditional_pd, group_cumsum, group_sums, outstanding_fraction
+from levier.engine.kernels import ar1_factors, conditional_pd, group_cumsum, group_sums
+from levier.model.terms import outstanding_fraction
 from levier.stats import describe, es_weights, expected_shortfall, ratio_of_means, value_at_risk
 
 from conftest import make_scenario

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import levier
-from levier.analytic import one_factor_defaults_pmf
-from levier.tail import _Run, exceedance_probability, tail_risk
+from levier.analysis.analytic import one_factor_defaults_pmf
+from levier.analysis.tail import _Run, exceedance_probability, tail_risk
 
 from conftest import book_row, make_scenario, write_book
 
@@ -136,7 +136,7 @@ def test_twisting_the_default_probabilities_pays_in_a_small_weakly_correlated_bo
 
 
 def test_twist_theta_solves_the_twisted_mean_equation():
-    from levier.engine import Twist, _twist_theta, _twisted
+    from levier.engine.paths import Twist, _twist_theta, _twisted
 
     class Co:  # a one-cohort plan over five loans
         cols = slice(0, 5)

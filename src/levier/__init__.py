@@ -14,22 +14,17 @@ Examples
 >>> result.summary().loc[["jobs_additional", "fund_loss"], ["mean", "mc_se"]]  # doctest: +SKIP
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("levier")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
-from . import analytic, calibrate, lab
-from .engine import simulate
-from .lab import Comparison, compare, optimise, sweep
-from .errors import InputError, LoanBookError, OutputError, ScenarioError
-from .portfolio import Portfolio, build_portfolio
-from .result import SimulationResult
-from .scenario import Scenario, load_scenario
-from .tail import exceedance_probability, tail_risk
-from .output import write_result
+from levier._version import __version__
+from levier.analysis import analytic, calibrate, lab  # noqa: F401 - submodules reachable as levier.lab etc.
+from levier.model import datasets  # noqa: F401
+from levier.engine.run import simulate
+from levier.analysis.lab import Comparison, compare, optimise, sweep
+from levier.errors import InputError, LoanBookError, OutputError, ScenarioError
+from levier.model.portfolio import Portfolio, build_portfolio
+from levier.engine.result import SimulationResult
+from levier.model.scenario import Scenario, load_scenario
+from levier.analysis.tail import exceedance_probability, tail_risk
+from levier.present.output import write_result
 
 __all__ = [
     "Comparison",

@@ -12,8 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import InputError, Problem
+from levier._version import __version__
+from levier.errors import InputError, Problem
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -234,7 +234,7 @@ def _add_calibrate(sub) -> None:
 def _csv_columns(path: str, *columns: str) -> list:
     import pandas as pd
 
-    from .errors import InputError
+    from levier.errors import InputError
 
     try:
         frame = pd.read_csv(path)
@@ -257,7 +257,7 @@ def _csv_columns(path: str, *columns: str) -> list:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import calibrate
+    from levier.analysis import calibrate
 
     source = getattr(args, "file", None) or f"calibrate {args.kind}"
     try:
@@ -301,8 +301,8 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 
 def _tail_with(args: argparse.Namespace, scenario, client) -> int:
-    from .display import format_number
-    from .tail import exceedance_probability, tail_risk
+    from levier.present.display import format_number
+    from levier.analysis.tail import exceedance_probability, tail_risk
 
     if args.threshold is not None:
         est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
@@ -328,8 +328,8 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
 def _cmd_check_calibration(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .calibrate import check_calibration
-    from .display import format_number
+    from levier.analysis.calibrate import check_calibration
+    from levier.present.display import format_number
 
     files = args.scenarios or sorted(str(p) for p in Path("scenarios").glob("*.toml"))
     if not files:
@@ -377,7 +377,7 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
 
 
 def _load(path: str, overrides: Sequence[str]):
-    from .scenario import load_scenario, parse_assignment
+    from levier.model.scenario import load_scenario, parse_assignment
 
     scenario = load_scenario(path)
     if overrides:
@@ -387,14 +387,14 @@ def _load(path: str, overrides: Sequence[str]):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .display import run_report
-    from .engine import simulate
-    from .output import check_target, has_parquet, write_result
+    from levier.present.display import run_report
+    from levier.engine.run import simulate
+    from levier.present.output import check_target, has_parquet, write_result
 
     scenario = _load(args.scenario, args.overrides)
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
-    from .display import ProgressBar
+    from levier.present.display import ProgressBar
 
     bar = ProgressBar(quiet=args.quiet)
     try:
@@ -425,7 +425,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .portfolio import build_portfolio
+    from levier.model.portfolio import build_portfolio
 
     scenario = _load(args.scenario, args.overrides)
     portfolio = build_portfolio(scenario)
@@ -444,7 +444,7 @@ def _cluster(args: argparse.Namespace):
         if address is None and workers is None:
             yield None
             return
-        from .cluster import connect
+        from levier.engine.dask import connect
 
         try:
             client = connect(address, workers)
@@ -493,7 +493,7 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, tuple[float, float]]:
 def _variant(text: str) -> tuple[str, dict]:
     import re
 
-    from .scenario import parse_assignment
+    from levier.model.scenario import parse_assignment
 
     name, sep, rest = text.partition(":")
     if not sep or not name.strip() or not rest.strip():
@@ -503,8 +503,8 @@ def _variant(text: str) -> tuple[str, dict]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .display import format_number
-    from .lab import compare
+    from levier.present.display import format_number
+    from levier.analysis.lab import compare
 
     scenario = _load(args.scenario, args.overrides)
     variants = dict(_variant(v) for v in args.variants) or None
@@ -546,8 +546,8 @@ def _plain_table(header: list[str], rows: list[list[str]]) -> str:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .display import format_number
-    from .lab import parse_grid, sweep
+    from levier.present.display import format_number
+    from levier.analysis.lab import parse_grid, sweep
 
     scenario = _load(args.scenario, args.overrides)
     if args.out and Path(args.out).exists() and not args.force:
@@ -576,7 +576,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
           + ", ".join(f"{k} ({v})" for k, v in result.objectives.items()))
     print(_plain_table(header, rows))
     if args.out:
-        from .output import write_csv_atomic
+        from levier.present.output import write_csv_atomic
 
         write_csv_atomic(table, Path(args.out), force=args.force)
         print(f"table written to {args.out}")
@@ -586,8 +586,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_optimise(args: argparse.Namespace) -> int:
     import re
 
-    from .display import format_number
-    from .lab import optimise
+    from levier.present.display import format_number
+    from levier.analysis.lab import optimise
 
     scenario = _load(args.scenario, args.overrides)
     constraints = {}
@@ -616,8 +616,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from .display import format_number
-    from .lab import sensitivity, tornado
+    from levier.present.display import format_number
+    from levier.analysis.lab import sensitivity, tornado
 
     scenario = _load(args.scenario, args.overrides)
     ranges = _pairs(args.ranges, "--range")
@@ -653,8 +653,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .engine import simulate
-    from .report import result_from_folder, write_report
+    from levier.engine.run import simulate
+    from levier.present.report import result_from_folder, write_report
 
     if (args.scenario is None) == (args.folder is None):
         raise InputError("levier report", ["give a scenario file or --from DIR (one of them)"])
@@ -662,7 +662,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise InputError(str(out), ["exists; use --force to replace it"])
     try:
-        from .plots import pyplot
+        from levier.present.plots import pyplot
 
         pyplot()
     except ImportError as exc:
@@ -670,7 +670,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.folder:
         result = result_from_folder(args.folder)
     else:
-        from .display import ProgressBar
+        from levier.present.display import ProgressBar
 
         scenario = _load(args.scenario, args.overrides)
         bar = ProgressBar(quiet=args.quiet)
@@ -715,7 +715,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     import warnings
 
-    from .errors import LevierWarning
+    from levier.errors import LevierWarning
 
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
                 "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare,

@@ -11,7 +11,7 @@ zero-variance sampling law (Rubinstein and Kroese 2004), in the spirit of Glasse
 second step: given the factors, each loan defaults within the horizon with its class's
 cumulative conditional probability, independently of the others, so those probabilities are
 exponentially twisted path by path until the conditional expected loss reaches the target
-(:class:`levier.engine.Twist`). The twist acts only on the paths the factor shift left short of
+(:class:`levier.engine.paths.Twist`). The twist acts only on the paths the factor shift left short of
 the target, which is where it pays: in small or weakly correlated portfolios.
 
 Intervals come from sectioning (Asmussen and Glynn 2007, §III.5a): the point estimate from all
@@ -38,14 +38,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .cohorts import plan_work
-from .engine import Twist, default_chunk_size, iterate_chunks, simulate_paths
-from .kernels import Terms, project_terms, waterfall
-from .portfolio import build_portfolio
-from .result import PATH_COLUMNS
-from .scenario import Scenario
-from .stats import weighted_tail
-from .streams import coerce_seed, entropy_of, pilot_root
+from levier.engine.cohorts import plan_work
+from levier.engine.paths import Twist, simulate_paths
+from levier.engine.resources import default_chunk_size
+from levier.engine.run import iterate_chunks
+from levier.model.terms import Terms, project_terms
+from levier.engine.kernels import waterfall
+from levier.model.portfolio import build_portfolio
+from levier.names import PATH_COLUMNS
+from levier.model.scenario import Scenario
+from levier.stats import weighted_tail
+from levier.streams import coerce_seed, entropy_of, pilot_root
 
 __all__ = ["ProbabilityEstimate", "TailEstimate", "exceedance_probability", "tail_risk"]
 
@@ -81,7 +84,7 @@ class TailEstimate:
 
     def plot(self, ax=None):
         """VaR and ES at each level with their 95 % intervals (matplotlib); returns the axes."""
-        from .plots import tail
+        from levier.present.plots import tail
 
         return tail(self, ax)
 
@@ -268,7 +271,7 @@ class _Run:
         n = int(scenario.simulation.paths if paths is None else paths)
         if n < 2 * batches:
             raise ValueError(f"paths must be at least 2 x batches = {2 * batches}")
-        from .resources import check
+        from levier.engine.resources import check
 
         check(scenario, n, chunk_size, "compact")
         root = coerce_seed(scenario.simulation.seed if seed is None else seed)
@@ -303,7 +306,7 @@ class _Run:
         if self.client is None:
             parts = [weighted_range(self.terms, self.plan, 0, n, root, chunk, self.metric, shift, twist, keep_shocks)]
         else:
-            from .cluster import map_ranges, tuned
+            from levier.engine.dask import map_ranges, tuned
 
             parts = [out for _, _, out in map_ranges(self.client, tuned(weighted_range), [self.terms, self.plan], n, chunk,
                                                      (root, chunk, self.metric, shift, twist, keep_shocks))]

@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import OutputError
+from levier.errors import OutputError
 
 if TYPE_CHECKING:
-    from .result import SimulationResult
+    from levier.engine.result import SimulationResult
 
 __all__ = ["check_target", "has_parquet", "write_csv_atomic", "write_file_atomic", "write_result"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import Terms
+from levier.model.terms import Terms
 
 __all__ = ["Cohort", "Plan", "plan_work"]
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from .errors import Problem, ScenarioError
+from levier.errors import Problem, ScenarioError
 
 __all__ = [
     "Bank",
@@ -178,7 +178,7 @@ class LoanBook(_Model):
     first_year: int | None = None
 
 
-#: Portfolio ratios a calibration target may name (the keys of ``levier.result.RATIOS``).
+#: Portfolio ratios a calibration target may name (the keys of ``levier.names.RATIOS``).
 TARGET_METRICS = (
     "cost_per_job",
     "cost_per_net_job",
@@ -416,7 +416,7 @@ class Scenario(_Model):
         )
 
     def _repr_html_(self) -> str:
-        from .display import scenario_html
+        from levier.present.display import scenario_html
 
         return scenario_html(self)
 
@@ -685,7 +685,7 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
             if not math.isclose(total, 1.0, abs_tol=1e-6):
                 problems.append(Problem(where, f"shares must sum to 1, they sum to {total:.6g}"))
     if s.targets:
-        from .datasets import load
+        from levier.model.datasets import load
 
         known = set(load("programme_figures")["id"])
         for i, target in enumerate(s.targets):

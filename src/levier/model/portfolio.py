@@ -3,7 +3,7 @@
 A :class:`Portfolio` holds what is known about each project before any policy applies:
 sector, territory, investment, promoter equity, planned jobs, annual PD and entry year. Loan-book
 rows come first (in file order), then pipeline projects in order of arrival. The policy's terms
-are computed from it by :mod:`levier.kernels`, so that two policies see the same projects.
+are computed from it by :mod:`levier.model.terms`, so that two policies see the same projects.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import LoanBookError, Problem
-from .scenario import MAX_EUROS, Scenario
-from .streams import coerce_seed, pipeline_generator
+from levier.errors import LoanBookError, Problem
+from levier.model.scenario import MAX_EUROS, Scenario
+from levier.streams import coerce_seed, pipeline_generator
 
 __all__ = ["LOAN_BOOK_COLUMNS", "LOAN_BOOK_OPTIONAL", "Portfolio", "build_portfolio", "read_loan_book"]
 
@@ -288,7 +288,7 @@ def _say_if_outside(scenario: Scenario, path: Path) -> None:
     should be spelled out to the user, not followed silently."""
     import warnings
 
-    from .errors import OutsideFolderWarning
+    from levier.errors import OutsideFolderWarning
 
     folder = Path(scenario._base_dir).resolve()
     resolved = path.resolve()

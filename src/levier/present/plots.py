@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .stats import expected_shortfall, value_at_risk
+from levier.stats import expected_shortfall, value_at_risk
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .lab import Comparison, Sweep
-    from .result import SimulationResult
+    from levier.analysis.lab import Comparison, Sweep
+    from levier.engine.result import SimulationResult
 
 __all__ = ["ComparisonPlots", "ResultPlots", "SweepPlots", "pyplot", "tail"]
 
@@ -230,7 +230,7 @@ def tail(estimate, ax=None):
 
 
 class ResultPlots:
-    """``result.plot``: the pictures of a :class:`~levier.result.SimulationResult`."""
+    """``result.plot``: the pictures of a :class:`~levier.engine.result.SimulationResult`."""
 
     def __init__(self, result: SimulationResult):
         self._result = result

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .result import SimulationResult
-    from .scenario import Scenario
+    from levier.engine.result import SimulationResult
+    from levier.model.scenario import Scenario
 
 __all__ = ["format_number", "headline_table", "result_html", "scenario_html", "text_table"]
 
@@ -155,7 +155,7 @@ def run_report(result: SimulationResult) -> str:
     return "\n".join(parts)
 
 
-def _html_table(frame: pd.DataFrame) -> str:
+def html_table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame.columns])
     rows = []
     for idx, row in zip(frame.index, frame.itertuples(index=False)):
@@ -174,7 +174,7 @@ def result_html(result: SimulationResult) -> str:
     prov = html.escape(
         f"seed entropy {meta['seed_entropy']} · scenario {meta['scenario_hash'][:12]} · levier {meta['levier_version']}"
     )
-    return f"<div><strong>{title}</strong>{_html_table(headline_table(result))}<small>{prov}</small></div>"
+    return f"<div><strong>{title}</strong>{html_table(headline_table(result))}<small>{prov}</small></div>"
 
 
 def scenario_html(scenario: Scenario) -> str:
@@ -200,7 +200,7 @@ def scenario_html(scenario: Scenario) -> str:
     )
     return (
         f"<div><strong>{html.escape(scenario.meta.name)}</strong>"
-        f"<p>{html.escape(scenario.meta.description)}</p>{_html_table(facts)}{_html_table(sectors)}</div>"
+        f"<p>{html.escape(scenario.meta.description)}</p>{html_table(facts)}{html_table(sectors)}</div>"
     )
 
 

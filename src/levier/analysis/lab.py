@@ -7,7 +7,7 @@ of a difference is that of the paired differences — usually far smaller than t
 independent runs, and :func:`compare` measures by how much.
 
 Statistics are named by *specs*: a per-path metric (``"jobs_additional"``: its mean), a
-portfolio ratio of :data:`levier.result.RATIOS` (``"cost_per_job"``: a ratio of means), or a
+portfolio ratio of :data:`levier.names.RATIOS` (``"cost_per_job"``: a ratio of means), or a
 metric and a statistic (``"fund_loss.mean"``, ``"fund_loss.es_0.99"``, ``"fund_loss.var_0.99"``).
 Means and ratios get delta-method standard errors; VaR and ES get errors by sectioning (20
 sections), paired section by section in comparisons.
@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .engine import simulate
-from .errors import ScenarioError
-from .result import PATH_COLUMNS, RATIOS, SimulationResult
-from .scenario import Scenario, parse_assignment
-from .stats import expected_shortfall, value_at_risk
-from .streams import coerce_seed
+from levier.engine.run import simulate
+from levier.errors import ScenarioError
+from levier.names import PATH_COLUMNS, RATIOS
+from levier.engine.result import SimulationResult
+from levier.model.scenario import Scenario, parse_assignment
+from levier.stats import expected_shortfall, value_at_risk
+from levier.streams import coerce_seed
 
 __all__ = [
     "Comparison",
@@ -143,7 +144,7 @@ class Comparison:
         common random numbers shrank the variance of the difference; inf when the difference is
         the same on every path).
     results : dict
-        Each policy's :class:`~levier.result.SimulationResult`, the baseline first.
+        Each policy's :class:`~levier.engine.result.SimulationResult`, the baseline first.
     """
 
     baseline: str
@@ -154,12 +155,12 @@ class Comparison:
     @property
     def plot(self):
         """``plot.differences()``: paired differences with their intervals (matplotlib)."""
-        from .plots import ComparisonPlots
+        from levier.present.plots import ComparisonPlots
 
         return ComparisonPlots(self)
 
     def summary(self) -> pd.DataFrame:
-        """Each policy's :meth:`~levier.result.SimulationResult.summary`, index ``(variant, metric)``."""
+        """Each policy's :meth:`~levier.engine.result.SimulationResult.summary`, index ``(variant, metric)``."""
         return pd.concat({name: result.summary() for name, result in self.results.items()}, names=["variant"])
 
     def paired(self, metric: str, variant: str) -> pd.Series:
@@ -333,7 +334,7 @@ class Sweep:
     @property
     def plot(self):
         """``plot.frontier(x, y)``: every point and the Pareto frontier (matplotlib)."""
-        from .plots import SweepPlots
+        from levier.present.plots import SweepPlots
 
         return SweepPlots(self)
 

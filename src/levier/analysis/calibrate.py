@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special, stats
 
-from .analytic import bivariate_normal_cdf
+from levier.analysis.analytic import bivariate_normal_cdf
 
 __all__ = [
     "Calibration",
@@ -475,10 +475,10 @@ def check_calibration(scenario, *, paths: int | None = None, seed=None):
     """
     import pandas as pd
 
-    from .datasets import load
-    from .engine import simulate
-    from .result import RATIOS, SECTOR_COLUMNS
-    from .stats import ratio_of_means
+    from levier.model.datasets import load
+    from levier.engine.run import simulate
+    from levier.names import RATIOS, SECTOR_COLUMNS
+    from levier.stats import ratio_of_means
 
     figures = load("programme_figures").set_index("id")
     result = simulate(scenario, paths=paths, seed=seed)

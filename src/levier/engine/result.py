@@ -12,89 +12,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .stats import describe, es_weights, ratio_of_means
+from levier.stats import describe, es_weights, ratio_of_means
 
 if TYPE_CHECKING:
-    from .portfolio import Portfolio
-    from .scenario import Scenario
+    from levier.model.portfolio import Portfolio
+    from levier.model.scenario import Scenario
 
-__all__ = ["LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "YEAR_COLUMNS", "SimulationResult"]
+from levier.names import LOSS_METRICS, PATH_COLUMNS, RATIOS, SECTOR_COLUMNS, YEAR_COLUMNS
 
-#: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
-PATH_COLUMNS = (
-    "fund_lent",  # € lent by the fund (participative loans) to financed projects
-    "fund_loss",  # € of fund principal lost at default, after its (subordinated) recovery
-    "fund_net_cost",  # present value of all the fund's flows (outflows positive)
-    "bank_lent",  # € lent by the banks alongside the fund
-    "bank_loss",  # € of bank principal lost at default, after its (senior) recovery
-    "investment",  # total investment of financed projects
-    "n_financed",
-    "n_additional",  # financed with the fund, not without it
-    "n_defaults",  # financed firms that default within the horizon
-    "jobs_created",  # jobs at the horizon in financed firms
-    "jobs_additional",  # jobs at the horizon in additional firms
-    "job_years",  # sum over years of the jobs present at each year's end
-    "cost_per_job",  # fund_net_cost / jobs_additional (NaN when no additional job)
-    "leverage_bank",  # bank € per fund €, over financed projects (NaN when nothing lent)
-    "leverage_investment",  # investment € per fund €
-    "jobs_net",  # additional jobs net of the sectors' and territories' deadweight
-    "jobs_planned",  # jobs planned by the financed projects (their files' J)
-    "jobs_at_check",  # jobs at each project's check year (clawback_year), as funds report
-    "subsidies",  # conditional subsidies paid
-    "fund_interest",
-    "fund_principal",  # principal repaid to the fund
-    "fund_recoveries",
-    "bank_recoveries",
-    "operating_costs",
-    "clawbacks",  # subsidies clawed back
-    "fund_outstanding_end",  # fund principal still owed by live firms at the horizon
-)
-
-#: Per-year metrics, by path and year (``by_year()``).
-YEAR_COLUMNS = (
-    "fund_outstanding",  # end of year, live firms
-    "bank_outstanding",
-    "defaults",
-    "jobs",
-    "fund_cash_flow",  # inflows - outflows of the fund in the year
-    "new_loans",
-    "live_files",
-)
-
-#: Metrics kept by path and sector / territory (``by_sector()``, ``by_territory()``).
-SECTOR_COLUMNS = (
-    "fund_lent",
-    "fund_loss",
-    "bank_lent",
-    "bank_loss",
-    "investment",
-    "n_financed",
-    "n_additional",
-    "n_defaults",
-    "jobs_created",
-    "jobs_additional",
-    "jobs_planned",
-)
-
-#: Portfolio ratios reported by ``SimulationResult.ratios()``: name → (numerator, denominator),
-#: each a ratio of means over paths.
-RATIOS = {
-    "cost_per_job": ("fund_net_cost", "jobs_additional"),
-    "cost_per_net_job": ("fund_net_cost", "jobs_net"),
-    "leverage_bank": ("bank_lent", "fund_lent"),
-    "leverage_investment": ("investment", "fund_lent"),
-    "loss_rate": ("fund_loss", "fund_lent"),
-    "bank_loss_rate": ("bank_loss", "bank_lent"),
-    "fund_lent_per_project": ("fund_lent", "n_financed"),
-    "jobs_planned_per_project": ("jobs_planned", "n_financed"),
-    "jobs_created_per_project": ("jobs_created", "n_financed"),
-    "fund_lent_per_planned_job": ("fund_lent", "jobs_planned"),
-    "fund_outlay_per_job_created": ("fund_outlay", "jobs_created"),
-}
-
-#: Metrics whose upper tail is the risk: VaR and ES are reported for these.
-LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults")
-
+__all__ = ["SimulationResult"]
 
 class SimulationResult:
     """The outcome of :func:`levier.simulate`.
@@ -284,13 +210,13 @@ class SimulationResult:
         """The pictures of this result (matplotlib, ``pip install 'levier[plot]'``):
         ``loss()``, ``jobs()``, ``cost_per_job()``, ``distribution(metric)``, ``fan(metric)``,
         ``leverage()``, ``groups(by)``; each takes ``ax=None`` and returns the axes."""
-        from .plots import ResultPlots
+        from levier.present.plots import ResultPlots
 
         return ResultPlots(self)
 
     def headline(self) -> pd.DataFrame:
         """The figures a fund manager reads first, with their Monte Carlo standard errors."""
-        from .display import headline_table
+        from levier.present.display import headline_table
 
         return headline_table(self)
 
@@ -305,6 +231,6 @@ class SimulationResult:
         )
 
     def _repr_html_(self) -> str:
-        from .display import result_html
+        from levier.present.display import result_html
 
         return result_html(self)

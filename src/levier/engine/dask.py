@@ -1,8 +1,8 @@
 """Running the simulation on a Dask cluster: the same result, byte for byte, on any number of workers.
 
 The paths are cut into ranges of whole chunks; each range is one task, the pure function
-:func:`levier.engine.simulate_range` of the scattered scenario arrays, the seed and its range,
-returning only its paths' reductions (never a paths × projects array). Results are put back in
+:func:`levier.engine.run.simulate_range` of the scattered scenario arrays, the seed and its range
+(handed to :func:`map_ranges` by the run layer), returning only its paths' reductions (never a paths × projects array). Results are put back in
 path order whatever the order in which tasks finish, so a cluster run equals a local run. A task
 has no side effect, so when a worker dies Dask simply runs its tasks again elsewhere; levier says
 so in a warning. ``pip install 'levier[dask]'`` installs ``dask[distributed]``.
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .engine import PathBlock, simulate_range
-from .errors import InputError, LevierWarning
+from levier._version import __version__
+from levier.errors import InputError, LevierWarning
 
-__all__ = ["WorkerLostWarning", "connect", "map_ranges", "run_on_cluster"]
+__all__ = ["WorkerLostWarning", "connect", "map_ranges", "tuned"]
 
 #: At most this many tasks per run (ranges grow beyond a chunk when there are more paths).
 MAX_TASKS = 2_000
@@ -54,12 +54,6 @@ def _allocator_for_numpy() -> None:
         libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: 1 GB
     except (OSError, AttributeError):  # not glibc: there is nothing to tune
         return
-
-
-def _range_task(terms, plan, start, stop, root, chunk, sampler) -> PathBlock:
-    """One task: the allocator tuned for numpy, then :func:`levier.engine.simulate_range`."""
-    _allocator_for_numpy()
-    return simulate_range(terms, plan, root, start, stop, chunk, sampler)
 
 
 def tuned(function):
@@ -106,9 +100,9 @@ def _levier_versions(client) -> set[str]:
     def version():
         import numpy
 
-        import levier
+        from levier._version import __version__ as installed
 
-        return f"levier {levier.__version__}, numpy {numpy.__version__}"
+        return f"levier {installed}, numpy {numpy.__version__}"
 
     try:
         return set(client.run(version).values())
@@ -122,10 +116,8 @@ def map_ranges(client, task, shared: list, n_paths: int, chunk: int, args: tuple
     """Run ``task(*shared, start, stop, *args)`` for consecutive ranges of paths on ``client``
     (``shared`` scattered once to every worker) and yield ``(start, stop, result)`` in path order."""
     distributed = _distributed()
-    import levier
-
     versions = _levier_versions(client)
-    here = f"levier {levier.__version__}, numpy {np.__version__}"
+    here = f"levier {__version__}, numpy {np.__version__}"
     if versions and versions != {here}:
         raise InputError("dask", [f"the workers run {' / '.join(sorted(versions))}, this client {here}: results "
                                   "could differ; install the same versions everywhere"])
@@ -163,8 +155,3 @@ def map_ranges(client, task, shared: list, n_paths: int, chunk: int, args: tuple
         warnings.warn(f"{len(lost)} Dask worker(s) left during the run ({', '.join(sorted(lost))}); their tasks were "
                       "run again elsewhere and the result is unchanged", WorkerLostWarning, stacklevel=3)
 
-
-def run_on_cluster(client, terms, plan, root: np.random.SeedSequence, n_paths: int, chunk: int, sampler: str,
-                   progress: Any = None) -> Iterator[tuple[int, int, PathBlock]]:
-    """Yield ``(start, stop, block)`` for consecutive ranges of paths, computed on ``client``."""
-    yield from map_ranges(client, _range_task, [terms, plan], n_paths, chunk, (root, chunk, sampler), progress)

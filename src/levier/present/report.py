@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .display import _html_table, format_number, headline_table, risk_table, var_interval_table
-from .result import SimulationResult
+from levier.present.display import html_table, format_number, headline_table, risk_table, var_interval_table
+from levier.engine.result import SimulationResult
 
 __all__ = ["report_html", "write_report"]
 
@@ -107,13 +107,13 @@ def _parameters(result: SimulationResult) -> str:
         index=pd.Index(s.sector_names, name="sector"),
         columns=["annual PD", "loading", "recovery mean", "recovery sd", "deadweight"],
     )
-    return f"<div class='table'>{_html_table(facts)}</div><div class='table'>{_html_table(sectors)}</div>"
+    return f"<div class='table'>{html_table(facts)}</div><div class='table'>{html_table(sectors)}</div>"
 
 
 def _figures(result: SimulationResult) -> str:
     import matplotlib
 
-    from .plots import pyplot, svg
+    from levier.present.plots import pyplot, svg
 
     plt = pyplot()
     specs = [
@@ -167,18 +167,18 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
         "<h2>Pictures</h2>",
         _figures(result),
         "<h2>Key figures</h2>",
-        f"<div class='table'>{_html_table(headline)}</div>",
+        f"<div class='table'>{html_table(headline)}</div>",
         "<h2>Risk</h2>",
-        f"<div class='table'>{_html_table(risk_table(result, summary))}</div>",
-        f"<div class='table'>{_html_table(var_interval_table(result, summary))}</div>",
+        f"<div class='table'>{html_table(risk_table(result, summary))}</div>",
+        f"<div class='table'>{html_table(var_interval_table(result, summary))}</div>",
         "<h2>Ratios of the portfolio</h2>",
-        f"<div class='table'>{_html_table(result.ratios()[['value', 'mc_se']])}</div>",
+        f"<div class='table'>{html_table(result.ratios()[['value', 'mc_se']])}</div>",
         "<h2>By sector</h2>",
-        f"<div class='table'>{_html_table(by_sector)}</div>",
+        f"<div class='table'>{html_table(by_sector)}</div>",
         "<h2>The scenario</h2>",
         _parameters(result),
         "<h2>Provenance</h2>",
-        f"<div class='table'>{_html_table(provenance)}</div>",
+        f"<div class='table'>{html_table(provenance)}</div>",
         "<footer>Made by levier: the same seed and scenario give the same figures, to the last digit.</footer>",
     ]
     return ("<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -195,7 +195,7 @@ def write_report(result: SimulationResult, path: str | Path, *, force: bool = Fa
     OutputError
         If ``path`` exists and ``force`` is false, or cannot be written.
     """
-    from .output import write_file_atomic
+    from levier.present.output import write_file_atomic
 
     text = report_html(result)
     return write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
@@ -206,9 +206,9 @@ def result_from_folder(folder: str | Path) -> SimulationResult:
     scenario, checked by its hash), and check that it gives the same paths as the folder."""
     import json
 
-    from .engine import simulate
-    from .errors import InputError
-    from .scenario import load_scenario
+    from levier.engine.run import simulate
+    from levier.errors import InputError
+    from levier.model.scenario import load_scenario
 
     folder = Path(folder)
     try:

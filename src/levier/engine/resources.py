@@ -13,10 +13,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, Problem
-from .scenario import Scenario
+from levier.errors import InputError, Problem
+from levier.streams import BLOCK_PATHS
+from levier.model.scenario import Scenario
 
-__all__ = ["Estimate", "ResourceError", "available_memory", "check", "estimate"]
+__all__ = ["CHUNK_ELEMENTS", "Estimate", "ResourceError", "available_memory", "check", "default_chunk_size", "estimate"]
 
 #: Loan-path-years per second assumed for the time estimate (a slow machine's figure: the
 #: benchmarks measure 100+ M on the north star; small portfolios run slower per loan).
@@ -25,6 +26,20 @@ RATE = 10e6
 SETUP = 40e-6
 MAX_SECONDS = 3600.0
 MEMORY_SHARE = 0.8
+
+
+# Elements of one (paths × projects) array that a chunk aims at: about 10 such arrays are alive
+# at once (~40 MB). Measured on the north star and on Moselle-Est: smaller chunks pay numpy's
+# per-call overhead, larger ones fall out of the caches and are up to 2× slower.
+CHUNK_ELEMENTS = 1 << 19
+
+def default_chunk_size(n_projects: int, paths: int) -> int:
+    """Paths per chunk: about ``2**19`` path-projects per array (whole blocks when that is
+    more than a block), at most ``paths``."""
+    per_chunk = max(1, CHUNK_ELEMENTS // max(n_projects, 1))
+    if per_chunk >= BLOCK_PATHS:
+        per_chunk = per_chunk // BLOCK_PATHS * BLOCK_PATHS
+    return int(min(per_chunk, max(paths, 1)))
 
 
 class ResourceError(InputError):
@@ -82,15 +97,13 @@ def _book_rows(scenario: Scenario) -> int:
 
 def estimate(scenario: Scenario, paths: int, chunk_size: int | None = None, keep: str = "all") -> Estimate:
     """Memory and time a run of ``paths`` paths should need (an upper estimate)."""
-    from .engine import _CHUNK_ELEMENTS
-    from .streams import BLOCK_PATHS
 
     pipeline = scenario.pipeline
     m = _book_rows(scenario) + (pipeline.projects_per_year * pipeline.years if pipeline else 0)
     m = max(m, 1)
     horizon = scenario.simulation.horizon_years
     groups = len(scenario.sectors) + len(scenario.territories)
-    chunk = chunk_size or max(1, _CHUNK_ELEMENTS // m)
+    chunk = chunk_size or max(1, CHUNK_ELEMENTS // m)
     chunk = min(chunk, paths)
     parts = {
         "project tables": m * (8.0 * 3 * (horizon + 2) * 3 + 8.0 * 40),

@@ -1,0 +1,82 @@
+"""The names of levier's outputs: per-path, per-year and per-group columns, ratios, and which
+metrics' upper tail is the risk. A leaf: it imports nothing from levier.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "YEAR_COLUMNS"]
+
+#: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
+PATH_COLUMNS = (
+    "fund_lent",  # € lent by the fund (participative loans) to financed projects
+    "fund_loss",  # € of fund principal lost at default, after its (subordinated) recovery
+    "fund_net_cost",  # present value of all the fund's flows (outflows positive)
+    "bank_lent",  # € lent by the banks alongside the fund
+    "bank_loss",  # € of bank principal lost at default, after its (senior) recovery
+    "investment",  # total investment of financed projects
+    "n_financed",
+    "n_additional",  # financed with the fund, not without it
+    "n_defaults",  # financed firms that default within the horizon
+    "jobs_created",  # jobs at the horizon in financed firms
+    "jobs_additional",  # jobs at the horizon in additional firms
+    "job_years",  # sum over years of the jobs present at each year's end
+    "cost_per_job",  # fund_net_cost / jobs_additional (NaN when no additional job)
+    "leverage_bank",  # bank € per fund €, over financed projects (NaN when nothing lent)
+    "leverage_investment",  # investment € per fund €
+    "jobs_net",  # additional jobs net of the sectors' and territories' deadweight
+    "jobs_planned",  # jobs planned by the financed projects (their files' J)
+    "jobs_at_check",  # jobs at each project's check year (clawback_year), as funds report
+    "subsidies",  # conditional subsidies paid
+    "fund_interest",
+    "fund_principal",  # principal repaid to the fund
+    "fund_recoveries",
+    "bank_recoveries",
+    "operating_costs",
+    "clawbacks",  # subsidies clawed back
+    "fund_outstanding_end",  # fund principal still owed by live firms at the horizon
+)
+
+#: Per-year metrics, by path and year (``by_year()``).
+YEAR_COLUMNS = (
+    "fund_outstanding",  # end of year, live firms
+    "bank_outstanding",
+    "defaults",
+    "jobs",
+    "fund_cash_flow",  # inflows - outflows of the fund in the year
+    "new_loans",
+    "live_files",
+)
+
+#: Metrics kept by path and sector / territory (``by_sector()``, ``by_territory()``).
+SECTOR_COLUMNS = (
+    "fund_lent",
+    "fund_loss",
+    "bank_lent",
+    "bank_loss",
+    "investment",
+    "n_financed",
+    "n_additional",
+    "n_defaults",
+    "jobs_created",
+    "jobs_additional",
+    "jobs_planned",
+)
+
+#: Portfolio ratios reported by ``SimulationResult.ratios()``: name → (numerator, denominator),
+#: each a ratio of means over paths.
+RATIOS = {
+    "cost_per_job": ("fund_net_cost", "jobs_additional"),
+    "cost_per_net_job": ("fund_net_cost", "jobs_net"),
+    "leverage_bank": ("bank_lent", "fund_lent"),
+    "leverage_investment": ("investment", "fund_lent"),
+    "loss_rate": ("fund_loss", "fund_lent"),
+    "bank_loss_rate": ("bank_loss", "bank_lent"),
+    "fund_lent_per_project": ("fund_lent", "n_financed"),
+    "jobs_planned_per_project": ("jobs_planned", "n_financed"),
+    "jobs_created_per_project": ("jobs_created", "n_financed"),
+    "fund_lent_per_planned_job": ("fund_lent", "jobs_planned"),
+    "fund_outlay_per_job_created": ("fund_outlay", "jobs_created"),
+}
+
+#: Metrics whose upper tail is the risk: VaR and ES are reported for these.
+LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults")
