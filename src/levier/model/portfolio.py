@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from levier.errors import LoanBookError, Problem
+from levier.errors import LoanBookError, Problem, install_hint
 from levier.model.scenario import MAX_EUROS, Scenario
 from levier.streams import coerce_seed, pipeline_generator
 
@@ -329,7 +329,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:
                 import pyarrow  # noqa: F401
             except ImportError:
                 raise LoanBookError(
-                    source, ["reading Parquet needs pyarrow: pip install 'levier[parquet]' (or give a CSV)"]
+                    source, [f"reading Parquet needs pyarrow: {install_hint('pyarrow', 'parquet')}; or give a CSV"]
                 ) from None
             return pd.read_parquet(path), 1, "row"
         if suffix == ".xls":

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from levier.errors import OutputError
+from levier.errors import OutputError, install_hint
 
 if TYPE_CHECKING:
     from levier.engine.result import SimulationResult
@@ -110,7 +110,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
     target = check_target(out_dir, force=force)
     parquet = has_parquet() if parquet is None else parquet
     if parquet and not has_parquet():
-        raise OutputError(str(target), ["Parquet output needs pyarrow: pip install 'levier[parquet]'"])
+        raise OutputError(str(target), [f"Parquet output needs pyarrow: {install_hint('pyarrow', 'parquet')}"])
 
     tables = {
         "paths": result.paths.reset_index(),
