@@ -433,9 +433,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
-    from levier.present.display import ProgressBar
+    from levier.present.progress import terminal_bar
 
-    bar = ProgressBar(quiet=args.quiet)
+    bar = terminal_bar(quiet=args.quiet)
     try:
         with _cluster(args) as client:
             result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
@@ -706,18 +706,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
         pyplot()
     except ImportError as exc:
         raise InputError("levier report", [str(exc)]) from None
-    if args.folder:
-        result = result_from_folder(args.folder)
-    else:
-        from levier.present.display import ProgressBar
+    from levier.present.progress import terminal_bar
 
-        scenario = _load(args.scenario, args.overrides)
-        bar = ProgressBar(quiet=args.quiet)
-        try:
+    bar = terminal_bar(quiet=args.quiet)
+    try:
+        if args.folder:
+            result = result_from_folder(args.folder, progress=bar)
+        else:
+            scenario = _load(args.scenario, args.overrides)
             with _cluster(args) as client:
                 result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar, client=client)
-        finally:
-            bar.close()
+    finally:
+        bar.close()
     write_report(result, out, force=args.force)
     print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
     return EXIT_OK

@@ -201,10 +201,11 @@ def write_report(result: SimulationResult, path: str | Path, *, force: bool = Fa
     return write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
 
 
-def result_from_folder(folder: str | Path) -> SimulationResult:
+def result_from_folder(folder: str | Path, *, progress=None) -> SimulationResult:
     """Re-create the result of ``levier run --out FOLDER`` by running it again (same seed, the
     scenario and loan book copied into the folder, checked by their hash), and check that it
-    gives the same paths as the folder. Works from any working directory."""
+    gives the same paths as the folder. Works from any working directory. ``progress`` is
+    passed to :func:`~levier.simulate`."""
     import json
 
     from levier.engine.run import simulate
@@ -220,7 +221,7 @@ def result_from_folder(folder: str | Path) -> SimulationResult:
     scenario = scenario_of_folder(folder, meta)
     seed = np.random.SeedSequence(int(meta["seed_entropy"]), spawn_key=tuple(meta.get("seed_spawn_key", [])))
     result = simulate(scenario, paths=int(meta["paths"]), seed=seed, keep=meta.get("keep", "all"),
-                      sampler=meta.get("sampler", "random"))
+                      sampler=meta.get("sampler", "random"), progress=progress)
     fresh = result.paths.reset_index()
     for column in ("fund_loss", "jobs_additional", "fund_net_cost"):
         if column not in stored or len(stored) != len(fresh):

@@ -1,0 +1,109 @@
+"""Progress of long work (paths done of paths to do), drawn by tqdm on a terminal or in a notebook.
+
+Every long function of levier takes ``progress=``: ``None`` or ``False`` (nothing), ``True`` (a
+bar: ``tqdm.auto``, a widget in a notebook and text elsewhere), or any callable
+``progress(done, total)``, called with the paths done so far across all the work.
+:func:`as_callback` turns that argument into a callable (or None). The command line draws a
+bar only on a terminal: a log file, a pipe or CI stays clean, and ``--quiet`` silences it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ProgressBar", "as_callback", "terminal_bar"]
+
+Callback = Callable[[int, int], Any]
+
+
+class ProgressBar:
+    """``bar(done, total)`` advances a tqdm bar to ``done`` of ``total`` paths.
+
+    The bar appears at the first call and closes itself once ``done`` reaches ``total``; a
+    ``total`` that grows (work found along the way) is followed. Use it as a context manager, or
+    call :meth:`close`, to end it early (an interruption).
+
+    Parameters
+    ----------
+    stream : file, optional
+        Where a text bar is drawn (default: stderr). Ignored in a notebook, where the bar is a
+        widget.
+    quiet : bool
+        Draw nothing.
+    notebook : bool
+        Use ``tqdm.auto`` (a widget in Jupyter, text elsewhere) and draw whatever ``stream`` is;
+        otherwise a text bar, drawn only if ``stream`` is a terminal.
+    label : str
+        What is counted (shown as the unit: ``paths/s``).
+    description : str, optional
+        Shown before the bar (e.g. the command).
+    """
+
+    def __init__(self, stream=None, *, quiet: bool = False, notebook: bool = False, label: str = "paths",
+                 description: str | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.notebook = notebook
+        terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.active = not quiet and (notebook or terminal)
+        self.label, self.description = label, description
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.active:
+            return
+        if self._bar is None:
+            if self.notebook:
+                from tqdm.auto import tqdm
+            else:
+                from tqdm import tqdm
+            self._bar = tqdm(total=total, unit=self.label.rstrip("s") or self.label, unit_scale=True,
+                             desc=self.description, file=None if self.notebook else self.stream,
+                             mininterval=0.2, dynamic_ncols=True, leave=True)
+        bar = self._bar
+        if total != bar.total:
+            bar.total = total
+        bar.update(max(done - bar.n, 0))
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """End the bar (if one was drawn); later calls draw a new one."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def as_callback(progress: Any) -> Callback | None:
+    """The callable for a ``progress=`` argument, or None for no progress.
+
+    Parameters
+    ----------
+    progress : None, bool or callable
+        ``None``/``False``: none; ``True``: a :class:`ProgressBar` with ``tqdm.auto`` (shown in
+        a notebook); a callable: itself, called as ``progress(done, total)``.
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    """
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        return ProgressBar(notebook=True)
+    if callable(progress):
+        return progress
+    raise TypeError(f"progress must be None, True, False or a callable progress(done, total), got {progress!r}")
+
+
+def terminal_bar(*, quiet: bool = False, description: str | None = None) -> ProgressBar:
+    """The command line's bar: on stderr, drawn only if stderr is a terminal and not ``quiet``."""
+    return ProgressBar(sys.stderr, quiet=quiet, description=description)

@@ -1,0 +1,102 @@
+"""Progress bars: tqdm on a terminal (a real pseudo-terminal for the commands), nothing in a
+pipe or with --quiet, and ``progress=`` in Python (None, False, True or a callable)."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+
+import levier
+from levier.present.progress import ProgressBar, as_callback
+
+from conftest import SHIPPED
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_bar_follows_done_and_closes_itself_at_the_end():
+    screen = _Terminal()
+    bar = ProgressBar(screen)
+    bar(100, 400)
+    bar(150, 600)  # the total grew: the bar follows it
+    assert bar._bar is not None and bar._bar.total == 600 and bar._bar.n == 150
+    bar(600, 600)
+    assert bar._bar is None  # closed by the last call
+    text = screen.getvalue()
+    assert "600/600" in text and "100%" in text and text.endswith("\n")
+    bar.close()  # harmless once closed
+
+
+@pytest.mark.parametrize("stream, quiet", [(io.StringIO(), False), (_Terminal(), True)])
+def test_no_bar_in_a_pipe_or_when_quiet(stream, quiet):
+    bar = ProgressBar(stream, quiet=quiet)
+    bar(5, 10)
+    bar(10, 10)
+    assert stream.getvalue() == "" and bar._bar is None
+
+
+def test_the_progress_argument():
+    assert as_callback(None) is None and as_callback(False) is None
+    bar = as_callback(True)
+    assert isinstance(bar, ProgressBar) and bar.notebook and bar.active
+    seen = []
+
+    def mine(done, total):
+        seen.append((done, total))
+
+    assert as_callback(mine) is mine
+    with pytest.raises(TypeError, match="progress must be"):
+        as_callback("yes")
+
+
+def _on_a_terminal(argv: list[str]) -> tuple[int, str, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal; returns the exit code, stdout and what the
+    terminal showed."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 × 0
+    env = dict(os.environ)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    shown = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        shown.append(data)
+    out = proc.stdout.read()
+    proc.wait(timeout=300)
+    os.close(master)
+    return proc.returncode, out.decode(), b"".join(shown).decode(errors="replace")
+
+
+def _piped(argv: list[str]) -> tuple[int, str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stderr
+
+
+RUN = [sys.executable, "-m", "levier", "run", str(SHIPPED), "--paths", "3000", "--chunk-size", "256"]
+
+
+def test_run_shows_progress_on_a_terminal_and_not_in_a_pipe():
+    code, out, shown = _on_a_terminal(RUN)
+    assert code == 0 and "Jobs additional" in out
+    assert "3.00k/3.00k" in shown and "100%" in shown and "path/s" in shown
+    code, out, shown = _on_a_terminal([*RUN, "--quiet"])
+    assert code == 0 and "%" not in shown
+    code, err = _piped(RUN)
+    assert code == 0 and err == ""
