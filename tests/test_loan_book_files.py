@@ -118,3 +118,10 @@ def test_calendar_years_without_first_year_get_the_hint(tmp_path):
     with pytest.raises(levier.LoanBookError) as info:
         _portfolio(tmp_path, "late.csv")
     assert "after the horizon" in str(info.value) and "looks like a calendar year" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 not really a zip", b"\x00\x01garbage" * 20])
+def test_a_broken_workbook_is_refused_clearly(tmp_path, content):
+    (tmp_path / "book.xlsx").write_bytes(content)
+    with pytest.raises(levier.LoanBookError, match="cannot be read as an Excel workbook"):
+        _portfolio(tmp_path, "book.xlsx")

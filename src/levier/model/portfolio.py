@@ -367,10 +367,11 @@ def _read_excel(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl", keep_default_na=False,
                               na_values=[""])
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise LoanBookError(source, [f"cannot be read as an Excel workbook: {exc}"]) from None
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # openpyxl and zipfile raise many kinds for a file that is not a workbook
+        kind = "not a zip archive" if isinstance(exc, zipfile.BadZipFile) else f"{type(exc).__name__}: {exc}"
+        raise LoanBookError(source, [f"cannot be read as an Excel workbook ({kind})"]) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     # Excel keeps rows that were once formatted: trailing rows with nothing in them are not loans
     filled = frame.notna().any(axis=1).to_numpy()

@@ -48,7 +48,7 @@ class ProgressBar:
         terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.active = not quiet and (notebook or terminal)
         self.label, self.description = label, description
-        self._bar = None
+        self._bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.active:
