@@ -24,6 +24,10 @@ ACCESSORS = {
     ("levier.analysis.lab", "levier.present.display"),
     ("levier.analysis.tail", "levier.present.plots"),
     ("levier.analysis.tail", "levier.present.display"),
+    # progress=True: the bar is drawn by the display layer, imported only when asked for
+    ("levier.engine.run", "levier.present.progress"),
+    ("levier.analysis.lab", "levier.present.progress"),
+    ("levier.analysis.tail", "levier.present.progress"),
 }
 
 

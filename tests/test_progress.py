@@ -100,3 +100,17 @@ def test_run_shows_progress_on_a_terminal_and_not_in_a_pipe():
     assert code == 0 and "%" not in shown
     code, err = _piped(RUN)
     assert code == 0 and err == ""
+
+
+def test_simulate_takes_progress_true_false_or_a_callable(capsys):
+    scenario = levier.load_scenario(SHIPPED)
+    seen = []
+    plain = levier.simulate(scenario, paths=300, seed=1, chunk_size=128, progress=False)
+    assert capsys.readouterr().err == ""
+    called = levier.simulate(scenario, paths=300, seed=1, chunk_size=128, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(128, 300), (256, 300), (300, 300)]
+    barred = levier.simulate(scenario, paths=300, seed=1, chunk_size=128, progress=True)
+    assert "300/300" in capsys.readouterr().err  # tqdm.auto outside a notebook: text on stderr
+    assert plain.paths.equals(called.paths) and plain.paths.equals(barred.paths)  # progress changes nothing
+    with pytest.raises(TypeError, match="progress must be"):
+        levier.simulate(scenario, paths=10, progress="yes")

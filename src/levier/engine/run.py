@@ -164,9 +164,10 @@ def simulate(
         standard deviation on Moselle-Est (``benchmarks/test_bench_qmc.py``), not that of the
         far quantiles; ``mc_se`` keeps the iid formula, conservative under Sobol'. Use a power
         of 2 paths.
-    progress : callable, optional
-        Called as ``progress(paths_done, paths_total)`` after each chunk (e.g. a
-        :class:`levier.present.display.ProgressBar`).
+    progress : bool or callable, optional
+        ``True`` draws a progress bar (tqdm; a widget in a notebook); a callable is called as
+        ``progress(paths_done, paths_total)`` after each chunk; ``None`` or ``False``: nothing
+        (see :mod:`levier.present.progress`).
     client : distributed.Client, optional
         Run the chunks as tasks on a Dask cluster (``pip install 'levier[dask]'``): the
         scenario's arrays are scattered once, each task returns its paths' reductions, and the
@@ -194,6 +195,10 @@ def simulate(
     >>> levier.simulate(s, paths=2_000, seed=1).summary().loc["jobs_additional", "mean"]  # doctest: +SKIP
     """
     started = time.perf_counter()
+    if progress is not None and not callable(progress):
+        from levier.present.progress import as_callback  # the display layer draws the bar
+
+        progress = as_callback(progress)
     n_paths = int(scenario.simulation.paths if paths is None else paths)
     if n_paths < 1:
         raise ValueError(f"paths must be at least 1, got {n_paths}")
