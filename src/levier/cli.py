@@ -548,7 +548,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     variants = dict(_variant(v) for v in args.variants) or None
     with _lab_errors(args), _cluster(args) as client:
-        result = compare(scenario, variants, paths=args.paths, seed=args.seed, metrics=args.metrics, client=client)
+        result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client)
     n = result.results[result.baseline].n_paths
     print(f"{scenario.meta.name}: {len(result.results) - 1} variant(s) against the baseline, {n:,} paths each, "
           "common random numbers")
@@ -666,7 +666,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         except ImportError:
             raise InputError("--sobol", [f"Sobol' indices need SALib: {install_hint('SALib', 'lab')}"]) from None
     with _lab_errors(args), _cluster(args) as client:
-        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client)
+        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client).table
     print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
     print(f"base value {format_number(table['base'].iloc[0])}")
     header = ["parameter", "range", "at low", "at high", "swing", "± se"]
@@ -678,7 +678,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         try:
             with _lab_errors(args), _cluster(args) as client:
                 indices = sensitivity(scenario, ranges, args.output, n=args.n, paths=args.paths, seed=args.seed,
-                                      client=client)
+                                      client=client).table
         except ImportError as exc:
             raise InputError("--sobol", [str(exc)]) from None
         print()

@@ -1,10 +1,9 @@
-"""Progress of long work (paths done of paths to do), drawn by tqdm on a terminal or in a notebook.
+"""The command line's progress bar: tqdm on stderr when it is a terminal, nothing otherwise.
 
-Every long function of levier takes ``progress=``: ``None`` or ``False`` (nothing), ``True`` (a
-bar: ``tqdm.auto``, a widget in a notebook and text elsewhere), or any callable
-``progress(done, total)``, called with the paths done so far across all the work.
-:func:`as_callback` turns that argument into a callable (or None). The command line draws a
-bar only on a terminal: a log file, a pipe or CI stays clean, and ``--quiet`` silences it.
+Every long function of levier takes ``progress=`` (see :mod:`levier.progress`: ``None``,
+``False``, ``True`` or a callable ``progress(done, total)``, with the paths done so far across
+all the work). The command line passes a :class:`ProgressBar`, drawn only on a terminal: a log
+file, a pipe or CI stays clean, and ``--quiet`` silences it.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ProgressBar", "as_callback", "terminal_bar"]
+__all__ = ["ProgressBar", "terminal_bar"]
 
 Callback = Callable[[int, int], Any]
 
@@ -33,8 +32,8 @@ class ProgressBar:
     quiet : bool
         Draw nothing.
     notebook : bool
-        Use ``tqdm.auto`` (a widget in Jupyter, text elsewhere) and draw whatever ``stream`` is;
-        otherwise a text bar, drawn only if ``stream`` is a terminal.
+        Use ``tqdm.auto`` (a widget in Jupyter with ipywidgets, text elsewhere) and draw whatever
+        ``stream`` is; otherwise a text bar, drawn only if ``stream`` is a terminal.
     label : str
         What is counted (shown as the unit: ``paths/s``).
     description : str, optional
@@ -79,29 +78,6 @@ class ProgressBar:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def as_callback(progress: Any) -> Callback | None:
-    """The callable for a ``progress=`` argument, or None for no progress.
-
-    Parameters
-    ----------
-    progress : None, bool or callable
-        ``None``/``False``: none; ``True``: a :class:`ProgressBar` with ``tqdm.auto`` (shown in
-        a notebook); a callable: itself, called as ``progress(done, total)``.
-
-    Raises
-    ------
-    TypeError
-        For anything else.
-    """
-    if progress is None or progress is False:
-        return None
-    if progress is True:
-        return ProgressBar(notebook=True)
-    if callable(progress):
-        return progress
-    raise TypeError(f"progress must be None, True, False or a callable progress(done, total), got {progress!r}")
 
 
 def terminal_bar(*, quiet: bool = False, description: str | None = None) -> ProgressBar:
