@@ -22,14 +22,15 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_the_bar_follows_done_and_closes_itself_at_the_end():
+def test_the_bar_follows_done_and_a_growing_total():
     screen = _Terminal()
     bar = ProgressBar(screen)
     bar(100, 400)
     bar(150, 600)  # the total grew: the bar follows it
     assert bar._bar is not None and bar._bar.total == 600 and bar._bar.n == 150
     bar(600, 600)
-    assert bar._bar is None  # closed by the last call
+    bar.close()
+    assert bar._bar is None
     text = screen.getvalue()
     assert "600/600" in text and "100%" in text and text.endswith("\n")
     bar.close()  # harmless once closed
@@ -100,3 +101,39 @@ def test_simulate_takes_progress_true_false_or_a_callable(capsys):
     assert plain.paths.equals(called.paths) and plain.paths.equals(barred.paths)  # progress changes nothing
     with pytest.raises(TypeError, match="progress must be"):
         levier.simulate(scenario, paths=10, progress="yes")
+
+
+LAB = {
+    "compare": ["--variant", "generous:policy.loan_per_job=15000"],
+    "sweep": ["--grid", "policy.loan_per_job=8000:12000:2"],
+    "optimise": ["--over", "policy.loan_per_job=8000:12000", "--maximise", "jobs_additional", "--maxiter", "1",
+                 "--check-paths", "128"],
+    "explain": ["--range", "policy.loan_per_job=8000:12000"],
+    "tail": ["--method", "plain", "--batches", "4"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(LAB))
+def test_every_long_command_draws_the_bar_on_a_terminal(command, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from levier.cli import main
+
+    screen = _Terminal()
+    monkeypatch.setattr("levier.present.progress.sys", SimpleNamespace(stderr=screen))
+    assert main([command, str(SHIPPED), "--paths", "256", *LAB[command]]) == 0
+    assert "path/s" in screen.getvalue() and "100%" in screen.getvalue(), screen.getvalue()
+    assert capsys.readouterr().err == ""
+    quiet = _Terminal()
+    monkeypatch.setattr("levier.present.progress.sys", SimpleNamespace(stderr=quiet))
+    assert main([command, str(SHIPPED), "--paths", "256", *LAB[command], "--quiet"]) == 0
+    assert quiet.getvalue() == ""
+
+
+def test_compare_shows_progress_on_a_real_terminal_and_not_in_a_pipe():
+    argv = [sys.executable, "-m", "levier", "compare", str(SHIPPED), "--paths", "2000", *LAB["compare"]]
+    code, out, shown = _on_a_terminal(argv)
+    assert code == 0 and "generous" in out
+    assert "4.00k/4.00k" in shown and "100%" in shown and "path/s" in shown  # both policies' paths
+    code, err = _piped(argv)
+    assert code == 0 and err == ""

@@ -344,14 +344,17 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
     from levier.analysis.tail import exceedance_probability, tail_risk, threshold_text
 
     if args.threshold is not None:
-        est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
-                                     method=args.method, batches=args.batches, twist=args.twist, client=client)
+        with _bar(args) as bar:
+            est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
+                                         method=args.method, batches=args.batches, twist=args.twist, client=client,
+                                         progress=bar)
         print(f"P({args.metric} > {threshold_text(args.threshold)}) = {est.probability:.5g}   "
               f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
-    est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
-                    batches=args.batches, twist=args.twist, client=client)
+    with _bar(args) as bar:
+        est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
+                        batches=args.batches, twist=args.twist, client=client, progress=bar)
     how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
     if est.meta.get("twist_target") is not None:
         how += " and default twist"
@@ -500,6 +503,14 @@ def _cluster(args: argparse.Namespace):
     return context()
 
 
+def _bar(args: argparse.Namespace, description: str | None = None):
+    """The progress bar of a command (on a terminal only, not with --quiet); a context that
+    closes it before the command prints its results."""
+    from levier.present.progress import terminal_bar
+
+    return terminal_bar(quiet=args.quiet, description=description)
+
+
 def _lab_errors(args: argparse.Namespace):
     """Turn a lab call's ValueError / KeyError (a user's mistake) into an input error, exit 2."""
     import contextlib
@@ -547,8 +558,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     variants = dict(_variant(v) for v in args.variants) or None
-    with _lab_errors(args), _cluster(args) as client:
-        result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client)
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
+        result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client,
+                         progress=bar)
     n = result.results[result.baseline].n_paths
     print(f"{scenario.meta.name}: {len(result.results) - 1} variant(s) against the baseline, {n:,} paths each, "
           "common random numbers")
@@ -601,8 +613,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             objectives[spec] = sense
     with _lab_errors(args):
         grid = dict(parse_grid(g) for g in args.grid) if args.grid else None
-    with _lab_errors(args), _cluster(args) as client:
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         result = sweep(scenario, grid, design=args.design, n=args.n, bounds=_pairs(args.bounds, "--bounds") or None,
+                       progress=bar,
                        paths=args.paths, seed=args.seed, objectives=objectives, client=client)
     table = result.table
     shown = result.parameters + [c for c in table.columns if c not in result.parameters and not c.endswith("_se")
@@ -635,8 +648,9 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         if not match:
             raise InputError("--subject-to", [f"{item!r}: expected SPEC<=VALUE or SPEC>=VALUE"])
         constraints[match.group(1)] = f"{match.group(2)} {match.group(3)}"
-    with _lab_errors(args), _cluster(args) as client:
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         found = optimise(scenario, _pairs(args.over, "--over"), maximise=args.maximise, minimise=args.minimise,
+                         progress=bar,
                          subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
                          maxiter=args.maxiter, client=client)
     print(f"{scenario.meta.name}: best policy found over {len(found.evaluations)} evaluated points")
@@ -665,8 +679,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             import SALib  # noqa: F401
         except ImportError:
             raise InputError("--sobol", [f"Sobol' indices need SALib: {install_hint('SALib', 'lab')}"]) from None
-    with _lab_errors(args), _cluster(args) as client:
-        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client).table
+    with _lab_errors(args), _cluster(args) as client, _bar(args, "tornado") as bar:
+        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client,
+                        progress=bar).table
     print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
     print(f"base value {format_number(table['base'].iloc[0])}")
     header = ["parameter", "range", "at low", "at high", "swing", "± se"]
@@ -676,8 +691,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     print(_plain_table(header, rows))
     if args.sobol:
         try:
-            with _lab_errors(args), _cluster(args) as client:
+            with _lab_errors(args), _cluster(args) as client, _bar(args, "Sobol' indices") as bar:
                 indices = sensitivity(scenario, ranges, args.output, n=args.n, paths=args.paths, seed=args.seed,
+                                      progress=bar,
                                       client=client).table
         except ImportError as exc:
             raise InputError("--sobol", [str(exc)]) from None

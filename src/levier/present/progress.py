@@ -20,9 +20,9 @@ Callback = Callable[[int, int], Any]
 class ProgressBar:
     """``bar(done, total)`` advances a tqdm bar to ``done`` of ``total`` paths.
 
-    The bar appears at the first call and closes itself once ``done`` reaches ``total``; a
-    ``total`` that grows (work found along the way) is followed. Use it as a context manager, or
-    call :meth:`close`, to end it early (an interruption).
+    The bar appears at the first call; a ``total`` that grows (an estimate of the work, raised
+    along the way) is followed. Use it as a context manager, or call :meth:`close`, to end it:
+    the caller knows when the work is over, the count may not (an optimiser stops early).
 
     Parameters
     ----------
@@ -64,8 +64,6 @@ class ProgressBar:
         if total != bar.total:
             bar.total = total
         bar.update(max(done - bar.n, 0))
-        if done >= total:
-            self.close()
 
     def close(self) -> None:
         """End the bar (if one was drawn); later calls draw a new one."""
