@@ -106,7 +106,7 @@ def test_a_missing_matplotlib_is_said_clearly(monkeypatch):
     from levier.present import plots
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"pip install 'levier\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib \(or, in levier's source folder, pip install '.\[plot\]'\)"):
         plots.pyplot()
 
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from levier._version import __version__
-from levier.errors import InputError, Problem
+from levier.errors import InputError, Problem, install_hint
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bank leverage, correlated defaults, recoveries, cash flows and jobs per euro.",
     )
     parser.add_argument("--version", action="version", version=f"levier {__version__}")
+    parser.add_argument("--quiet", action="store_true", help=_QUIET_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def cluster_options(cmd: argparse.ArgumentParser) -> None:
@@ -79,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--loss-above", dest="loss_above", type=_amount, action="append", default=[], metavar="EUROS",
                      help="also print the probability that the fund loses more than EUROS (repeatable)")
     run.add_argument("--format", choices=("table", "json"), default="table", help="how to print the summary")
-    run.add_argument("--quiet", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
     run.add_argument("--no-resource-check", dest="check_resources", action="store_false",
                      help="run even if the estimated memory or time is beyond reason")
     cluster_options(run)
@@ -103,13 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--threshold", type=_amount, help="estimate P(metric > THRESHOLD) instead")
     tail.add_argument("--paths", type=_positive_int, help="paths (default: simulation.paths)")
     tail.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
-    tail.add_argument("--method", choices=("importance", "plain"), default="importance")
+    tail.add_argument("--method", choices=("importance", "plain"), default="importance",
+                      help="importance sampling (default) or plain Monte Carlo (to check it)")
     tail.add_argument("--batches", type=_positive_int, default=20, help="sections for the intervals (default 20)")
     cluster_options(tail)
     tail.add_argument("--twist", action=argparse.BooleanOptionalAction, default=None,
                       help="also twist the conditional default probabilities (default: for fund_loss, bank_loss, "
                            "n_defaults)")
-    tail.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    tail.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
     check = sub.add_parser(
         "check-calibration",
         help="run shipped scenarios and compare them with the published figures they cite",
@@ -162,8 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     optimise.add_argument("--over", action="append", required=True, metavar="KEY=LO:HI",
                           help="a parameter and its range (repeatable)")
     goal = optimise.add_mutually_exclusive_group(required=True)
-    goal.add_argument("--maximise", metavar="SPEC")
-    goal.add_argument("--minimise", metavar="SPEC")
+    goal.add_argument("--maximise", metavar="SPEC",
+                      help="the statistic to maximise, e.g. jobs_additional or cost_per_job (one of the two)")
+    goal.add_argument("--minimise", metavar="SPEC",
+                      help="the statistic to minimise, e.g. fund_loss.es_0.99 (one of the two)")
     optimise.add_argument("--subject-to", dest="constraints", action="append", default=[], metavar="SPEC<=VALUE",
                           help="a constraint, e.g. 'fund_loss.es_0.99<=5e6' (repeatable)")
     optimise.add_argument("--check-paths", type=_positive_int, help="paths of the check on fresh draws")
@@ -172,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser(
         "explain", help="sensitivity of a statistic: tornado, and global Sobol' indices",
         description="One-at-a-time swings of a statistic over each parameter's range (a tornado), and with "
-        "--sobol the global Sobol' indices over all ranges at once (needs SALib: pip install 'levier[lab]').")
+        "--sobol the global Sobol' indices over all ranges at once (needs SALib: pip install SALib).")
     lab_options(explain)
     explain.add_argument("--output", default="jobs_additional", metavar="SPEC", help="statistic (default jobs_additional)")
     explain.add_argument("--range", dest="ranges", action="append", required=True, metavar="KEY=LO:HI",
@@ -184,17 +188,43 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="write a self-contained HTML report (figures, tables, provenance)",
         description="Simulate a scenario (or re-create a results folder of levier run --out, checked against it) "
         "and write one self-contained HTML file: headline figures with their Monte Carlo intervals, the plots, the "
-        "tables, the scenario's key parameters and the provenance. Needs matplotlib: pip install 'levier[plot]'.")
+        "tables, the scenario's key parameters and the provenance. Needs matplotlib: pip install matplotlib.")
     report.add_argument("scenario", nargs="?", help="scenario TOML file (or use --from)")
     report.add_argument("--from", dest="folder", metavar="DIR", help="a results folder written by levier run --out")
     report.add_argument("--out", required=True, metavar="FILE.html", help="the report to write")
     report.add_argument("--force", action="store_true", help="replace FILE if it exists")
     report.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: simulation.paths)")
     report.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
-    report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
     cluster_options(report)
 
+    for command in _subparsers(parser):
+        # accepted after the command as well as before it; SUPPRESS keeps a subcommand from
+        # resetting a --quiet given before it
+        if "--quiet" not in command._option_string_actions:
+            command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP)
+    return parser
+
+
+_QUIET_HELP = "no progress bar (there is none either when stderr is not a terminal)"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand's parser, nested ones (calibrate's) included."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                found += [command, *_subparsers(command)]
+    return found
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (innermost) subcommand that ``args`` chose."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None) in action.choices:
+            return _chosen(action.choices[getattr(args, action.dest)], args)
     return parser
 
 
@@ -206,27 +236,36 @@ def _add_calibrate(sub) -> None:
     )
     kinds = cal.add_subparsers(dest="kind", required=True, metavar="KIND")
     survival = kinds.add_parser("survival", help="a sector's annual PD from survival rates at several horizons")
-    survival.add_argument("--horizons", type=float, nargs="+", required=True, metavar="YEARS")
-    survival.add_argument("--survival", type=float, nargs="+", required=True, metavar="SHARE")
+    survival.add_argument("--horizons", type=float, nargs="+", required=True, metavar="YEARS",
+                          help="the horizons of the survival rates, in years (e.g. 3 5)")
+    survival.add_argument("--survival", type=float, nargs="+", required=True, metavar="SHARE",
+                          help="the share of firms still alive at each horizon, in (0, 1] (e.g. 0.72 0.60)")
     survival.add_argument("--cohort", type=_positive_int, help="firms in the cohort (maximum likelihood)")
     rates = kinds.add_parser("default-rates", help="PD and asset correlation from a yearly default-rate series")
-    rates.add_argument("--rates", type=float, nargs="+", metavar="RATE")
+    rates.add_argument("--rates", type=float, nargs="+", metavar="RATE",
+                       help="the default rate of each year, in [0, 1] (or give --file)")
     rates.add_argument("--file", help="CSV with one row per year")
     rates.add_argument("--column", default="default_rate", help="rate column in --file (default: default_rate)")
     rates.add_argument("--defaults-column", help="column of default counts in --file (with --obligors-column)")
     rates.add_argument("--obligors-column", help="column of obligor counts in --file")
-    rates.add_argument("--method", choices=("mle", "moments"), default="mle")
+    rates.add_argument("--method", choices=("mle", "moments"), default="mle",
+                       help="maximum likelihood (default) or the method of moments")
     rates.add_argument("--macro-loading", type=float, default=0.0,
                        help="the scenario's macro loading, taken out of the sector's loading")
     recovery = kinds.add_parser("recovery", help="recovery mean and sd (Beta) from observed recovery rates")
-    recovery.add_argument("--rates", type=float, nargs="+", metavar="RATE")
+    recovery.add_argument("--rates", type=float, nargs="+", metavar="RATE",
+                          help="the recovery rate of each default, in [0, 1] (or give --file)")
     recovery.add_argument("--file", help="CSV with one row per default")
     recovery.add_argument("--column", default="recovery", help="column in --file (default: recovery)")
-    recovery.add_argument("--method", choices=("mle", "moments"))
+    recovery.add_argument("--method", choices=("mle", "moments"),
+                          help="Beta maximum likelihood or the method of moments (default: maximum likelihood "
+                               "unless a rate is 0 or 1)")
     bank = kinds.add_parser("bank-acceptance", help="the bank's threshold and steepness from observed deals")
     bank.add_argument("--file", required=True, help="CSV with one row per deal")
-    bank.add_argument("--ratio-column", default="quasi_equity_ratio")
-    bank.add_argument("--financed-column", default="financed")
+    bank.add_argument("--ratio-column", default="quasi_equity_ratio",
+                      help="column of each deal's quasi-equity ratio (default: quasi_equity_ratio)")
+    bank.add_argument("--financed-column", default="financed",
+                      help="column saying whether the bank financed it, 1/0 or true/false (default: financed)")
     for p in (survival, rates, recovery, bank):
         p.add_argument("--name", help="sector name to put in the fragment")
 
@@ -302,17 +341,20 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 def _tail_with(args: argparse.Namespace, scenario, client) -> int:
     from levier.present.display import format_number
-    from levier.analysis.tail import exceedance_probability, tail_risk
+    from levier.analysis.tail import exceedance_probability, tail_risk, threshold_text
 
     if args.threshold is not None:
-        est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
-                                     method=args.method, batches=args.batches, twist=args.twist, client=client)
-        print(f"P({args.metric} > {format_number(args.threshold)}) = {est.probability:.5g}   "
+        with _bar(args) as bar:
+            est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
+                                         method=args.method, batches=args.batches, twist=args.twist, client=client,
+                                         progress=bar)
+        print(f"P({args.metric} > {threshold_text(args.threshold)}) = {est.probability:.5g}   "
               f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
-    est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
-                    batches=args.batches, twist=args.twist, client=client)
+    with _bar(args) as bar:
+        est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
+                        batches=args.batches, twist=args.twist, client=client, progress=bar)
     how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
     if est.meta.get("twist_target") is not None:
         how += " and default twist"
@@ -394,9 +436,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
-    from levier.present.display import ProgressBar
+    from levier.present.progress import terminal_bar
 
-    bar = ProgressBar(quiet=args.quiet)
+    bar = terminal_bar(quiet=args.quiet)
     try:
         with _cluster(args) as client:
             result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
@@ -419,7 +461,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"P(fund loss > {x:,.0f} €) = {p:.4f} ± {se:.4f} (MC se)")
     if args.out:
         files = write_result(result, args.out, force=args.force)
-        note = "" if has_parquet() else " (CSV only: install levier[parquet] for Parquet copies)"
+        note = "" if has_parquet() else " (CSV only: pip install pyarrow for Parquet copies)"
         print(f"wrote {len(files)} files to {args.out}{note}", file=sys.stderr)
     return EXIT_OK
 
@@ -459,6 +501,14 @@ def _cluster(args: argparse.Namespace):
                 cluster.close()
 
     return context()
+
+
+def _bar(args: argparse.Namespace, description: str | None = None):
+    """The progress bar of a command (on a terminal only, not with --quiet); a context that
+    closes it before the command prints its results."""
+    from levier.present.progress import terminal_bar
+
+    return terminal_bar(quiet=args.quiet, description=description)
 
 
 def _lab_errors(args: argparse.Namespace):
@@ -508,8 +558,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     variants = dict(_variant(v) for v in args.variants) or None
-    with _lab_errors(args), _cluster(args) as client:
-        result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client)
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
+        result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client,
+                         progress=bar)
     n = result.results[result.baseline].n_paths
     print(f"{scenario.meta.name}: {len(result.results) - 1} variant(s) against the baseline, {n:,} paths each, "
           "common random numbers")
@@ -562,8 +613,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             objectives[spec] = sense
     with _lab_errors(args):
         grid = dict(parse_grid(g) for g in args.grid) if args.grid else None
-    with _lab_errors(args), _cluster(args) as client:
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         result = sweep(scenario, grid, design=args.design, n=args.n, bounds=_pairs(args.bounds, "--bounds") or None,
+                       progress=bar,
                        paths=args.paths, seed=args.seed, objectives=objectives, client=client)
     table = result.table
     shown = result.parameters + [c for c in table.columns if c not in result.parameters and not c.endswith("_se")
@@ -596,8 +648,9 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         if not match:
             raise InputError("--subject-to", [f"{item!r}: expected SPEC<=VALUE or SPEC>=VALUE"])
         constraints[match.group(1)] = f"{match.group(2)} {match.group(3)}"
-    with _lab_errors(args), _cluster(args) as client:
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         found = optimise(scenario, _pairs(args.over, "--over"), maximise=args.maximise, minimise=args.minimise,
+                         progress=bar,
                          subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
                          maxiter=args.maxiter, client=client)
     print(f"{scenario.meta.name}: best policy found over {len(found.evaluations)} evaluated points")
@@ -625,9 +678,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         try:
             import SALib  # noqa: F401
         except ImportError:
-            raise InputError("--sobol", ["Sobol' indices need SALib: pip install 'levier[lab]'"]) from None
-    with _lab_errors(args), _cluster(args) as client:
-        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client).table
+            raise InputError("--sobol", [f"Sobol' indices need SALib: {install_hint('SALib', 'lab')}"]) from None
+    with _lab_errors(args), _cluster(args) as client, _bar(args, "tornado") as bar:
+        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client,
+                        progress=bar).table
     print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
     print(f"base value {format_number(table['base'].iloc[0])}")
     header = ["parameter", "range", "at low", "at high", "swing", "± se"]
@@ -637,8 +691,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     print(_plain_table(header, rows))
     if args.sobol:
         try:
-            with _lab_errors(args), _cluster(args) as client:
+            with _lab_errors(args), _cluster(args) as client, _bar(args, "Sobol' indices") as bar:
                 indices = sensitivity(scenario, ranges, args.output, n=args.n, paths=args.paths, seed=args.seed,
+                                      progress=bar,
                                       client=client).table
         except ImportError as exc:
             raise InputError("--sobol", [str(exc)]) from None
@@ -667,18 +722,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
         pyplot()
     except ImportError as exc:
         raise InputError("levier report", [str(exc)]) from None
-    if args.folder:
-        result = result_from_folder(args.folder)
-    else:
-        from levier.present.display import ProgressBar
+    from levier.present.progress import terminal_bar
 
-        scenario = _load(args.scenario, args.overrides)
-        bar = ProgressBar(quiet=args.quiet)
-        try:
+    bar = terminal_bar(quiet=args.quiet)
+    try:
+        if args.folder:
+            result = result_from_folder(args.folder, progress=bar)
+        else:
+            scenario = _load(args.scenario, args.overrides)
             with _cluster(args) as client:
                 result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar, client=client)
-        finally:
-            bar.close()
+    finally:
+        bar.close()
     write_report(result, out, force=args.force)
     print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
     return EXIT_OK
@@ -699,7 +754,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's usage says what it takes, not the top-level one
+        _chosen(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
 
     def terminated(signum, frame):  # SIGTERM: unwind like Ctrl-C, so that nothing partial is left
         raise _Terminated()

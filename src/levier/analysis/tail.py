@@ -102,6 +102,15 @@ class TailEstimate:
         return f"<TailEstimate {self.metric} ({self.method}, {self.paths:,} paths): {rows}>"
 
 
+def threshold_text(value: float) -> str:
+    """A threshold as it was given, with grouped thousands: ``19.5`` stays ``19.5`` (rounding it
+    would print ``P(n_defaults > 20)`` for a different event), ``4e6`` reads ``4,000,000``."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e18:
+        return f"{value:,.0f}"
+    return f"{value:,}"
+
+
 @dataclass(frozen=True)
 class ProbabilityEstimate:
     """P(metric > threshold) with its sectioning 95 % confidence interval."""
@@ -131,7 +140,7 @@ class ProbabilityEstimate:
 
     def __repr__(self) -> str:
         return (
-            f"<ProbabilityEstimate P({self.metric} > {self.threshold:,.0f}) = {self.probability:.4g} "
+            f"<ProbabilityEstimate P({self.metric} > {threshold_text(self.threshold)}) = {self.probability:.4g} "
             f"[{self.low:.4g}, {self.high:.4g}] ({self.method}, {self.paths:,} paths)>"
         )
 

@@ -288,7 +288,9 @@ class Scenario(_Model):
         try:
             scenario = cls.model_validate(data)
         except ValidationError as exc:
-            raise ScenarioError(source, _problems_from_pydantic(exc, data)) from None
+            problems = _problems_from_pydantic(exc, data)
+            # the checks across keys too, so that one pass lists everything to fix
+            raise ScenarioError(source, problems + _cross_key_despite(exc, data, problems)) from None
         scenario._source = source
         scenario._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         problems = _consistency_problems(scenario)
@@ -417,15 +419,21 @@ class Scenario(_Model):
         )
         book = f", loan book {self.loan_book.path!r}" if self.loan_book is not None else ""
         return (
-            f"Scenario({self.meta.name!r}: {len(self.sectors)} sectors, "
-            f"{len(self.territories)} territories, {n_pipe} pipeline projects{book}, "
-            f"{self.simulation.paths:,} paths over {self.simulation.horizon_years} years)"
+            f"Scenario({self.meta.name!r}: {_count(len(self.sectors), 'sector', 'sectors')}, "
+            f"{_count(len(self.territories), 'territory', 'territories')}, "
+            f"{_count(n_pipe, 'pipeline project', 'pipeline projects')}{book}, "
+            f"{_count(self.simulation.paths, 'path', 'paths')} over "
+            f"{_count(self.simulation.horizon_years, 'year', 'years')})"
         )
 
     def _repr_html_(self) -> str:
         from levier.present.display import scenario_html
 
         return scenario_html(self)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -621,6 +629,65 @@ def _problems_from_pydantic(exc: ValidationError, data: Any) -> list[Problem]:
     return problems
 
 
+def _cross_key_despite(exc: ValidationError, data: Any, found: list[Problem]) -> list[Problem]:
+    """The cross-key problems of data that failed the schema: each bad value is replaced by its
+    default (or, for a required key, by some value its type accepts), the checks run, and any
+    problem that names a replaced key is dropped, since its value was not the user's. Gives up
+    (no problem) when a whole table is missing or malformed."""
+    import copy
+
+    if not isinstance(data, Mapping):
+        return []
+    repaired: Any = copy.deepcopy(dict(data))
+    replaced: set[str] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        parent: Any = repaired
+        try:
+            for part in loc[:-1]:
+                parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return []
+        if not isinstance(parent, dict) or not loc or not isinstance(loc[-1], str):
+            return []
+        name = loc[-1]
+        if err["type"] == "extra_forbidden":
+            parent.pop(name, None)
+            continue
+        model = _model_at([str(p) for p in loc[:-1]])
+        if model is None or name not in model.model_fields:
+            return []
+        info = model.model_fields[name]
+        replaced.add(name)
+        if not info.is_required():
+            parent.pop(name, None)
+            continue
+        stand_in = _stand_in(info)
+        if stand_in is None:
+            return []
+        parent[name] = stand_in
+    try:
+        scenario = Scenario.model_validate(repaired)
+    except ValidationError:
+        return []
+    seen = {p.where for p in found}
+    return [p for p in _consistency_problems(scenario)
+            if p.where not in seen and not any(name in p.where or name in p.message for name in replaced)]
+
+
+def _stand_in(info: Any) -> Any:
+    """Some value a required field accepts (for :func:`_cross_key_despite`), or None."""
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(Annotated[info.annotation, *info.metadata]) if info.metadata else TypeAdapter(info.annotation)
+    for candidate in (0.5, 1, 0.1, 0, 2, 10, 1_000, 1e6, "x", True, [1.0], {}):
+        try:
+            return adapter.validate_python(candidate)
+        except ValidationError:
+            continue
+    return None
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -675,15 +742,15 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
             )
         )
     if s.pipeline is not None:
-        for mix_key, names, label in (
-            ("sector_mix", s.sector_names, "sector"),
-            ("territory_mix", s.territory_names, "territory"),
+        for mix_key, names, label, labels in (
+            ("sector_mix", s.sector_names, "sector", "sectors"),
+            ("territory_mix", s.territory_names, "territory", "territories"),
         ):
             mix = getattr(s.pipeline, mix_key)
             where = f"pipeline.{mix_key}"
             if mix is None:
                 if len(names) > 1:
-                    problems.append(Problem(where, f"missing: with several {label}s, give each one's share"))
+                    problems.append(Problem(where, f"missing: with several {labels}, give each one's share"))
                 continue
             unknown = [k for k in mix if k not in names]
             for k in unknown:

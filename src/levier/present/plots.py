@@ -40,7 +40,9 @@ def pyplot():
     try:
         import matplotlib.pyplot as plt  # without a display, matplotlib picks Agg by itself
     except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'levier[plot]'") from None
+        from levier.errors import install_hint
+
+        raise ImportError(f"plots need matplotlib: {install_hint('matplotlib', 'plot')}") from None
     return plt
 
 

@@ -202,14 +202,16 @@ def write_report(result: SimulationResult, path: str | Path, *, force: bool = Fa
     return write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
 
 
-def result_from_folder(folder: str | Path) -> SimulationResult:
-    """Re-create the result of ``levier run --out FOLDER`` by running it again (same seed, same
-    scenario, checked by its hash), and check that it gives the same paths as the folder."""
+def result_from_folder(folder: str | Path, *, progress=None) -> SimulationResult:
+    """Re-create the result of ``levier run --out FOLDER`` by running it again (same seed, the
+    scenario and loan book copied into the folder, checked by their hash), and check that it
+    gives the same paths as the folder. Works from any working directory. ``progress`` is
+    passed to :func:`~levier.simulate`."""
     import json
 
     from levier.engine.run import simulate
     from levier.errors import InputError
-    from levier.model.scenario import load_scenario
+    from levier.present.output import scenario_of_folder
 
     folder = Path(folder)
     try:
@@ -217,15 +219,10 @@ def result_from_folder(folder: str | Path) -> SimulationResult:
         stored = pd.read_csv(folder / "paths.csv")
     except (OSError, ValueError) as exc:
         raise InputError(str(folder), [f"not a results folder of levier run --out ({exc})"]) from None
-    source = meta.get("scenario_source")
-    if not source or not Path(source).is_file():
-        raise InputError(str(folder), [f"the scenario file of this run is gone: {source}"])
-    scenario = load_scenario(source)
-    if scenario.content_hash() != meta.get("scenario_hash"):
-        raise InputError(str(folder), [f"{source} has changed since this run (its SHA-256 differs)"])
+    scenario = scenario_of_folder(folder, meta)
     seed = np.random.SeedSequence(int(meta["seed_entropy"]), spawn_key=tuple(meta.get("seed_spawn_key", [])))
     result = simulate(scenario, paths=int(meta["paths"]), seed=seed, keep=meta.get("keep", "all"),
-                      sampler=meta.get("sampler", "random"))
+                      sampler=meta.get("sampler", "random"), progress=progress)
     fresh = result.paths.reset_index()
     for column in ("fund_loss", "jobs_additional", "fund_net_cost"):
         if column not in stored or len(stored) != len(fresh):
