@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bank leverage, correlated defaults, recoveries, cash flows and jobs per euro.",
     )
     parser.add_argument("--version", action="version", version=f"levier {__version__}")
+    lang_help = "language of the tables and the report: fr or en (default: the locale, LC_ALL / LC_MESSAGES / LANG)"
+    parser.add_argument("--lang", choices=("en", "fr"), default=None, help=lang_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def cluster_options(cmd: argparse.ArgumentParser) -> None:
@@ -195,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--quiet", action="store_true", help="no progress bar")
     cluster_options(report)
 
+    for command in sub.choices.values():  # --lang also after the command (levier run --lang fr ...)
+        command.add_argument("--lang", choices=("en", "fr"), default=argparse.SUPPRESS, help=lang_help)
     return parser
 
 
@@ -386,6 +390,12 @@ def _load(path: str, overrides: Sequence[str]):
     return scenario
 
 
+def _lang(args: argparse.Namespace) -> str:
+    from levier.present.i18n import check_lang
+
+    return check_lang(getattr(args, "lang", None))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from levier.present.display import run_report
     from levier.engine.run import simulate
@@ -414,7 +424,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
-        print(run_report(result))
+        print(run_report(result, lang=_lang(args)))
         for x, (p, se) in exceed.items():
             print(f"P(fund loss > {x:,.0f} €) = {p:.4f} ± {se:.4f} (MC se)")
     if args.out:
@@ -679,7 +689,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar, client=client)
         finally:
             bar.close()
-    write_report(result, out, force=args.force)
+    write_report(result, out, force=args.force, lang=_lang(args))
     print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
     return EXIT_OK
 

@@ -85,7 +85,7 @@ def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
         inner = prop.get("additionalProperties")
         return "table of name → " + _type(inner, defs) if isinstance(inner, dict) and inner else "table"
     names = {"number": "number", "integer": "integer", "string": "text", "boolean": "true / false"}
-    return names.get(kind, str(kind)) + _bounds(prop)
+    return names.get(str(kind), str(kind)) + _bounds(prop)
 
 
 def _length(prop: dict[str, Any]) -> str:
