@@ -178,7 +178,8 @@ class LoanBook(_Model):
     first_year: int | None = None
 
 
-#: Portfolio ratios a calibration target may name (the keys of ``levier.names.RATIOS``).
+#: Portfolio ratios a calibration target may name: the keys of ``levier.names.RATIOS``, then
+#: :data:`DERIVED_TARGET_METRICS`.
 TARGET_METRICS = (
     "cost_per_job",
     "cost_per_net_job",
@@ -191,7 +192,13 @@ TARGET_METRICS = (
     "jobs_created_per_project",
     "fund_lent_per_planned_job",
     "fund_outlay_per_job_created",
+    "bank_default_rate_by_amount",
 )
+
+#: Target metrics that are not result ratios, computed by ``check_calibration``:
+#: ``bank_default_rate_by_amount`` — the bank's exposure at default over its loan-years (the opening
+#: balances of each year a loan is outstanding), an annual default rate weighted by amount.
+DERIVED_TARGET_METRICS = ("bank_default_rate_by_amount",)
 
 
 class Target(_Model):
@@ -199,11 +206,17 @@ class Target(_Model):
 
     ``figure`` is an id of levier's ``programme_figures`` table (``levier.datasets``),
     ``metric`` the portfolio ratio to compare with it, ``sector`` restricts it to one sector.
+    ``kind`` says what the figure is to the scenario: ``"calibrated"`` if the scenario's inputs
+    were sized on it (agreement is then expected, not evidence), ``"validated"`` if it was held
+    out (agreement is evidence). ``restates_input = true`` marks a calibrated figure that levier
+    reproduces by construction from an input (e.g. jobs per project from the pipeline's sizes).
     """
 
     figure: Name
     metric: Literal[TARGET_METRICS]  # type: ignore[valid-type]
     sector: str | None = None
+    kind: Literal["calibrated", "validated"] = "calibrated"
+    restates_input: bool = False
 
 
 class Variant(_Model):
