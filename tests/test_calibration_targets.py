@@ -140,3 +140,17 @@ def test_targets_carry_their_kind():
         make_scenario(targets=[{"figure": "prt_2010_leverage", "metric": "leverage_bank", "kind": "fitted"}])
     s = make_scenario(targets=[{"figure": "prt_2010_leverage", "metric": "leverage_bank"}])
     assert s.targets[0].kind == "calibrated" and not s.targets[0].restates_input
+
+
+def test_funding_costs_come_out_of_the_same_loan_years(capsys):
+    scenario = levier.load_scenario(ROOT / "scenarios" / "moselle_est.toml")
+    result = levier.simulate(scenario, paths=300)
+    gross = bank_economics(scenario, result=result)
+    net = bank_economics(scenario, result=result, funding_rate=0.03)
+    assert net.interest == pytest.approx(gross.interest * (1 - 0.03 / 0.045), rel=1e-12)
+    assert net.loss == gross.loss and "net of funding at 3 %" in net.message()
+    # funded at the loan's own rate, the bank earns nothing and only loses
+    assert not bank_economics(scenario, result=result, funding_rate=0.045).covers
+    assert main(["validate", "--bank-paths", "200", "--bank-funding-rate", "0.03",
+                 str(ROOT / "scenarios" / "moselle_est.toml")]) == 0
+    assert "net of funding at 3 %" in capsys.readouterr().out

@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="override a scenario key before checking (repeatable)")
     validate.add_argument("--bank-paths", type=_positive_int, default=2_000, metavar="N",
                           help="paths of the quick simulation that checks the bank's economics (default 2000)")
+    validate.add_argument("--bank-funding-rate", type=float, default=0.0, metavar="RATE",
+                          help="the bank's cost of funds, taken out of its interest (default 0: gross interest)")
     validate.add_argument("--no-bank-check", dest="bank_check", action="store_false",
                           help="skip the quick simulation of the bank's interest against its loss")
     _add_calibrate(sub)
@@ -531,7 +533,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         from levier.analysis.calibrate import bank_economics
 
         # a quick simulation: the check is about the sign of a mean, a few thousand paths settle it
-        print(f"  {bank_economics(scenario, paths=args.bank_paths).message()}")
+        try:
+            economics = bank_economics(scenario, paths=args.bank_paths, funding_rate=args.bank_funding_rate)
+        except ValueError as exc:
+            raise InputError("--bank-funding-rate", [str(exc)]) from None
+        print(f"  {economics.message()}")
     return EXIT_OK
 
 

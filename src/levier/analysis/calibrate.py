@@ -556,6 +556,8 @@ class BankEconomics:
     paths : int
     covers : bool
         Whether the margin is positive beyond Monte Carlo noise (``margin > 2 margin_se``).
+    funding_rate : float
+        The bank's cost of funds taken out of ``interest`` (0: gross interest).
     """
 
     interest: float
@@ -565,6 +567,7 @@ class BankEconomics:
     lent: float
     paths: int
     covers: bool
+    funding_rate: float = 0.0
 
     def message(self) -> str:
         """One line with the figures, as ``validate`` and ``check-calibration`` print it."""
@@ -575,10 +578,12 @@ class BankEconomics:
         head = "bank economics" if self.covers else "WARNING: the bank's expected interest does not cover its expected loss"
         return (f"{head}: interest {format_number(self.interest)} €{per(self.interest)}, loss "
                 f"{format_number(self.loss)} €{per(self.loss)}, margin {format_number(self.margin)} "
-                f"± {format_number(self.margin_se)} € ({self.paths:,} paths, undiscounted, before funding costs)")
+                f"± {format_number(self.margin_se)} € ({self.paths:,} paths, undiscounted, "
+                + (f"net of funding at {100 * self.funding_rate:g} %)" if self.funding_rate else "before funding costs)"))
 
 
-def bank_economics(scenario=None, *, result=None, paths: int | None = None, seed=None) -> BankEconomics:
+def bank_economics(scenario=None, *, result=None, paths: int | None = None, seed=None,
+                   funding_rate: float = 0.0) -> BankEconomics:
     """Does the bank's expected interest margin cover its expected loss?
 
     A bank that expects to lose more principal than it earns in interest does not lend: a
@@ -591,12 +596,20 @@ def bank_economics(scenario=None, *, result=None, paths: int | None = None, seed
     scenario : Scenario, optional
         Simulated with ``paths`` and ``seed`` when no ``result`` is given.
     result : SimulationResult, optional
+    funding_rate : float
+        The bank's own cost of funds a year: the interest is then net of ``funding_rate`` on the
+        same loan-years (``bank_interest * (1 - funding_rate / bank.rate)``); needs ``scenario``.
     """
     if result is None:
         from levier.engine.run import simulate
 
         result = simulate(scenario, paths=paths, seed=seed)
     interest = np.asarray(result.paths["bank_interest"], dtype=float)
+    if funding_rate:
+        if scenario is None or not (0.0 <= funding_rate) or scenario.bank.rate <= 0:
+            raise ValueError("funding_rate needs the scenario, a rate >= 0 and a bank.rate > 0")
+        # interest is bank.rate on the loan-years, so funding costs funding_rate on the same ones
+        interest = interest * (1.0 - funding_rate / scenario.bank.rate)
     loss = np.asarray(result.paths["bank_loss"], dtype=float)
     diff = interest - loss
     n = diff.size
@@ -604,7 +617,7 @@ def bank_economics(scenario=None, *, result=None, paths: int | None = None, seed
     margin = float(diff.mean())
     covers = bool(margin > 2.0 * se) if se == se else margin > 0
     return BankEconomics(float(interest.mean()), float(loss.mean()), margin, se,
-                         float(np.mean(result.paths["bank_lent"])), n, covers)
+                         float(np.mean(result.paths["bank_lent"])), n, covers, float(funding_rate))
 
 
 # -- what the assumptions weigh -------------------------------------------------------------------
