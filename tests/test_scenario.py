@@ -66,7 +66,7 @@ def test_with_overrides_returns_a_new_validated_scenario(moselle):
     assert changed.sectors[1].annual_pd == 0.05
     assert changed.territories[0].loading == 0.1
     assert moselle.policy.loan_per_job != 10_000 or moselle.simulation.paths != 10  # original intact
-    assert moselle.sectors[1].annual_pd == 0.074
+    assert moselle.sectors[1].annual_pd == 0.0149
     assert changed.content_hash() != moselle.content_hash()
 
 

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario", help="scenario TOML file")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override a scenario key before checking (repeatable)")
+    validate.add_argument("--bank-paths", type=_positive_int, default=2_000, metavar="N",
+                          help="paths of the quick simulation that checks the bank's economics (default 2000)")
+    validate.add_argument("--bank-funding-rate", type=float, default=0.0, metavar="RATE",
+                          help="the bank's cost of funds, taken out of its interest (default 0: gross interest)")
+    validate.add_argument("--no-bank-check", dest="bank_check", action="store_false",
+                          help="skip the quick simulation of the bank's interest against its loss")
     _add_calibrate(sub)
     tail = sub.add_parser(
         "tail",
@@ -122,7 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("scenarios", nargs="*", help="scenario files (default: scenarios/*.toml)")
     check.add_argument("--paths", type=_positive_int, default=5_000, help="paths per scenario (default 5000)")
     check.add_argument("--seed", type=_seed, help="seed (default: each scenario's)")
-    check.add_argument("--markdown", action="store_true", help="print one Markdown table (for the docs)")
+    check.add_argument("--markdown", action="store_true", help="print the Markdown of docs/calibration.md")
+    check.add_argument("--tornado", action="store_true",
+                       help="with --markdown: append the tornado of each headline over the parameters marked "
+                            "assumption (Moselle-Est; slow)")
+    check.add_argument("--tornado-paths", type=_positive_int, default=2_000, metavar="N",
+                       help="paths per run of the tornado (default 2000)")
     def lab_options(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("scenario", help="scenario TOML file")
         cluster_options(cmd)
@@ -270,7 +281,11 @@ def _add_calibrate(sub) -> None:
                       help="column of each deal's quasi-equity ratio (default: quasi_equity_ratio)")
     bank.add_argument("--financed-column", default="financed",
                       help="column saying whether the bank financed it, 1/0 or true/false (default: financed)")
-    for p in (survival, rates, recovery, bank):
+    mix = kinds.add_parser("rating-mix", help="annual PD of established firms from their mix of Banque de France cotes")
+    mix.add_argument("--mix", nargs="+", required=True, metavar="COTE=SHARE",
+                     help="share of the firms in each cote, e.g. 4=0.2 5+=0.3 5=0.3 6=0.2 (shares sum to 1)")
+    mix.add_argument("--multiplier", type=float, default=1.0, help="scale the PD (a sector's relative risk)")
+    for p in (survival, rates, recovery, bank, mix):
         p.add_argument("--name", help="sector name to put in the fragment")
 
 
@@ -323,6 +338,17 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             if rates is None:
                 raise ValueError("give --rates or --file")
             fit = calibrate.recovery_beta(rates, method=args.method)
+        elif args.kind == "rating-mix":
+            shares = {}
+            for item in args.mix:
+                cote, sep, share = item.partition("=")
+                try:
+                    shares[cote.strip()] = float(share) if sep else float("nan")
+                except ValueError:
+                    raise ValueError(f"--mix {item!r}: expected COTE=SHARE with a number, e.g. 5+=0.3") from None
+                if not sep:
+                    raise ValueError(f"--mix {item!r}: expected COTE=SHARE, e.g. 5+=0.3")
+            fit = calibrate.pd_from_rating_mix(shares, multiplier=args.multiplier)
         else:
             q, y = _csv_columns(args.file, args.ratio_column, args.financed_column)
             fit = calibrate.bank_acceptance(q, y)
@@ -374,30 +400,23 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
 def _cmd_check_calibration(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from levier.analysis.calibrate import check_calibration
+    from levier.analysis.calibrate import bank_economics, check_calibration
+    from levier.engine.run import simulate
     from levier.present.display import format_number
 
     files = args.scenarios or sorted(str(p) for p in Path("scenarios").glob("*.toml"))
     if not files:
         raise InputError("scenarios/", ["no scenario files: name them, or run from a folder with scenarios/*.toml"])
-    disagreements = 0
+    disagreements, rows, banks = 0, [], []
     lines = []
-    if args.markdown:
-        lines += ["| scenario | published figure | published | accepted range | levier (95 % MC interval) | verdict |",
-                  "| --- | --- | --- | --- | --- | --- |"]
     for file in files:
         scenario = _load(file, [])
-        table = check_calibration(scenario, paths=args.paths, seed=args.seed)
+        result = simulate(scenario, paths=args.paths, seed=args.seed)
+        table = check_calibration(scenario, result=result)
+        bank = bank_economics(result=result)
+        banks.append((Path(file).stem, scenario, bank))
+        rows += [(Path(file).stem, row) for row in table.itertuples()]
         if args.markdown:
-            for row in table.itertuples():
-                disagreements += not row.agrees
-                lines.append(
-                    f"| {Path(file).stem} | {row.programme}: {row.published} "
-                    f"({f'[source]({row.url})' if str(row.url).startswith('http') else row.url}) | "
-                    f"{format_number(row.value)} {row.unit} | {format_number(row.low)} – {format_number(row.high)} | "
-                    f"{format_number(row.levier)} [{format_number(row.levier_low)}, {format_number(row.levier_high)}] "
-                    f"({row.metric}) | {'agrees' if row.agrees else '**disagrees**'} |"
-                )
             continue
         lines.append(f"{scenario.meta.name} ({file})")
         if table.empty:
@@ -410,16 +429,95 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
             else:
                 verdict = f"DISAGREES: {'above' if row.levier > row.high else 'below'} the published range"
             disagreements += not row.agrees
-            lines.append(f"  {row.programme}: {row.published}")
+            kind = row.kind + (", restates an input" if row.restates_input else "")
+            lines.append(f"  [{kind}] {row.programme}: {row.published}")
             lines.append(f"    published {format_number(row.value)} {row.unit} (range {format_number(row.low)} to "
                          f"{format_number(row.high)}: {row.range_reason})")
             lines.append(f"    levier    {format_number(row.levier)}  [{format_number(row.levier_low)}, "
                          f"{format_number(row.levier_high)}] 95 % MC  ({row.metric})  → {verdict}")
             lines.append(f"    source    {row.source} — {row.url}")
+        lines.append(f"  {bank.message()}")
+        lines.append("")
+    if args.markdown:
+        lines += [
+            "# Calibration: the shipped scenarios against the figures they cite", "",
+            f"Generated by `levier check-calibration --paths {args.paths} --markdown --tornado > docs/calibration.md` "
+            "(run from the repository root); `tests/test_docs_calibration.py` checks that the tables are what the "
+            "command prints today. Each published figure, its accepted range and the reason for the range are in "
+            "levier's `programme_figures` table (`levier.datasets`); levier's value is a ratio of means over paths "
+            "with its 95 % Monte Carlo interval.", "",
+            "A *calibrated* target is one a scenario was sized on: agreement is expected and is not evidence. A "
+            "*validated* target was held out: no input was chosen on it, and its accepted range was written from "
+            "the source's own spread before levier was run on it. A target marked *restates an input* is reproduced "
+            "by construction (e.g. jobs per project from the pipeline's project sizes).", "",
+            "Default rates: the shipped scenarios' PD level comes from a mix of Banque de France cotes "
+            "(`levier calibrate rating-mix`, the mix is an assumption) through the regulatory 3-year default-rate "
+            "benchmarks of the credit quality steps (tables `bdf_rating_scale`, `default_rate_benchmarks`); INSEE "
+            "survival of new firms only spreads it between sectors.",
+        ]
+        for kind, title in (("calibrated", "Calibration targets: figures the scenarios were sized on"),
+                            ("validated", "Validation targets: figures held out")):
+            lines += ["", f"### {title}", "",
+                      "| scenario | published figure | published | accepted range | levier (95 % MC interval) | verdict |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for stem, row in rows:
+                if row.kind != kind:
+                    continue
+                disagreements += not row.agrees
+                note = " (restates an input)" if row.restates_input else ""
+                lines.append(
+                    f"| {stem} | {row.programme}: {row.published}{note} "
+                    f"({f'[source]({row.url})' if str(row.url).startswith('http') else row.url}) | "
+                    f"{format_number(row.value)} {row.unit} | {format_number(row.low)} – {format_number(row.high)} | "
+                    f"{format_number(row.levier)} [{format_number(row.levier_low)}, {format_number(row.levier_high)}] "
+                    f"({row.metric}) | {'agrees' if row.agrees else '**disagrees**'} |"
+                )
+        lines += ["", "### The bank's economics: expected interest against expected loss", "",
+                  "Undiscounted means over paths of `bank_interest` and `bank_loss` (€), before the bank's funding "
+                  "and operating costs: a positive margin is necessary for the bank to lend, not sufficient. "
+                  "`levier validate` prints the same check from a quick simulation.", "",
+                  "| scenario | bank lent | bank interest | bank loss | margin (± MC se) | covers its loss |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for stem, _, bank in banks:
+            lines.append(f"| {stem} | {format_number(bank.lent)} | {format_number(bank.interest)} | "
+                         f"{format_number(bank.loss)} | {format_number(bank.margin)} ± {format_number(bank.margin_se)} | "
+                         f"{'yes' if bank.covers else '**no**'} |")
         lines.append("")
     lines.append(f"{disagreements} disagreement(s) over {len(files)} scenario(s), {args.paths:,} paths each")
+    if args.markdown and args.tornado:  # the tornado goes last, after the line the docs test reads
+        lines += [""] + _tornado_markdown(files, args)
     print("\n".join(lines))
     return EXIT_OK
+
+
+def _tornado_markdown(files: Sequence[str], args: argparse.Namespace) -> list[str]:
+    from pathlib import Path
+
+    from levier.analysis.calibrate import assumption_tornado
+    from levier.model.datasets import load
+    from levier.present.display import format_number
+
+    named = {Path(f).stem: f for f in files}
+    lines = ["## What the assumptions weigh", "",
+             f"Generated with `--tornado` ({args.tornado_paths:,} paths a run, one seed for all). Each parameter marked "
+             "\"assumption\" in the scenario moves from the low to the high end of the range in levier's "
+             "`assumption_ranges` table (`levier.datasets`), the others staying put; the bar is the swing of the "
+             "headline, longest first, with its Monte Carlo standard error.", ""]
+    ranges = load("assumption_ranges")
+    for stem in sorted(set(ranges["scenario"]) & set(named)):
+        scenario = _load(named[stem], [])
+        for label, frame in assumption_tornado(scenario, stem, paths=args.tornado_paths, seed=args.seed).items():
+            base = frame["base"].iloc[0]
+            lines += [f"### {stem}: {label} (base {format_number(base)})", "",
+                      "| parameter (low – high) | at low | at high | swing (± MC se) | |", "| --- | --- | --- | --- | --- |"]
+            widest = frame["swing"].abs().max() or 1.0
+            for key, row in frame.iterrows():
+                bar = "█" * max(1, int(round(20 * abs(row["swing"]) / widest))) if row["swing"] else ""
+                lines.append(f"| {key} ({format_number(row['low_value'])} – {format_number(row['high_value'])}) | "
+                             f"{format_number(row['low'])} | {format_number(row['high'])} | "
+                             f"{format_number(row['swing'])} ± {format_number(row['swing_se'])} | {bar} |")
+            lines.append("")
+    return lines
 
 
 def _load(path: str, overrides: Sequence[str]):
@@ -483,6 +581,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     portfolio = build_portfolio(scenario)
     book = int(portfolio.in_book.sum())
     print(f"{args.scenario}: valid — {scenario!r}; {book} loans in the loan book")
+    if args.bank_check:
+        from levier.analysis.calibrate import bank_economics
+
+        # a quick simulation: the check is about the sign of a mean, a few thousand paths settle it
+        try:
+            economics = bank_economics(scenario, paths=args.bank_paths, funding_rate=args.bank_funding_rate)
+        except ValueError as exc:
+            raise InputError("--bank-funding-rate", [str(exc)]) from None
+        print(f"  {economics.message()}")
     return EXIT_OK
 
 

@@ -170,7 +170,8 @@ class LoanBook(_Model):
     first_year: int | None = Field(None, description="Calendar year of simulation year 1; absent: entry_year counts in simulation years (≤ 0 = before the start).", json_schema_extra={"unit": "calendar year"})
 
 
-#: Portfolio ratios a calibration target may name (the keys of ``levier.names.RATIOS``).
+#: Portfolio ratios a calibration target may name: the keys of ``levier.names.RATIOS``, then
+#: :data:`DERIVED_TARGET_METRICS`.
 TARGET_METRICS = (
     "cost_per_job",
     "cost_per_net_job",
@@ -183,7 +184,13 @@ TARGET_METRICS = (
     "jobs_created_per_project",
     "fund_lent_per_planned_job",
     "fund_outlay_per_job_created",
+    "bank_default_rate_by_amount",
 )
+
+#: Target metrics that are not result ratios, computed by ``check_calibration``:
+#: ``bank_default_rate_by_amount`` — the bank's exposure at default over its loan-years (the opening
+#: balances of each year a loan is outstanding), an annual default rate weighted by amount.
+DERIVED_TARGET_METRICS = ("bank_default_rate_by_amount",)
 
 
 class Target(_Model):
@@ -191,11 +198,20 @@ class Target(_Model):
 
     ``figure`` is an id of levier's ``programme_figures`` table (``levier.datasets``),
     ``metric`` the portfolio ratio to compare with it, ``sector`` restricts it to one sector.
+    ``kind`` says what the figure is to the scenario: ``"calibrated"`` if the scenario's inputs
+    were sized on it (agreement is then expected, not evidence), ``"validated"`` if it was held
+    out (agreement is evidence). ``restates_input = true`` marks a calibrated figure that levier
+    reproduces by construction from an input (e.g. jobs per project from the pipeline's sizes).
     """
 
     figure: Name = Field(description="Id of a published figure in levier.datasets.load('programme_figures').")
     metric: Literal[TARGET_METRICS] = Field(description="The ratio of result.ratios() to compare with it.")  # type: ignore[valid-type]
     sector: str | None = Field(None, description="Restrict the comparison to one sector; absent: the whole portfolio.")
+    kind: Literal["calibrated", "validated"] = Field(
+        "calibrated", description="calibrated: the scenario was sized on this figure; validated: held out, its "
+        "accepted range written from the source before running levier.")
+    restates_input: bool = Field(False, description="The figure restates an input of the scenario (not evidence "
+                                 "of the model): reported, never counted as agreement.")
 
 
 class Variant(_Model):

@@ -85,6 +85,7 @@ class Terms:
     territory_limit: float
     n_sectors: int
     n_territories: int
+    bank_rate: float = 0.0
 
     @property
     def n_projects(self) -> int:
@@ -275,6 +276,7 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         accept_without=acceptance_probability(q_without, bank.threshold, bank.steepness),
         closes_without=closes_without,
         fund_rate=rate,
+        bank_rate=float(bank.rate),
         fund_out=fund_out,
         bank_out=bank_out,
         ramp=ramp,
