@@ -657,7 +657,7 @@ def assumption_tornado(scenario, name: str, *, paths: int = 2_000, seed=None, he
         current = scenario.value_at(row.key)
         cast = int if isinstance(current, int) and not isinstance(current, bool) else float
         ranges[row.key] = (cast(row.low), cast(row.high))
-    return {label: tornado(scenario, ranges, spec, paths=paths, seed=seed) for label, spec in headlines}
+    return {label: tornado(scenario, ranges, spec, paths=paths, seed=seed).table for label, spec in headlines}
 
 
 # -- does a scenario reproduce the figures it cites? ------------------------------------------------
