@@ -85,6 +85,7 @@ class Terms:
     territory_limit: float
     n_sectors: int
     n_territories: int
+    bank_rate: float = 0.0  # the bank's interest rate (for the banks' interest received)
 
     @property
     def n_projects(self) -> int:
@@ -313,4 +314,5 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         territory_limit=pol.max_territory_share * s.fund.capital if pol.max_territory_share < 1 else np.inf,
         n_sectors=len(sectors),
         n_territories=len(territories),
+        bank_rate=float(bank.rate),
     )
