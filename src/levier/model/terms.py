@@ -85,7 +85,7 @@ class Terms:
     territory_limit: float
     n_sectors: int
     n_territories: int
-    bank_rate: float = 0.0
+    bank_rate: float = 0.0  # the bank's interest rate (for the banks' interest received)
 
     @property
     def n_projects(self) -> int:
