@@ -34,6 +34,9 @@ PATH_COLUMNS = (
     "operating_costs",
     "clawbacks",  # subsidies clawed back
     "fund_outstanding_end",  # fund principal still owed by live firms at the horizon
+    "guarantor_loss",  # € of bank loss borne by the guarantor ([guarantee]); bank_loss is net of it
+    "guarantor_fees",  # guarantee fees paid by the firms on the guaranteed outstanding
+    "fund_variable_interest",  # the participative loan's profit-linked interest (policy.variable_rate)
 )
 
 #: Per-year metrics, by path and year (``by_year()``).
@@ -45,6 +48,9 @@ YEAR_COLUMNS = (
     "fund_cash_flow",  # inflows - outflows of the fund in the year
     "new_loans",
     "live_files",
+    "guarantor_loss",
+    "guarantor_fees",
+    "fund_variable_interest",
 )
 
 #: Metrics kept by path and sector / territory (``by_sector()``, ``by_territory()``).
@@ -60,6 +66,9 @@ SECTOR_COLUMNS = (
     "jobs_created",
     "jobs_additional",
     "jobs_planned",
+    "guarantor_loss",
+    "guarantor_fees",
+    "fund_variable_interest",
 )
 
 #: Portfolio ratios reported by ``SimulationResult.ratios()``: name → (numerator, denominator),
@@ -79,4 +88,4 @@ RATIOS = {
 }
 
 #: Metrics whose upper tail is the risk: VaR and ES are reported for these.
-LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults")
+LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guarantor_loss")

@@ -125,9 +125,10 @@ def simulate_block(terms: Terms, root: np.random.SeedSequence, block: int, n_pat
 
 # Names of the per-path sums kept per segment before they are folded into paths and groups.
 _SEGMENT_SUMS = ("fund_lent", "bank_lent", "investment", "n_financed", "jobs_planned", "subsidies", "n_additional",
-                 "jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "fund_loss", "bank_loss", "n_defaults")
+                 "jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "fund_loss", "bank_loss", "n_defaults",
+                 "guarantor_loss", "guarantor_fees", "fund_variable_interest")
 _YEAR_SUMS = ("interest", "principal", "fund_end", "bank_end", "files", "jobs", "defaults", "fund_rec", "bank_rec",
-              "clawed", "disbursed", "new_loans")
+              "clawed", "disbursed", "new_loans", "guarantor_loss", "guarantor_fees", "variable")
 _TWO32 = float(2**32)
 
 
@@ -179,6 +180,7 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     eps = 1e-9 * max(terms.capital, 1.0)
     cost = terms.loan + terms.subsidy
     available = np.full(n, terms.capital)
+    committed = np.zeros(n)  # guaranteed principal the guarantor's envelope has committed
     sector_used = np.zeros((n, terms.n_sectors))
     territory_used = np.zeros((n, terms.n_territories))
     entry_book = terms.entry[: terms.n_book]
@@ -192,8 +194,9 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     log_weight = np.zeros(n) if twist is not None else None
     for t in range(1, horizon + 1):
         for co in sorted(by_year.get(t, []), key=lambda c: not c.decided):  # pipeline first
+            covered = None
             if co.decided:
-                ok = _decide(terms, draws, co, cost, available, sector_used, territory_used, eps)
+                ok, covered = _decide(terms, draws, co, cost, available, sector_used, territory_used, eps, committed)
                 spent = ok * cost[co.cols]
                 available -= spent.sum(axis=1)
                 sector_used += group_sums(spent, terms.sector[co.cols], terms.n_sectors)
@@ -211,7 +214,7 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
                         terms.territory[: terms.n_book][entering], book_cost, minlength=terms.n_territories
                     )
             tilt = None if theta is None else (theta, twist.loss, log_weight)
-            _cohort_flows(terms, draws, co, ok, cdfs.pop(id(co)), sums, tilt)
+            _cohort_flows(terms, draws, co, ok, cdfs.pop(id(co)), sums, tilt, covered)
         if terms.recycle:
             available += year["principal"][:, t - 1] + year["fund_rec"][:, t - 1] + year["clawed"][:, t - 1]
     year["disbursed"] += plan.book_disbursed
@@ -219,6 +222,8 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
 
     operating = terms.operating_cost * year["files"]
     inflow = year["interest"] + year["principal"] + year["fund_rec"] + year["clawed"]
+    if terms.variable_rate > 0:
+        inflow = inflow + year["variable"]
     present_value = np.full(n, plan.pre_value)
     for t in range(1, horizon + 1):
         present_value += year["disbursed"][:, t - 1] * discount[t - 1] - (inflow[:, t - 1] - operating[:, t - 1]) * discount[t]
@@ -247,6 +252,9 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
         "fund_cash_flow": inflow - operating - year["disbursed"],
         "new_loans": year["new_loans"],
         "live_files": year["files"],
+        "guarantor_loss": year["guarantor_loss"],
+        "guarantor_fees": year["guarantor_fees"],
+        "fund_variable_interest": year["variable"],
     }
     return PathBlock(
         paths={k: paths[k] for k in PATH_COLUMNS},
@@ -257,10 +265,26 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     )
 
 
-def _decide(terms, draws, co, cost, available, sector_used, territory_used, eps) -> np.ndarray:
-    """The fund's decisions on one year's pipeline, first come first served: (n, mc) bool."""
+def _decide(terms, draws, co, cost, available, sector_used, territory_used, eps, committed):
+    """The fund's decisions on one year's pipeline, first come first served.
+
+    Returns ``ok`` (n, mc), the financed files, and ``covered`` (n, mc), those the guarantor's
+    envelope covers (None when every file is covered or there is no guarantee). A file the bank
+    accepts with the guarantee asks for it in entry order; once the year's asks exceed what the
+    envelope has left, later files are decided by the bank without it (``committed`` grows by the
+    guaranteed principal of the covered files the fund finances).
+    """
     sl = co.cols
-    ok = terms.eligible[sl] & (draws.u_bank[:, sl] < terms.accept_with[sl] * _TWO32)
+    covered = None
+    if terms.envelope_binds:
+        u = draws.u_bank[:, sl]
+        asks = terms.eligible[sl] & (u < terms.accept_with[sl] * _TWO32)
+        asked = committed[:, None] + np.cumsum(asks * terms.guaranteed[sl], axis=1)
+        covered = asks & (asked <= terms.guarantee_envelope + eps)
+        accept = np.where(covered, terms.accept_with[sl], terms.accept_unguaranteed[sl])
+        ok = terms.eligible[sl] & (u < accept * _TWO32)
+    else:
+        ok = terms.eligible[sl] & (draws.u_bank[:, sl] < terms.accept_with[sl] * _TWO32)
     price = cost[sl]
     for limit, used, codes in (
         (terms.sector_limit, sector_used, terms.sector[sl]),
@@ -269,7 +293,10 @@ def _decide(terms, draws, co, cost, available, sector_used, territory_used, eps)
         if math.isfinite(limit):
             ok &= used[:, codes] + group_cumsum(ok * price, codes) <= limit + eps
     ok &= np.cumsum(ok * price, axis=1) <= available[:, None] + eps
-    return ok
+    if covered is not None:
+        covered &= ok
+        committed += (covered * terms.guaranteed[sl]).sum(axis=1)
+    return ok, covered
 
 
 def class_default_cdf(terms: Terms, classes: np.ndarray, first_year: int, factors: np.ndarray | None) -> np.ndarray:
@@ -320,8 +347,11 @@ def _default_years(u: np.ndarray, rows: np.ndarray, classes: np.ndarray, cdf: np
 
 
 def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None, cdf: np.ndarray, sums: _Sums,
-                  tilt=None) -> None:
+                  tilt=None, covered: np.ndarray | None = None) -> None:
     """Add one cohort's flows, losses and jobs to ``sums`` (``ok``: financed, None = all).
+
+    ``covered`` (n, mc): the financed files the guarantor covers, when its envelope may run out;
+    otherwise every financed pipeline file is covered if there is a guarantee, and no book loan is.
 
     ``cdf`` is the cohort's :func:`class_default_cdf`; ``tilt``, if given, is ``(theta, loss,
     log_weight)`` of a :class:`Twist`: the financed loans' uniforms are twisted and each path's
@@ -344,9 +374,16 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
     realised = terms.jobs[sl] * realisation
     if ok is not None:
         realised = ok * realised
+    guaranteed = terms.guarantee and co.decided
+    if guaranteed and covered is None:
+        covered = ok
     maybe_not_additional = terms.closes_without[sl] & (terms.accept_without[sl] > 0)
     if maybe_not_additional.any():
-        additional = ~(maybe_not_additional & (draws.u_bank[:, sl] < terms.accept_without[sl] * _TWO32))
+        accept_without = terms.accept_without[sl]
+        if covered is not None and terms.envelope_binds:
+            # without the fund, the firm has the guarantee only if the envelope covered it
+            accept_without = np.where(covered, accept_without, terms.accept_without_unguaranteed[sl])
+        additional = ~(maybe_not_additional & (draws.u_bank[:, sl] < accept_without * _TWO32))
         if ok is not None:
             additional &= ok
         realised_add = additional * realised
@@ -418,7 +455,13 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
         return np.bincount(at_segment, weights, minlength=size).reshape(n, n_seg)
 
     seg["fund_loss"] = segment_sum(fund_start - fund_rec)
-    seg["bank_loss"] = segment_sum(bank_start - bank_rec)
+    bank_loss = bank_start - bank_rec
+    if guaranteed:
+        # the guarantor bears its share of the bank's loss after the senior recovery, up to its cap
+        guarantor = covered[rows, cols] * np.minimum(terms.guarantee_share * bank_loss, terms.guarantee_cap)
+        bank_loss = bank_loss - guarantor
+        seg["guarantor_loss"] = segment_sum(guarantor)
+    seg["bank_loss"] = segment_sum(bank_loss)
     seg["n_defaults"] = segment_sum()
     seg["jobs_created"] = seg["jobs_created"] - segment_sum(lost_final)
     seg["jobs_additional"] = seg["jobs_additional"] - segment_sum(lost_final * add_i)
@@ -445,6 +488,27 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
     year["defaults"][:, first:] += defaults.reshape(n, n_buckets, years).sum(axis=1)
     year["fund_rec"][:, first:] += np.bincount(at_year, fund_rec, minlength=n * years).reshape(n, years)
     year["bank_rec"][:, first:] += np.bincount(at_year, bank_rec, minlength=n * years).reshape(n, years)
+    if guaranteed:
+        year["guarantor_loss"][:, first:] += np.bincount(at_year, guarantor, minlength=n * years).reshape(n, years)
+
+    # -- flows in proportion to a loan's outstanding while the firm lives, whatever its default
+    #    year: the guarantee fee (bank's outstanding) and the variable interest (fund's)
+    def live_flow(name: str, weight: np.ndarray, share: np.ndarray) -> None:
+        base, tail = _live_tables(share, co.year, horizon)
+        seg_w = per_segment(weight)
+        w_def = weight[rows, cols] if weight.ndim == 2 else weight[cols]
+        sums.fold(co, {name: seg_w * base.sum(axis=1)[co.seg_bucket]
+                       - segment_sum(w_def * tail.sum(axis=1)[b * years + offset])})
+        year[_LIVE_YEAR[name]] += _weighted(per_bucket(seg_w), base) - _weighted(tail_sum(w_def), tail)
+
+    if guaranteed and terms.guarantee_fee_rate > 0:
+        live_flow("guarantor_fees", covered * (terms.guarantee_fee_rate * terms.guarantee_share * terms.bank_loan[sl]),
+                  co.bank_start)
+    if terms.variable_rate > 0:
+        # the profit-linked part: the job realisation above target stands for the firm's results
+        performance = np.minimum(np.maximum(realisation - 1.0, 0.0) / (terms.variable_cap - 1.0), 1.0)
+        live_flow("fund_variable_interest", financed_weight(ok, performance * (terms.variable_rate * terms.loan[sl])),
+                  co.fund_start)
 
     # -- conditional subsidies clawed back at the check year from surviving firms ---------------
     check = terms.check_year[sl]
@@ -456,10 +520,14 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
         c_year = check[idx]
         achieved = realisation[:, idx] * terms.ramp[co.start + idx, c_year]
         short = (achieved < 1.0).astype(float) if terms.clawback_full else np.clip(1.0 - achieved, 0.0, 1.0)
+        if terms.clawback_tolerance < 1.0:  # a firm within the tolerance of its target keeps it all
+            short = np.where(achieved < terms.clawback_tolerance, short, 0.0)
         surviving = default_year[:, idx] > c_year
         if ok is not None:
             surviving &= ok[:, idx]
         clawed = surviving * short * terms.subsidy[sl][idx]
+        if terms.clawback_collected < 1.0:
+            clawed = clawed * terms.clawback_collected
         for y in np.unique(c_year):
             year["clawed"][:, y - 1] += clawed[:, c_year == y].sum(axis=1)
 
@@ -519,6 +587,25 @@ def _twisted_uniforms(u, p, ok, theta, loss, log_weight) -> np.ndarray:
         ratio = np.where(ok, ratio, 0.0)
     log_weight += ratio.sum(axis=1)
     return twisted
+
+
+_LIVE_YEAR = {"guarantor_fees": "guarantor_fees", "fund_variable_interest": "variable"}
+
+
+def financed_weight(ok: np.ndarray | None, weight: np.ndarray) -> np.ndarray:
+    """A per-loan weight (n, mc) kept on the financed loans only (``ok`` None: all are)."""
+    return weight if ok is None else ok * weight
+
+
+def _live_tables(share: np.ndarray, year: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Yearly flow per unit of loan and per unit rate, in proportion to the share outstanding at
+    the start of each year (like interest): ``base`` (B, T) for a loan that never defaults, and
+    ``tail`` (B * Tc, T), what a default in year ``year + j`` (row ``b * Tc + j``) removes."""
+    t = np.arange(1, horizon + 1)
+    base = share[:, t] * (t >= year)[None, :]
+    tau = year + np.arange(horizon - year + 1)
+    tail = (base[:, None, :] * (t[None, :] >= tau[:, None])[None]).reshape(-1, horizon)
+    return base, tail
 
 
 def _weighted(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
