@@ -287,3 +287,13 @@ def test_variants_and_the_lab_reach_the_new_keys(moselle):
     s = levier.Scenario.from_dict({**moselle.model_dump(exclude_unset=True),
                                    "variants": [{"name": "g", "set": {"guarantee": {"share": 0.5}}}]})
     assert s.variant("g").guarantee.share == 0.5
+
+
+def test_check_calibration_shows_the_guarantee_s_effect_on_the_cited_leverage(capsys):
+    figures = {}
+    for share in (0.0, 0.5):
+        assert main(["check-calibration", str(SHIPPED), "--paths", "300", "--seed", "1",
+                     "--set", f"guarantee.share={share}"]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if "(leverage_bank)" in x)
+        figures[share] = float(line.split()[1])
+    assert figures[0.5] > figures[0.0]

@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--paths", type=_positive_int, default=5_000, help="paths per scenario (default 5000)")
     check.add_argument("--seed", type=_seed, help="seed (default: each scenario's)")
     check.add_argument("--markdown", action="store_true", help="print one Markdown table (for the docs)")
+    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a key of every scenario, e.g. guarantee.share=0.5 (repeatable)")
     def lab_options(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("scenario", help="scenario TOML file")
         cluster_options(cmd)
@@ -340,7 +342,7 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
         lines += ["| scenario | published figure | published | accepted range | levier (95 % MC interval) | verdict |",
                   "| --- | --- | --- | --- | --- | --- |"]
     for file in files:
-        scenario = _load(file, [])
+        scenario = _load(file, args.overrides)
         table = check_calibration(scenario, paths=args.paths, seed=args.seed)
         if args.markdown:
             for row in table.itertuples():
