@@ -297,3 +297,21 @@ def test_check_calibration_shows_the_guarantee_s_effect_on_the_cited_leverage(ca
         line = next(x for x in capsys.readouterr().out.splitlines() if "(leverage_bank)" in x)
         figures[share] = float(line.split()[1])
     assert figures[0.5] > figures[0.0]
+
+
+def test_the_worked_comparison_and_its_place_in_the_report(moselle, tmp_path):
+    from levier.present.report import report_html
+
+    comparison = levier.instruments.compare_instruments(moselle, paths=256, seed=7)
+    table = levier.instruments.instrument_table(comparison)
+    assert set(table.index.get_level_values("instrument")) == {"loan only", "loan + subsidy", "loan + guarantee"}
+    guarantor = table.xs("Guarantor loss (€)")
+    assert guarantor.loc["loan only", "value"] == 0 and guarantor.loc["loan + guarantee", "value"] > 0
+    assert (table["value_low"] <= table["value"]).all() and (table["low"] <= table["difference"]).all()
+    # the baseline is the scenario without subsidy or guarantee, run on the same draws
+    plain = levier.simulate(moselle.with_overrides({"policy.subsidy_per_job": 0.0}), paths=256, seed=7)
+    assert comparison.results["loan only"].paths.equals(plain.paths)
+    html = report_html(comparison.results["loan only"], comparison=comparison)
+    assert "Loan, subsidy or guarantee" in html and "Guarantor loss" in html
+    with pytest.raises(ValueError, match="subsidy"):
+        levier.instruments.compare_instruments(moselle, subsidy_per_job=0.0)

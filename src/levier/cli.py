@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: simulation.paths)")
     report.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    report.add_argument("--instruments", action="store_true",
+                        help="add the table of loan only / loan + subsidy / loan + 50 %% guarantee on common random numbers")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
     cluster_options(report)
 
@@ -681,7 +683,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar, client=client)
         finally:
             bar.close()
-    write_report(result, out, force=args.force)
+    comparison = None
+    if args.instruments:
+        from levier.analysis.instruments import compare_instruments
+
+        if args.folder:
+            raise InputError("--instruments", ["needs a scenario file, not --from"])
+        with _lab_errors(args), _cluster(args) as client:
+            comparison = compare_instruments(scenario, paths=args.paths, seed=args.seed, client=client)
+    write_report(result, out, force=args.force, comparison=comparison)
     print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
     return EXIT_OK
 

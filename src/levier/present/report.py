@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from levier.analysis.instruments import instrument_table
 from levier.present.display import html_table, format_number, headline_table, risk_table, var_interval_table
 from levier.engine.result import SimulationResult
 
@@ -142,8 +143,11 @@ def _figures(result: SimulationResult) -> str:
     return "<div class='figures'>" + "".join(parts) + "</div>"
 
 
-def report_html(result: SimulationResult, *, generated: _dt.datetime | None = None) -> str:
-    """The report of a result as one self-contained HTML page (needs matplotlib)."""
+def report_html(result: SimulationResult, *, generated: _dt.datetime | None = None, comparison=None) -> str:
+    """The report of a result as one self-contained HTML page (needs matplotlib).
+
+    ``comparison``, if given, is a :func:`levier.instruments.compare_instruments` result, shown as
+    the instruments' table."""
     s, meta = result.scenario, result.meta
     when = (generated or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     summary = result.summary()
@@ -171,6 +175,8 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
         "<h2>Risk</h2>",
         f"<div class='table'>{html_table(risk_table(result, summary))}</div>",
         f"<div class='table'>{html_table(var_interval_table(result, summary))}</div>",
+        *(["<h2>Loan, subsidy or guarantee (common random numbers)</h2>",
+            f"<div class='table'>{html_table(instrument_table(comparison))}</div>"] if comparison is not None else []),
         "<h2>Ratios of the portfolio</h2>",
         f"<div class='table'>{html_table(result.ratios()[['value', 'mc_se']])}</div>",
         "<h2>By sector</h2>",
@@ -187,7 +193,7 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
             f"<body>{''.join(body)}</body></html>\n")
 
 
-def write_report(result: SimulationResult, path: str | Path, *, force: bool = False) -> Path:
+def write_report(result: SimulationResult, path: str | Path, *, force: bool = False, comparison=None) -> Path:
     """Write :func:`report_html` to ``path``, all or nothing (never over a file unless ``force``).
 
     Raises
@@ -197,7 +203,7 @@ def write_report(result: SimulationResult, path: str | Path, *, force: bool = Fa
     """
     from levier.present.output import write_file_atomic
 
-    text = report_html(result)
+    text = report_html(result, comparison=comparison)
     return write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
 
 
