@@ -315,3 +315,25 @@ def test_the_worked_comparison_and_its_place_in_the_report(moselle, tmp_path):
     assert "Loan, subsidy or guarantee" in html and "Guarantor loss" in html
     with pytest.raises(ValueError, match="subsidy"):
         levier.instruments.compare_instruments(moselle, subsidy_per_job=0.0)
+
+
+@pytest.mark.slow
+def test_the_readme_comparison_is_what_a_fresh_run_gives():
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**Loan only, loan + subsidy, loan + 50 % guarantee**", 1)[1].split("In Python:", 1)[0]
+    documented = {}
+    figure = None
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[1] in ("loan only", "loan + subsidy", "loan + guarantee"):
+            figure = cells[0] or figure
+            documented[(figure, cells[1])] = cells[2].split(" [")[0]
+    assert len(documented) == 18
+    table = levier.instruments.instrument_table(
+        levier.instruments.compare_instruments(levier.load_scenario(SHIPPED), paths=4000, seed=2005))
+    for (figure, instrument), text in documented.items():
+        value = table.loc[(figure, instrument), "value"]
+        digits = len(text.split(".")[1]) if "." in text else 0
+        assert f"{value:,.{digits}f}" == text, (figure, instrument)
