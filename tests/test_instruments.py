@@ -337,3 +337,21 @@ def test_the_readme_comparison_is_what_a_fresh_run_gives():
         value = table.loc[(figure, instrument), "value"]
         digits = len(text.split(".")[1]) if "." in text else 0
         assert f"{value:,.{digits}f}" == text, (figure, instrument)
+
+
+def test_the_instruments_keep_the_bytes_whatever_the_chunk_size_and_the_caller_s_seed():
+    s = make_scenario(fund={"capital": 900_000.0, "recycle": True},
+                      policy={"subsidy_per_job": 500.0, "rating_noise": 0.7, "clawback_tolerance": 0.9,
+                              "clawback_collected": 0.5, "variable_rate": 0.03},
+                      bank={"subsidy_is_equity": True, "steepness": 0.05},
+                      guarantee={"share": 0.6, "cap_per_firm": 1e5, "fee_rate": 0.01, "envelope": 1.5e6})
+    seed = np.random.SeedSequence(77)
+    state = (seed.entropy, seed.spawn_key, seed.n_children_spawned)
+    n = 2 * 128 + 37
+    reference = levier.simulate(s, paths=n, seed=seed, chunk_size=10_000)
+    assert (seed.entropy, seed.spawn_key, seed.n_children_spawned) == state  # never mutated
+    assert reference.paths["guarantor_loss"].sum() > 0
+    for chunk in (1, 128, 200):
+        other = levier.simulate(s, paths=n, seed=seed, chunk_size=chunk)
+        for a, b in zip(_tables(reference), _tables(other)):
+            assert a.to_numpy().tobytes() == b.to_numpy().tobytes()

@@ -456,7 +456,7 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
 
     seg["fund_loss"] = segment_sum(fund_start - fund_rec)
     bank_loss = bank_start - bank_rec
-    if guaranteed:
+    if guaranteed and covered is not None:
         # the guarantor bears its share of the bank's loss after the senior recovery, up to its cap
         guarantor = covered[rows, cols] * np.minimum(terms.guarantee_share * bank_loss, terms.guarantee_cap)
         bank_loss = bank_loss - guarantor
@@ -488,7 +488,7 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
     year["defaults"][:, first:] += defaults.reshape(n, n_buckets, years).sum(axis=1)
     year["fund_rec"][:, first:] += np.bincount(at_year, fund_rec, minlength=n * years).reshape(n, years)
     year["bank_rec"][:, first:] += np.bincount(at_year, bank_rec, minlength=n * years).reshape(n, years)
-    if guaranteed:
+    if guaranteed and covered is not None:
         year["guarantor_loss"][:, first:] += np.bincount(at_year, guarantor, minlength=n * years).reshape(n, years)
 
     # -- flows in proportion to a loan's outstanding while the firm lives, whatever its default
@@ -501,7 +501,7 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
                        - segment_sum(w_def * tail.sum(axis=1)[b * years + offset])})
         year[_LIVE_YEAR[name]] += _weighted(per_bucket(seg_w), base) - _weighted(tail_sum(w_def), tail)
 
-    if guaranteed and terms.guarantee_fee_rate > 0:
+    if guaranteed and covered is not None and terms.guarantee_fee_rate > 0:
         live_flow("guarantor_fees", covered * (terms.guarantee_fee_rate * terms.guarantee_share * terms.bank_loan[sl]),
                   co.bank_start)
     if terms.variable_rate > 0:

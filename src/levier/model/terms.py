@@ -95,18 +95,18 @@ class Terms:
     territory_limit: float
     n_sectors: int
     n_territories: int
-    accept_unguaranteed: np.ndarray | None = None
-    accept_without_unguaranteed: np.ndarray | None = None
-    guaranteed: np.ndarray | None = None
-    guarantee_share: float = 0.0
-    guarantee_cap: float = np.inf
-    guarantee_fee_rate: float = 0.0
-    guarantee_envelope: float = np.inf
-    pd_rated: np.ndarray | None = None
-    clawback_tolerance: float = 1.0
-    clawback_collected: float = 1.0
-    variable_rate: float = 0.0
-    variable_cap: float = 2.0
+    accept_unguaranteed: np.ndarray
+    accept_without_unguaranteed: np.ndarray
+    guaranteed: np.ndarray
+    guarantee_share: float
+    guarantee_cap: float
+    guarantee_fee_rate: float
+    guarantee_envelope: float
+    pd_rated: np.ndarray
+    clawback_tolerance: float
+    clawback_collected: float
+    variable_rate: float
+    variable_cap: float
 
     @property
     def guarantee(self) -> bool:
