@@ -185,6 +185,11 @@ def test_more_guarantee_never_raises_the_bank_s_loss(scenario, g1, g2, cap):
         for p, g in ((a, low), (b, high)):
             total = p["bank_loss"] + p["guarantor_loss"]
             assert (p["guarantor_loss"] >= -1e-9).all() and (p["guarantor_loss"] <= g * total + 1e-6).all()
+        # where the guarantee financed the same files, bank + guarantor bear the unguaranteed loss
+        plain = levier.simulate(ample.with_overrides(bank), paths=48).paths
+        unchanged = (b["n_financed"] == plain["n_financed"]).to_numpy()
+        total = (b["bank_loss"] + b["guarantor_loss"])[unchanged]
+        np.testing.assert_allclose(total, plain["bank_loss"][unchanged], rtol=1e-9, atol=1e-6)
 
 
 def _count(name: str) -> None:
