@@ -313,6 +313,9 @@ def test_the_worked_comparison_and_its_place_in_the_report(moselle, tmp_path):
     assert comparison.results["loan only"].paths.equals(plain.paths)
     html = report_html(comparison.results["loan only"], comparison=comparison)
     assert "Loan, subsidy or guarantee" in html and "Guarantor loss" in html
+    assert "guarantee share" not in html
+    guaranteed = report_html(comparison.results["loan + guarantee"])
+    assert "guarantee share / cap per firm" in guaranteed and "Guarantor loss (€)" in guaranteed
     with pytest.raises(ValueError, match="subsidy"):
         levier.instruments.compare_instruments(moselle, subsidy_per_job=0.0)
 

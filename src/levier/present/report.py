@@ -102,6 +102,16 @@ def _parameters(result: SimulationResult) -> str:
         ("bank gearing", bank.gearing), ("macro loading / autocorrelation", f"{d.macro_loading} / {d.macro_autocorrelation}"),
         ("horizon (years)", s.simulation.horizon_years), ("paths", result.n_paths),
     ]
+    # the instruments, where the scenario uses them (docs/instruments.md)
+    g = s.guarantee
+    rows += [(k, v) for k, v, on in (
+        ("bank counts subsidies as equity", "yes", bank.subsidy_is_equity),
+        ("guarantee share / cap per firm (€)", f"{g.share} / {g.cap_per_firm or 'none'}", g.share > 0),
+        ("guarantee fee / envelope (€)", f"{g.fee_rate} / {g.envelope or 'none'}", g.share > 0),
+        ("rating noise (sigma)", pol.rating_noise, pol.rating_noise > 0),
+        ("clawback tolerance / collected", f"{pol.clawback_tolerance} / {pol.clawback_collected}",
+         pol.clawback_tolerance < 1 or pol.clawback_collected < 1),
+        ("variable rate / cap", f"{pol.variable_rate} / {pol.variable_cap}", pol.variable_rate > 0)) if on]
     facts = pd.DataFrame({"value": [v for _, v in rows]}, index=pd.Index([k for k, _ in rows], name="parameter"))
     sectors = pd.DataFrame(
         [(x.annual_pd, x.loading, x.recovery_mean, x.recovery_sd, x.deadweight) for x in s.sectors],
