@@ -103,3 +103,13 @@ def test_engine_matches_reference_with_loan_book(tmp_path):
     assert terms.n_book == 3
     engine = assert_matches_reference(terms, block_draws(terms, coerce_seed(3), 2).rows(0, 30))
     assert np.all(engine["n_financed"] >= 3)
+    # the instruments beside a loan book (whose loans carry no guarantee), with and without an envelope
+    for envelope in (None, 1_500_000.0):
+        instruments = scenario.with_overrides({"guarantee.share": 0.7, "guarantee.fee_rate": 0.01,
+                                               "guarantee.envelope": envelope, "policy.variable_rate": 0.03,
+                                               "bank.threshold": 0.45, "fund.capital": 6e6,
+                                               "sectors.plasturgie.annual_pd": 0.2})
+        terms = project_terms(instruments, build_portfolio(instruments))
+        assert (terms.accept_without[: terms.n_book] == terms.accept_without_unguaranteed[: terms.n_book]).all()
+        engine = assert_matches_reference(terms, block_draws(terms, coerce_seed(3), 2).rows(0, 30))
+        assert engine["guarantor_loss"].sum() > 0

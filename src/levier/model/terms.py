@@ -240,8 +240,11 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         # The bank decides on its own risk: the guaranteed share of its loan counts as a cushion,
         # q_eff = q + g B / I (= 1 - (1 - g) B / I when q counts every non-bank euro of a closed
         # round). The guarantee exists without the fund too, on that counterfactual's loan B0.
-        accept_with = acceptance_probability(q_with + g * bank_loan_formula / investment, bank.threshold, bank.steepness)
-        accept_without = acceptance_probability(q_without + g * bank_without / investment, bank.threshold, bank.steepness)
+        # loan-book loans were granted before the run and carry no guarantee (docs/instruments.md)
+        accept_with = np.where(book, accept_with, acceptance_probability(
+            q_with + g * bank_loan_formula / investment, bank.threshold, bank.steepness))
+        accept_without = np.where(book, accept_without, acceptance_probability(
+            q_without + g * bank_without / investment, bank.threshold, bank.steepness))
     pd_rated = p.pd
     if pol.rating_noise > 0:
         pd_rated = p.pd.copy()
