@@ -77,10 +77,10 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     out = dict.fromkeys(
         ["fund_loss", "bank_loss", "fund_net_cost", "job_years", "clawbacks", "fund_interest", "operating_costs",
          "fund_recoveries", "bank_recoveries", "fund_principal", "jobs_at_check", "guarantor_loss", "guarantor_fees",
-         "fund_variable_interest"], 0.0)
+         "fund_variable_interest", "bank_interest"], 0.0)
     years = {name: [0.0] * T for name in ("jobs", "defaults", "fund_outstanding", "bank_outstanding", "live_files",
                                           "new_loans", "fund_cash_flow", "guarantor_loss", "guarantor_fees",
-                                          "fund_variable_interest")}
+                                          "fund_variable_interest", "bank_interest")}
     g = terms.guarantee_share
     covered = [False] * m  # the guarantor's commitment to a financed file
     committed = 0.0
@@ -166,6 +166,9 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
                 kept[i] = terms.takeover * terms.jobs[i] * realisation[i] * _ramp(terms, i, t)
             else:
                 interest = float(terms.fund_rate[i]) * f0
+                # the bank's interest on its loan outstanding at the start of the year, as the fund's
+                out["bank_interest"] += float(terms.bank_rate) * b0
+                years["bank_interest"][t - 1] += float(terms.bank_rate) * b0
                 out["fund_interest"] += interest
                 variable = terms.variable_rate * f0 * performance[i]
                 out["fund_variable_interest"] += variable

@@ -34,6 +34,7 @@ PATH_COLUMNS = (
     "operating_costs",
     "clawbacks",  # subsidies clawed back
     "fund_outstanding_end",  # fund principal still owed by live firms at the horizon
+    "bank_interest",  # interest received by the banks: bank.rate x their loan outstanding at the year's start
     "guarantor_loss",  # € of bank loss borne by the guarantor ([guarantee]); bank_loss is net of it
     "guarantor_fees",  # guarantee fees paid by the firms on the guaranteed outstanding
     "fund_variable_interest",  # the participative loan's profit-linked interest (policy.variable_rate)
@@ -48,6 +49,7 @@ YEAR_COLUMNS = (
     "fund_cash_flow",  # inflows - outflows of the fund in the year
     "new_loans",
     "live_files",
+    "bank_interest",  # the banks' interest received in the year (undiscounted)
     "guarantor_loss",
     "guarantor_fees",
     "fund_variable_interest",

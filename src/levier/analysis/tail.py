@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from levier.engine.cohorts import plan_work
+from levier.engine.plan import plan_work
 from levier.engine.paths import Twist, simulate_paths
 from levier.engine.resources import default_chunk_size
 from levier.engine.run import iterate_chunks

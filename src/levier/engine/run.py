@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from levier._version import __version__
-from levier.engine.cohorts import Plan, plan_work
+from levier.engine.plan import Plan, plan_work
 from levier.engine.paths import Draws, PathBlock, block_draws, simulate_paths
 from levier.engine.resources import default_chunk_size
 from levier.engine.result import SimulationResult
@@ -20,6 +21,21 @@ from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
 from levier.streams import BLOCK_PATHS, SAMPLERS, SobolFactors, coerce_seed, entropy_of
 
 __all__ = ["KEEP", "Collector", "iterate_chunks", "simulate", "simulate_range"]
+
+def default_threads() -> int:
+    """The kernel's threads by default: the cores this process may use, 1 in a Dask worker."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        return 1
+    except (ImportError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
 
 def iterate_chunks(
     terms: Terms,
@@ -54,7 +70,7 @@ def iterate_chunks(
         yield start, stop, draws
 
 
-def simulate_range(terms: Terms, plan: Plan, root: np.random.SeedSequence, start: int, stop: int, chunk: int,
+def simulate_range(terms: Terms, plan: Plan, start: int, stop: int, root: np.random.SeedSequence, chunk: int,
                    sampler: str = "random") -> PathBlock:
     """Paths ``start .. stop - 1``, chunk by chunk: the pure unit of work of a distributed run.
 
@@ -137,6 +153,7 @@ def simulate(
     progress: Any = None,
     client: Any = None,
     check_resources: bool = True,
+    threads: int | None = None,
 ) -> SimulationResult:
     """Run the Monte Carlo simulation of a scenario.
 
@@ -174,6 +191,10 @@ def simulate(
     check_resources : bool, optional
         Refuse up front a run whose estimated memory or time is beyond reason
         (:func:`levier.resources.check`, a :class:`~levier.resources.ResourceError`).
+    threads : int, optional
+        Threads sharing each chunk's paths in the compiled kernel (default: the cores this
+        process may use; 1 inside a Dask worker, whose parallelism is the cluster's). The
+        results are the same, byte for byte, for any number.
 
     Returns
     -------
@@ -182,7 +203,7 @@ def simulate(
     Notes
     -----
     Working memory is O(chunk_size · m) for m projects, whatever the number of paths; the kept
-    per-path outputs take ``8 · 26 + 4 · 7 · T`` bytes a path, plus ``8 · (S + K)`` (compact) or
+    per-path outputs take ``8 · 27 + 4 · 8 · T`` bytes a path, plus ``8 · (S + K)`` (compact) or
     ``48 · (S + K)`` (all) for S sectors and K territories. Nothing of size paths × projects is
     ever held.
     Random streams are keyed by (seed, block of 128 paths, purpose); see :mod:`levier.streams`.
@@ -214,6 +235,9 @@ def simulate(
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
 
+    threads = default_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     collector = Collector(n_paths, terms, keep)
     plan = plan_work(terms)
     if client is not None:
@@ -224,7 +248,7 @@ def simulate(
             collector.add(start, stop, block)
     else:
         for start, stop, draws in iterate_chunks(terms, root, n_paths, chunk, sampler=sampler):
-            collector.add(start, stop, simulate_paths(terms, draws, plan))
+            collector.add(start, stop, simulate_paths(terms, draws, plan, threads=threads))
             if progress is not None:
                 progress(stop, n_paths)
     horizon = terms.horizon
@@ -248,4 +272,5 @@ def simulate(
     meta["keep"] = keep
     meta["sampler"] = sampler
     meta["dask_workers"] = len(client.scheduler_info()["workers"]) if client is not None else 0
+    meta["threads"] = 1 if client is not None else threads
     return collector.result(scenario, portfolio, meta)

@@ -107,6 +107,7 @@ class Terms:
     clawback_collected: float
     variable_rate: float
     variable_cap: float
+    bank_rate: float = 0.0  # the bank's interest rate (for the banks' interest received)
 
     @property
     def guarantee(self) -> bool:
@@ -377,6 +378,7 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         clawback_collected=float(pol.clawback_collected),
         variable_rate=float(pol.variable_rate),
         variable_cap=float(pol.variable_cap),
+        bank_rate=float(bank.rate),
     )
 
 
