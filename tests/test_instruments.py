@@ -354,7 +354,7 @@ def test_the_instruments_keep_the_bytes_whatever_the_chunk_size_and_the_caller_s
     reference = levier.simulate(s, paths=n, seed=seed, chunk_size=10_000)
     assert (seed.entropy, seed.spawn_key, seed.n_children_spawned) == state  # never mutated
     assert reference.paths["guarantor_loss"].sum() > 0
-    for chunk in (1, 128, 200):
-        other = levier.simulate(s, paths=n, seed=seed, chunk_size=chunk)
+    for chunk, threads in ((1, 1), (128, 2), (200, 3)):
+        other = levier.simulate(s, paths=n, seed=seed, chunk_size=chunk, threads=threads)
         for a, b in zip(_tables(reference), _tables(other)):
             assert a.to_numpy().tobytes() == b.to_numpy().tobytes()
