@@ -39,7 +39,7 @@ _PATHS = 0
 _PIPELINE = 1
 _PILOT = 2
 _SOBOL = 3
-_RATING = 4
+_RATING = 5  # family 4 belongs to the policy lab's streams
 
 #: Samplers of the systematic factors: pseudo-random normals, or a scrambled Sobol' sequence.
 SAMPLERS = ("random", "sobol")
