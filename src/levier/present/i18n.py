@@ -135,6 +135,17 @@ def format_date(when: _dt.datetime, lang: str = "en") -> str:
 
 #: French for every English label levier shows (the English text is the key).
 FRENCH: dict[str, str] = {
+    # report: the instruments (docs/instruments.md)
+    "Guarantor loss (€)": "Perte du garant (€)", "Guarantee fees (€)": "Commissions de garantie (€)",
+    "Fund variable interest (€)": "Intérêts variables du fonds (€)",
+    "bank counts subsidies as equity": "la banque compte les subventions en fonds propres",
+    "guarantee share / cap per firm (€)": "quotité garantie / plafond par entreprise (€)",
+    "guarantee fee / envelope (€)": "commission de garantie / enveloppe (€)",
+    "rating noise (sigma)": "erreur de notation (sigma)",
+    "clawback tolerance / collected": "tolérance de reversement / part recouvrée",
+    "variable rate / cap": "taux variable / plafond",
+    "Loan, subsidy or guarantee (common random numbers)":
+        "Prêt, subvention ou garantie (mêmes tirages aléatoires)",
     # headline table
     "figure": "indicateur", "mean": "moyenne", "± MC se": "± erreur MC", "median": "médiane",
     "{q} quantile": "quantile {q}", "q {q}": "q {q}",
