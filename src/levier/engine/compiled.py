@@ -57,14 +57,18 @@ def _choose_cache() -> str | None:
 CACHE: str | None = _choose_cache()
 
 
-def jit(function):
-    """``numba.njit(nogil=True)`` with the disk cache when there is one (see the module's notes)."""
+def jit(function=None, *, inline: bool = False):
+    """``numba.njit(nogil=True)`` with the disk cache when there is one (see the module's notes);
+    ``inline=True`` inlines the function into its compiled callers (numba's ``inline="always"``)."""
+    if function is None:
+        return lambda f: jit(f, inline=inline)
+    options = {"nogil": True, "inline": "always" if inline else "never"}
     if CACHE is not None:
         try:
-            return numba.njit(cache=True, nogil=True)(function)
+            return numba.njit(cache=True, **options)(function)
         except RuntimeError:  # no locator after all: compile in memory rather than fail the import
             pass
-    return numba.njit(cache=False, nogil=True)(function)
+    return numba.njit(cache=False, **options)(function)
 
 
 _notice_lock = threading.Lock()

@@ -48,7 +48,7 @@ _CDF_TABLE = np.ascontiguousarray(
 )
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
-@jit
+@jit(inline=True)  # called per class and year: no call in the hot loop
 def normal_cdf(x):
     """``Phi(x)``: tabulated on [-CDF_XMAX, CDF_XMAX] (error below 1e-16), by ``erfc`` outside."""
     if -CDF_XMAX <= x < CDF_XMAX:
@@ -69,7 +69,7 @@ def normal_cdf(x):
     return 0.5 * math.erfc(-x * _SQRT1_2)
 
 
-@jit
+@jit(inline=True)
 def _search(cdf, y, c, j_max, u):
     """The number of offsets ``j <= j_max`` with ``cdf[y, c, j] <= u`` (non-decreasing in ``j``;
     ``cdf[y, c, j_max] > u`` for a defaulter): its default year is ``y + j``."""
