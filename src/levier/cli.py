@@ -389,14 +389,14 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
     with _bar(args) as bar:
-        est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
+        tail = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
                         batches=args.batches, twist=args.twist, client=client, progress=bar)
-    how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
-    if est.meta.get("twist_target") is not None:
+    how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[tail.method]
+    if tail.meta.get("twist_target") is not None:
         how += " and default twist"
-    print(f"{scenario.meta.name}: tail of {args.metric} ({how}, {est.paths:,} paths, "
-          f"{est.batches} sections for the 95 % intervals)")
-    for level, row in est.table.iterrows():
+    print(f"{scenario.meta.name}: tail of {args.metric} ({how}, {tail.paths:,} paths, "
+          f"{tail.batches} sections for the 95 % intervals)")
+    for level, row in tail.table.iterrows():
         print(f"  {level:.4g}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
               f"{format_number(row['var_high'])}]   ES {format_number(row['es'])}  [{format_number(row['es_low'])}, "
               f"{format_number(row['es_high'])}]")

@@ -100,6 +100,8 @@ def _will_compile(dispatcher) -> bool:
     if dispatcher.signatures:
         return False
     cache = getattr(dispatcher, "_cache", None)
+    if cache is None:
+        return True
     try:
         index = cache._cache_file._load_index()  # numba's on-disk index: {signature key: file}
     except Exception:  # no cache, or numba's internals moved: assume the worst

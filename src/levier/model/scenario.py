@@ -722,7 +722,8 @@ def _stand_in(info: Any) -> Any:
     from pydantic import TypeAdapter
 
     adapter = TypeAdapter(Annotated[info.annotation, *info.metadata]) if info.metadata else TypeAdapter(info.annotation)
-    for candidate in (0.5, 1, 0.1, 0, 2, 10, 1_000, 1e6, "x", True, [1.0], {}):
+    candidates: tuple[Any, ...] = (0.5, 1, 0.1, 0, 2, 10, 1_000, 1e6, "x", True, [1.0], {})
+    for candidate in candidates:
         try:
             return adapter.validate_python(candidate)
         except ValidationError:
@@ -738,14 +739,12 @@ def _short(value: Any) -> str:
 def _consistency_problems(s: Scenario) -> list[Problem]:
     """Checks that span several keys (pydantic validates each key on its own)."""
     problems: list[Problem] = []
-    for table, items in (("sectors", s.sectors), ("territories", s.territories)):
-        seen: dict[str, int] = {}
-        for i, item in enumerate(items):
-            if item.name in seen:
-                problems.append(
-                    Problem(f"{table}[{i}].name", f"duplicate name {item.name!r} (also {table}[{seen[item.name]}])")
-                )
-            seen.setdefault(item.name, i)
+    for table, names in (("sectors", [x.name for x in s.sectors]), ("territories", [x.name for x in s.territories])):
+        first: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if name in first:
+                problems.append(Problem(f"{table}[{i}].name", f"duplicate name {name!r} (also {table}[{first[name]}])"))
+            first.setdefault(name, i)
     if s.policy.grace_years >= s.policy.maturity_years:
         problems.append(Problem("policy.grace_years", "must be less than policy.maturity_years"))
     if s.bank.grace_years >= s.bank.maturity_years:
