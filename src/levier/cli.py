@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"levier {__version__}")
     parser.add_argument("--quiet", action="store_true", help=_QUIET_HELP)
+    parser.add_argument("--lang", choices=("en", "fr"), default=None, help=_LANG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def cluster_options(cmd: argparse.ArgumentParser) -> None:
@@ -204,10 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
         # resetting a --quiet given before it
         if "--quiet" not in command._option_string_actions:
             command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP)
+        if "--lang" not in command._option_string_actions:  # --lang also after the command
+            command.add_argument("--lang", choices=("en", "fr"), default=argparse.SUPPRESS, help=_LANG_HELP)
     return parser
 
 
 _QUIET_HELP = "no progress bar (there is none either when stderr is not a terminal)"
+_LANG_HELP = "language of the tables and the report: fr or en (default: the locale, LC_ALL / LC_MESSAGES / LANG)"
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -428,6 +432,12 @@ def _load(path: str, overrides: Sequence[str]):
     return scenario
 
 
+def _lang(args: argparse.Namespace) -> str:
+    from levier.present.i18n import check_lang
+
+    return check_lang(getattr(args, "lang", None))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from levier.present.display import run_report
     from levier.engine.run import simulate
@@ -456,7 +466,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
-        print(run_report(result))
+        print(run_report(result, lang=_lang(args)))
         for x, (p, se) in exceed.items():
             print(f"P(fund loss > {x:,.0f} €) = {p:.4f} ± {se:.4f} (MC se)")
     if args.out:
@@ -734,7 +744,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar, client=client)
     finally:
         bar.close()
-    write_report(result, out, force=args.force)
+    write_report(result, out, force=args.force, lang=_lang(args))
     print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
     return EXIT_OK
 
