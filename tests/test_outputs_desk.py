@@ -59,7 +59,8 @@ def test_outputs_follow_the_umask(tmp_path, umask, mask, file_mode, folder_mode)
     assert _mode(written) == file_mode and _mode(table) == file_mode
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")) + sorted((ROOT / "examples").glob("*.toml")),
+                         ids=lambda p: p.stem)
 def test_the_scenario_copy_reads_back_as_the_same_scenario(path):
     scenario = levier.load_scenario(path)
     copy = levier.Scenario.from_dict(tomllib.loads(scenario_toml(scenario)), base_dir=path.parent)
