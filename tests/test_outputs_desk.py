@@ -180,3 +180,13 @@ def test_number_formats():
     assert number_format(np.array([5.14])) == "0.000"
     assert number_format(np.array([0.285, -0.01])) == "0.0000"
     assert number_format(np.array([math.nan])) == "General"
+
+
+def test_a_drive_that_refuses_chmod_still_gets_the_results(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1)
+    monkeypatch.setattr(os, "chmod", refuse)
+    files = write_result(result, tmp_path / "r", parquet=False)
+    assert (tmp_path / "r" / "results.xlsx") in files and (tmp_path / "r" / "scenario.toml").is_file()

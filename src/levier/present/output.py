@@ -49,7 +49,10 @@ def _umask() -> int:
 
 def _as_created(path: Path, *, folder: bool) -> None:
     """Give ``path`` the mode an ordinary ``open``/``mkdir`` would have given it."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+    try:
+        os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+    except OSError:  # a drive mounted without Unix modes (SMB, FAT) sets them itself
+        pass
 
 
 def has_parquet() -> bool:
