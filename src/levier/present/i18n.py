@@ -190,8 +190,8 @@ FRENCH: dict[str, str] = {
         "Produit par levier : la même graine et le même scénario donnent les mêmes chiffres, au dernier chiffre près.",
     "Once in {n} {years}-year futures, the fund loses more than {var} (the {level} VaR); in those futures it "
     "loses {es} on average (the {level} ES). Its expected loss is {el}.":
-        "Une fois sur {n} en {years} ans, le fonds perd plus de {var} (la VaR {level}) ; dans ces cas-là il perd "
-        "en moyenne {es} (l'ES {level}). Sa perte moyenne est de {el}.",
+        "Une fois sur {n}, sur {years} ans, le fonds perd plus de {var} (la VaR {level}) ; dans ces cas-là, il "
+        "perd en moyenne {es} (l'ES {level}). Sa perte moyenne est de {el}.",
     "The ES interval is a bootstrap interval: {resamples} resamples of the paths, ES ± 1.96 × their standard "
     "deviation. The VaR interval is distribution-free (order statistics).":
         "L'intervalle de l'ES est un intervalle bootstrap : {resamples} rééchantillonnages des trajectoires, "
