@@ -202,7 +202,7 @@ FRENCH: dict[str, str] = {
     "How much the fund can lose: the chance of losing more than each amount":
         "Ce que le fonds peut perdre : la probabilité de perdre plus que chaque montant",
     "paths": "trajectoires", "density": "densité", "expected loss": "perte moyenne", "year": "année",
-    "{n} paths": "{n} trajectoires", "EL": "Perte moyenne", "mean": "moyenne",
+    "{n} paths": "{n} trajectoires", "EL": "Perte moyenne",
     "VaR {level}": "VaR {level}", "ES {level}": "ES {level}",
     "{label}: expected loss, VaR and ES": "{label} : perte moyenne, VaR et ES",
     "Additional jobs at the horizon": "Emplois additionnels à l'horizon", "Jobs at the horizon": "Emplois à l'horizon",
@@ -246,7 +246,6 @@ FRENCH: dict[str, str] = {
     # report: group tables
     "projects financed": "projets financés", "additional projects": "projets additionnels",
     "additional jobs": "emplois additionnels", "fund lent": "prêté par le fonds",
-    "expected loss": "perte moyenne", "contribution to ES {level}": "contribution à l'ES {level}",
     "expected loss per additional job": "perte moyenne par emploi additionnel",
     "fund lent per additional job": "prêt du fonds par emploi additionnel",
     "Means over paths. The fund's net cost (present value of all its flows) is not split by sector or territory; "
