@@ -7,6 +7,7 @@ schedules by year, and each sector's tabulated recovery quantile.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,6 +184,18 @@ def acceptance_probability(q: np.ndarray, threshold: float, steepness: float) ->
 
 
 RECOVERY_GRID = 1 << 14
+
+
+@functools.lru_cache(maxsize=256)
+def _beta_quantiles(mean: float, a: float, b: float, size: int) -> np.ndarray:
+    if a <= 0:
+        table = np.full(size + 1, float(mean))
+    else:
+        table = special.betaincinv(a, b, np.linspace(0.0, 1.0, size + 1))
+    table.flags.writeable = False  # shared between calls: nobody may change it
+    return table
+
+
 def beta_quantile_table(mean: float, a: float, b: float, size: int = RECOVERY_GRID) -> np.ndarray:
     """Exact Beta(a, b) quantiles at ``k / size``, ``k = 0 .. size`` (all ``mean`` if ``a = 0``).
 
@@ -190,10 +203,10 @@ def beta_quantile_table(mean: float, a: float, b: float, size: int = RECOVERY_GR
     Beta's at every node and is monotone between them, so the two CDFs never differ by more
     than one interval's probability, ``1 / size``: a recovery drawn from the table is a Beta
     recovery up to 6e-5 in Kolmogorov distance, at a thousandth of the cost of ``betaincinv``.
+    The tables are remembered (a read-only array), so that the policy lab, which re-derives the
+    terms at every point, computes each sector's once (about 45 ms each).
     """
-    if a <= 0:
-        return np.full(size + 1, float(mean))
-    return special.betaincinv(a, b, np.linspace(0.0, 1.0, size + 1))
+    return _beta_quantiles(float(mean), float(a), float(b), int(size))
 
 
 def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
