@@ -37,15 +37,18 @@ class Draws:
     u_bank: np.ndarray  # (n, m) uint32: bank acceptance (with and without the fund)
     u_default: np.ndarray  # (n, m) uniforms: default time (and, at default, the recovery rate)
     z_jobs: np.ndarray  # (n, m) float32 standard normals: job realisation
+    mixing: np.ndarray | None = None  # (n, T) the t copula's W_t = nu / chi2_nu (None: Gaussian copula)
 
     def rows(self, start: int, stop: int) -> Draws:
-        return Draws(*(getattr(self, f)[start:stop] for f in self.__dataclass_fields__))
+        return Draws(*(None if getattr(self, f) is None else getattr(self, f)[start:stop]
+                       for f in self.__dataclass_fields__))
 
     @staticmethod
     def concat(parts: list[Draws]) -> Draws:
         if len(parts) == 1:
             return parts[0]
-        return Draws(*(np.concatenate([getattr(p, f) for p in parts]) for f in Draws.__dataclass_fields__))
+        return Draws(*(None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
+                       for f in Draws.__dataclass_fields__))
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +118,9 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: S
         u_bank=uniform_bits(block_generator(root, block, Purpose.BANK), (n, m)),
         u_default=block_generator(root, block, Purpose.DEFAULT).random((n, m)),
         z_jobs=normals_f32(block_generator(root, block, Purpose.JOBS), (n, m)),
+        # drawn only for the t copula, from its own stream: the Gaussian copula's numbers are untouched
+        mixing=(terms.degrees_of_freedom / block_generator(root, block, Purpose.MIXING).chisquare(
+            terms.degrees_of_freedom, (n, horizon)) if terms.degrees_of_freedom > 0 else None),
     )
 
 
@@ -174,7 +180,7 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     plan = plan_work(terms) if plan is None else plan
     n, horizon = draws.u_default.shape[0], terms.horizon
     sums = _Sums(n, terms)
-    factors = ar1_factors(draws.shocks, terms.factor_autocorrelation) if terms.correlated else None
+    factors = ar1_factors(draws.shocks, terms.factor_autocorrelation, terms.stress) if terms.correlated else None
     discount = (1.0 + terms.discount_rate) ** -np.arange(horizon + 1, dtype=float)
     eps = 1e-9 * max(terms.capital, 1.0)
     cost = terms.loan + terms.subsidy
@@ -187,7 +193,7 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     by_year: dict[int, list[Cohort]] = {}
     for co in plan.cohorts:
         by_year.setdefault(co.year, []).append(co)
-    cdfs = {id(co): class_default_cdf(terms, co.classes, co.year, factors) for co in plan.cohorts}
+    cdfs = {id(co): class_default_cdf(terms, co.classes, co.year, factors, draws.mixing) for co in plan.cohorts}
     theta = _twist_theta(plan, cdfs, twist, n) if twist is not None else None
     log_weight = np.zeros(n) if twist is not None else None
     for t in range(1, horizon + 1):
@@ -211,7 +217,7 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
                         terms.territory[: terms.n_book][entering], book_cost, minlength=terms.n_territories
                     )
             tilt = None if theta is None else (theta, twist.loss, log_weight)
-            _cohort_flows(terms, draws, co, ok, cdfs.pop(id(co)), sums, tilt)
+            _cohort_flows(terms, draws, co, ok, cdfs.pop(id(co)), sums, tilt, factors)
         if terms.recycle:
             available += year["principal"][:, t - 1] + year["fund_rec"][:, t - 1] + year["clawed"][:, t - 1]
     year["disbursed"] += plan.book_disbursed
@@ -272,13 +278,15 @@ def _decide(terms, draws, co, cost, available, sector_used, territory_used, eps)
     return ok
 
 
-def class_default_cdf(terms: Terms, classes: np.ndarray, first_year: int, factors: np.ndarray | None) -> np.ndarray:
+def class_default_cdf(terms: Terms, classes: np.ndarray, first_year: int, factors: np.ndarray | None,
+                      mixing: np.ndarray | None = None) -> np.ndarray:
     """Cumulative default probabilities ``F[p, c, j]`` by the end of year ``first_year + j``.
 
     For default classes represented by the projects ``classes``, with hazard from
     ``first_year``, given each path's factors (n, T, F); without factors the result has one row
     shared by all paths. ``F = 1 - prod (1 - p_t)`` with ``p_t`` the Vasicek conditional PD
-    ``Phi((Phi^-1(h) - beta . Z_t) / sqrt(1 - |beta|^2))``.
+    ``Phi((Phi^-1(h) - beta . Z_t) / sqrt(1 - |beta|^2))``; under the t copula (``mixing``, the
+    (n, T) draws of W_t) ``Phi((t_nu^-1(h) / sqrt(W_t) - beta . Z_t) / sqrt(1 - |beta|^2))``.
     """
     c = classes
     if factors is None:
@@ -291,7 +299,10 @@ def class_default_cdf(terms: Terms, classes: np.ndarray, first_year: int, factor
         x += np.take(z, 1 + terms.n_sectors + terms.territory[c], axis=1) * (-terms.loadings[c, 2][:, None] / sd)
         x += z[:, :1, :] * (-terms.loadings[c, 0][:, None] / sd)
         with np.errstate(invalid="ignore"):  # a PD of 1 (threshold +inf) is certain default
-            x += terms.pd_threshold[c][:, None] / sd
+            if mixing is None:
+                x += terms.pd_threshold[c][:, None] / sd
+            else:  # the firm's latent variable is sqrt(W_t) times a Gaussian one: its threshold is scaled
+                x += (terms.pd_threshold[c][:, None] / sd) / np.sqrt(mixing[:, None, first_year - 1 :])
         q = special.ndtr(x, out=x)
         np.subtract(1.0, q, out=q)  # conditional survival of each year
     for j in range(1, q.shape[2]):  # cumulative survival, year by year
@@ -320,12 +331,13 @@ def _default_years(u: np.ndarray, rows: np.ndarray, classes: np.ndarray, cdf: np
 
 
 def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None, cdf: np.ndarray, sums: _Sums,
-                  tilt=None) -> None:
+                  tilt=None, factors: np.ndarray | None = None) -> None:
     """Add one cohort's flows, losses and jobs to ``sums`` (``ok``: financed, None = all).
 
     ``cdf`` is the cohort's :func:`class_default_cdf`; ``tilt``, if given, is ``(theta, loss,
     log_weight)`` of a :class:`Twist`: the financed loans' uniforms are twisted and each path's
-    log likelihood ratio added to ``log_weight``.
+    log likelihood ratio added to ``log_weight``. ``factors`` (n, T, F) tie the recovery to the
+    cycle when a sector has a ``recovery_loading``.
     """
     sl, horizon = co.cols, terms.horizon
     n = draws.u_default.shape[0]
@@ -400,6 +412,9 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
     fund_start = terms.loan[g] * co.fund_start[b, tau]
     bank_start = terms.bank_loan[g] * co.bank_start[b, tau]
     rate = terms.recovery_mean[g]  # fixed recoveries need no draw; Beta ones invert the residual
+    if terms.recovery_loading is not None and factors is not None:
+        u_recovery = _downturn_uniform(u_recovery, terms.recovery_loading[g], terms.loadings[g],
+                                       factors[rows, tau - 1, :], terms, g)
     if terms.recovery_a.any():
         spread = terms.recovery_a[g] > 0
         rate = np.where(spread, recovery_rate(u_recovery, terms.sector[g], terms.recovery_table), rate)
@@ -462,6 +477,25 @@ def _cohort_flows(terms: Terms, draws: Draws, co: Cohort, ok: np.ndarray | None,
         clawed = surviving * short * terms.subsidy[sl][idx]
         for y in np.unique(c_year):
             year["clawed"][:, y - 1] += clawed[:, c_year == y].sum(axis=1)
+
+
+def _downturn_uniform(u: np.ndarray, gamma: np.ndarray, loadings: np.ndarray, z: np.ndarray, terms: Terms,
+                      g: np.ndarray) -> np.ndarray:
+    """The defaulters' recovery uniforms tied to the cycle: ``Phi(gamma S + sqrt(1 - gamma^2) Phi^-1(u))``.
+
+    ``S = beta . Z_tau / |beta|`` is the firm's standardised systematic factor in its default
+    year (``z``: the (k, F) factors of each defaulter's path and year); a firm with no loading
+    keeps its uniform.
+    """
+    systematic = (loadings[:, 0] * z[:, 0]
+                  + loadings[:, 1] * np.take_along_axis(z, 1 + terms.sector[g][:, None], axis=1)[:, 0]
+                  + loadings[:, 2] * np.take_along_axis(z, 1 + terms.n_sectors + terms.territory[g][:, None],
+                                                        axis=1)[:, 0])
+    norm = np.sqrt((loadings**2).sum(axis=1))
+    tied = (gamma > 0) & (norm > 0)
+    s = systematic / np.where(norm > 0, norm, 1.0)
+    xi = special.ndtri(np.clip(u, 2.0**-60, 1.0 - 2.0**-53))
+    return np.where(tied, special.ndtr(gamma * s + np.sqrt(1.0 - gamma * gamma) * xi), u)
 
 
 def _twisted(p: np.ndarray, theta: np.ndarray, loss: np.ndarray) -> np.ndarray:

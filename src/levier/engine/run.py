@@ -137,6 +137,7 @@ def simulate(
     progress: Any = None,
     client: Any = None,
     check_resources: bool = True,
+    stress: str | None = None,
 ) -> SimulationResult:
     """Run the Monte Carlo simulation of a scenario.
 
@@ -174,6 +175,10 @@ def simulate(
     check_resources : bool, optional
         Refuse up front a run whose estimated memory or time is beyond reason
         (:func:`levier.resources.check`, a :class:`~levier.resources.ResourceError`).
+    stress : str, optional
+        The name of one of the scenario's ``[[stresses]]``: its factor values are imposed, the
+        rest stays random, on the same random numbers as the baseline (so the two compare path
+        by path; :func:`levier.stress` does that).
 
     Returns
     -------
@@ -205,7 +210,7 @@ def simulate(
         check(scenario, n_paths, chunk_size, keep)
     root = coerce_seed(scenario.simulation.seed if seed is None else seed)
     portfolio = build_portfolio(scenario) if portfolio is None else portfolio
-    terms = project_terms(scenario, portfolio)
+    terms = project_terms(scenario, portfolio, stress)
     chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
     if chunk < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk}")
@@ -245,6 +250,8 @@ def simulate(
         "horizon_years": horizon,
         "elapsed_seconds": round(time.perf_counter() - started, 3),
     }
+    if stress is not None:
+        meta["stress"] = stress
     meta["keep"] = keep
     meta["sampler"] = sampler
     meta["dask_workers"] = len(client.scheduler_info()["workers"]) if client is not None else 0

@@ -32,6 +32,7 @@ __all__ = [
     "Scenario",
     "Sector",
     "Simulation",
+    "Stress",
     "Target",
     "Territory",
     "load_scenario",
@@ -129,6 +130,16 @@ class Defaults(_Model):
     macro_autocorrelation: Autocorrelation = 0.0
     sector_autocorrelation: Autocorrelation | None = None
     territory_autocorrelation: Autocorrelation | None = None
+    copula: Literal["gaussian", "t"] = Field(
+        "gaussian",
+        description='"gaussian" (the default) or "t": a Student t factor copula, one mixing variable '
+        "W = nu / chi2_nu per path and year shared by all firms, fattening the tail of joint defaults",
+    )
+    degrees_of_freedom: Annotated[float, Field(gt=2.0, le=1e6, allow_inf_nan=False)] | None = Field(
+        None,
+        description='degrees of freedom nu of the "t" copula (> 2; 3 to 10 are the usual range, larger '
+        "tends to the Gaussian); required with copula = \"t\", not used otherwise",
+    )
 
 
 class Sector(_Model):
@@ -143,6 +154,11 @@ class Sector(_Model):
     job_realisation_sd: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = 0.0
     job_ramp: Annotated[list[Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]], Field(min_length=1, max_length=100)] = [1.0]
     deadweight: Probability = 0.0
+    recovery_loading: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = Field(
+        0.0,
+        description="downturn recovery: loading gamma of the recovery's uniform on the firm's "
+        "systematic factor in its default year (0 = recoveries independent of the cycle)",
+    )
 
 
 class Territory(_Model):
@@ -222,6 +238,32 @@ class Variant(_Model):
         return flatten_keys(value) if isinstance(value, Mapping) else value
 
 
+#: A stressed factor path: its value in each year from ``first_year`` on.
+FactorPath = Annotated[list[Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)]],
+                       Field(min_length=1, max_length=100)]
+
+
+class Stress(_Model):
+    """A named bad decade (``[[stresses]]``): given factor values by year, the rest random.
+
+    ``macro`` is the macro factor's value in years ``first_year``, ``first_year + 1``, ...;
+    ``sectors`` and ``territories`` map names to their factor's values in the same years. Years
+    not given and factors not named stay random (with AR(1) autocorrelation, a random year
+    after a stressed one starts from the stressed value). ``levier stress`` compares it with
+    the baseline on common random numbers.
+    """
+
+    name: Name = Field(description="the stress's name (levier stress --stress NAME)")
+    description: str = Field("", description="what the stress represents and where its numbers come from")
+    first_year: Annotated[int, Field(ge=1, le=100)] = Field(
+        1, description="simulation year of the first value of each factor path")
+    macro: FactorPath | None = Field(None, description="the macro factor's values by year (standard normal units)")
+    sectors: dict[str, FactorPath] = Field(
+        {}, description="sector name -> that sector's factor values by year (standard normal units)")
+    territories: dict[str, FactorPath] = Field(
+        {}, description="territory name -> that territory's factor values by year (standard normal units)")
+
+
 def flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"policy": {"rate": 0.03}}`` → ``{"policy.rate": 0.03}`` (lists are values, not tables)."""
     flat: dict[str, Any] = {}
@@ -259,6 +301,7 @@ class Scenario(_Model):
     loan_book: LoanBook | None = None
     targets: list[Target] = []
     variants: list[Variant] = []
+    stresses: list[Stress] = Field([], description="named stress paths of the factors ([[stresses]])")
 
     _source: str = PrivateAttr(default="<dict>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -699,9 +742,46 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
             problems.append(Problem(f"variants[{i}].name", f"{variant.name!r} is taken (names must be unique, "
                                     "and 'baseline' is the scenario itself)"))
         seen.add(variant.name)
+    problems += _stress_problems(s)
     book = s.loan_book_path
     if book is not None and not book.is_file():
         what = "not a regular file" if book.exists() else "no such file"
         problems.append(Problem("loan_book.path", f"{what}: {book}"))
     return problems
 
+
+
+def _stress_problems(s: Scenario) -> list[Problem]:
+    """The copula's degrees of freedom, and stresses that name existing factors within the horizon."""
+    problems: list[Problem] = []
+    d = s.defaults
+    if d.copula == "t" and d.degrees_of_freedom is None:
+        problems.append(Problem("defaults.degrees_of_freedom", 'missing: copula = "t" needs its degrees of freedom '
+                                "(e.g. 4)"))
+    if d.copula == "gaussian" and d.degrees_of_freedom is not None:
+        problems.append(Problem("defaults.degrees_of_freedom", 'only used with defaults.copula = "t"; set '
+                                'defaults.copula = "t" too (or remove it)'))
+    horizon = s.simulation.horizon_years
+    seen: set[str] = set()
+    for i, stress in enumerate(s.stresses):
+        where = f"stresses[{i}] ({stress.name})"
+        if stress.name in seen or stress.name == "baseline":
+            problems.append(Problem(f"{where}.name", f"{stress.name!r} is taken (names must be unique, and "
+                                    "'baseline' is the scenario itself)"))
+        seen.add(stress.name)
+        given = [("macro", stress.macro)] if stress.macro is not None else []
+        for table, names in (("sectors", s.sector_names), ("territories", s.territory_names)):
+            for name, values in getattr(stress, table).items():
+                if name not in names:
+                    problems.append(Problem(f"{where}.{table}.{name}",
+                                            _unknown_key_message(name, names, what=table[:-1] if table == "sectors"
+                                                                 else "territory")))
+                given.append((f"{table}.{name}", values))
+        if not given:
+            problems.append(Problem(where, "gives no factor values: expected macro, sectors or territories"))
+        for key, values in given:
+            last = stress.first_year + len(values) - 1
+            if last > horizon:
+                problems.append(Problem(f"{where}.{key}", f"{len(values)} values from year {stress.first_year} reach "
+                                        f"year {last}, beyond simulation.horizon_years = {horizon}"))
+    return problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from levier.model.portfolio import Portfolio
 from levier.model.scenario import Scenario
@@ -85,6 +85,12 @@ class Terms:
     territory_limit: float
     n_sectors: int
     n_territories: int
+    #: Degrees of freedom of the t copula (0 = Gaussian); ``pd_threshold`` is then ``t_nu^-1(h)``.
+    degrees_of_freedom: float = 0.0
+    #: (m,) downturn-recovery loading gamma of each project's recovery uniform (None = all 0).
+    recovery_loading: np.ndarray | None = None
+    #: (T, F) factor values fixed by a stress (NaN = random), None without a stress.
+    stress: np.ndarray | None = None
 
     @property
     def n_projects(self) -> int:
@@ -96,7 +102,8 @@ class Terms:
 
     @property
     def correlated(self) -> bool:
-        return bool(np.any(self.loadings != 0.0))
+        # the t copula's mixing variable correlates defaults even with all loadings 0
+        return bool(np.any(self.loadings != 0.0)) or self.degrees_of_freedom > 0
 
     def entering(self, year: int) -> slice:
         """The pipeline projects entering in ``year`` (they are stored in order of entry)."""
@@ -170,11 +177,12 @@ def beta_quantile_table(mean: float, a: float, b: float, size: int = RECOVERY_GR
     return special.betaincinv(a, b, np.linspace(0.0, 1.0, size + 1))
 
 
-def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
+def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None = None) -> Terms:
     """The policy's terms for every project: offer, bank decision inputs, schedules.
 
     Loan-book rows keep the amounts and terms of the book where it gives them and take the
     policy's otherwise; they get no subsidy (already granted) and need no bank decision.
+    ``stress`` names a ``[[stresses]]`` entry whose factor values the engine then imposes.
     """
     s, p = scenario, portfolio
     pol, bank = s.policy, s.bank
@@ -259,8 +267,11 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
     dead_sector = np.array([x.deadweight for x in sectors])[p.sector]
     dead_territory = np.array([t.deadweight for t in territories])[p.territory]
 
+    t_copula = s.defaults.copula == "t"
+    nu = float(s.defaults.degrees_of_freedom) if t_copula else 0.0
     with np.errstate(divide="ignore"):
-        threshold = special.ndtri(p.pd)
+        threshold = stats.t.ppf(p.pd, nu) if t_copula else special.ndtri(p.pd)
+    rec_loading = np.array([x.recovery_loading for x in sectors])
     # Projects of one (sector, territory, PD) class share their conditional PD path: computing
     # it once per class, not per project, is what a 10 000-loan book with a rating scale needs.
     keys = np.column_stack([p.sector, p.territory, p.pd]) if len(p) else np.empty((0, 3))
@@ -313,4 +324,33 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         territory_limit=pol.max_territory_share * s.fund.capital if pol.max_territory_share < 1 else np.inf,
         n_sectors=len(sectors),
         n_territories=len(territories),
+        degrees_of_freedom=nu,
+        recovery_loading=rec_loading[p.sector] if np.any(rec_loading > 0) else None,
+        stress=stress_matrix(s, stress) if stress is not None else None,
     )
+
+
+def stress_matrix(s: Scenario, name: str) -> np.ndarray:
+    """The factor values a ``[[stresses]]`` entry fixes, as a (T, F) array (NaN = random).
+
+    Columns follow the engine's factors: macro, then sectors, then territories, in file order.
+
+    Raises
+    ------
+    KeyError
+        If the scenario has no stress of that name (the message lists those it has).
+    """
+    names = [x.name for x in s.stresses]
+    if name not in names:
+        listing = ", ".join(names) if names else "none: add a [[stresses]] table"
+        raise KeyError(f"unknown stress {name!r} (the scenario's stresses: {listing})")
+    stress = s.stresses[names.index(name)]
+    horizon = s.simulation.horizon_years
+    out = np.full((horizon, 1 + len(s.sectors) + len(s.territories)), np.nan)
+    start = stress.first_year - 1
+    paths = [(0, stress.macro)] if stress.macro is not None else []
+    paths += [(1 + s.sector_names.index(k), v) for k, v in stress.sectors.items()]
+    paths += [(1 + len(s.sectors) + s.territory_names.index(k), v) for k, v in stress.territories.items()]
+    for column, values in paths:
+        out[start : start + len(values), column] = values
+    return out
