@@ -223,6 +223,14 @@ def _add_calibrate(sub) -> None:
     recovery.add_argument("--file", help="CSV with one row per default")
     recovery.add_argument("--column", default="recovery", help="column in --file (default: recovery)")
     recovery.add_argument("--method", choices=("mle", "moments"))
+    recovery.add_argument("--default-rates", type=float, nargs="+", metavar="RATE",
+                          help="the same years' default rates: estimate the downturn recovery_loading from yearly "
+                               "mean recoveries (--rates) instead of a Beta from firm-level ones")
+    recovery.add_argument("--default-column", help="column of yearly default rates in --file (downturn loading)")
+    recovery.add_argument("--sd", type=float, help="with default rates: the Beta recovery's sd across firms")
+    recovery.add_argument("--mean", type=float, help="with default rates: the Beta's mean (default: estimated)")
+    recovery.add_argument("--pd", type=float, help="with default rates: the sector's annual PD (default: Vasicek fit)")
+    recovery.add_argument("--rho", type=float, help="with default rates: its asset correlation (default: Vasicek fit)")
     bank = kinds.add_parser("bank-acceptance", help="the bank's threshold and steepness from observed deals")
     bank.add_argument("--file", required=True, help="CSV with one row per deal")
     bank.add_argument("--ratio-column", default="quasi_equity_ratio")
@@ -276,10 +284,21 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                     raise ValueError("give --rates or --file")
                 fit = calibrate.vasicek_from_default_rates(rates, method=args.method, macro_loading=args.macro_loading)
         elif args.kind == "recovery":
-            rates = _csv_columns(args.file, args.column)[0] if args.file else args.rates
+            default_rates = args.default_rates
+            if args.file and args.default_column:
+                rates, default_rates = _csv_columns(args.file, args.column, args.default_column)
+            else:
+                rates = _csv_columns(args.file, args.column)[0] if args.file else args.rates
             if rates is None:
                 raise ValueError("give --rates or --file")
-            fit = calibrate.recovery_beta(rates, method=args.method)
+            if default_rates is not None:
+                if args.sd is None:
+                    raise ValueError("--default-rates needs --sd, the recovery's sd across firms (yearly means cannot "
+                                     "tell it; estimate it with 'levier calibrate recovery --rates' on firm-level data)")
+                fit = calibrate.recovery_loading(default_rates, rates, recovery_sd=args.sd, recovery_mean=args.mean,
+                                                 pd=args.pd, rho=args.rho)
+            else:
+                fit = calibrate.recovery_beta(rates, method=args.method)
         else:
             q, y = _csv_columns(args.file, args.ratio_column, args.financed_column)
             fit = calibrate.bank_acceptance(q, y)
