@@ -158,3 +158,39 @@ def test_stress_and_copula_keys_are_checked_with_their_key_path():
     with pytest.raises(ScenarioError, match="recovery_loading"):
         make_scenario(sectors=[{"name": "plasturgie", "annual_pd": 0.05, "recovery_loading": 1.0},
                                {"name": "automobile", "annual_pd": 0.05}])
+
+
+def _stressed():
+    return make_scenario(stresses=[{"name": "slump", "macro": [-1.5, -1.5]},
+                                   {"name": "basin", "first_year": 2, "territories": {"Forbach": [-2.5, -2.5]}}])
+
+
+def test_levier_stress_pairs_each_stress_with_the_baseline():
+    s = _stressed()
+    out = levier.stress(s, paths=600, seed=3, metrics=["n_defaults", "fund_loss"])
+    assert list(out.results) == ["baseline", "slump", "basin"]
+    row = out.table.loc[("n_defaults", "slump")]
+    # the paired difference is exactly the difference of the two runs' means, and it is sure
+    paired = out.paired("n_defaults", "slump")
+    assert row["difference"] == pytest.approx(paired.mean())
+    assert row["difference_se"] == pytest.approx(paired.std(ddof=1) / np.sqrt(600))
+    assert row["low"] > 0 and row["variance_reduction"] > 1
+    assert list(levier.stress(s, ["basin"], paths=300, seed=3).results) == ["baseline", "basin"]
+    with pytest.raises(ValueError, match="unknown stress 'nope'; the scenario's stresses: slump, basin"):
+        levier.stress(s, ["nope"], paths=100)
+    with pytest.raises(ValueError, match="no \\[\\[stresses\\]\\]"):
+        levier.stress(make_scenario(), paths=100)
+
+
+def test_cli_stress(tmp_path, capsys):
+    from levier.cli import main
+
+    path = tmp_path / "s.toml"
+    path.write_text((__import__("conftest").SHIPPED).read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["stress", str(path), "--paths", "300", "--stress", "recession_2008", "--metric", "fund_loss"]) == 0
+    out = capsys.readouterr().out
+    assert "recession_2008" in out and "fund_loss" in out and "main_employer_closure" not in out.split("\n\n")[1]
+    assert main(["stress", str(path), "--paths", "100", "--stress", "nope"]) == 2
+    assert "unknown stress 'nope'" in capsys.readouterr().err
+    assert main(["stress", str(path), "--paths", "100", "--set", "stresses.recession_2008.first_year=12"]) == 2
+    assert "beyond simulation.horizon_years" in capsys.readouterr().err

@@ -139,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--metric", dest="metrics", action="append", metavar="SPEC",
                          help="statistic to compare: METRIC, RATIO, METRIC.es_0.99, ... (repeatable)")
 
+    stress = sub.add_parser(
+        "stress", help="replay named bad decades ([[stresses]]) against the baseline on common random numbers",
+        description="Run the baseline and each of the scenario's [[stresses]] (given factor values by year, the "
+        "rest random) on the same random draws, and print each statistic's paired difference with its 95 % "
+        "interval.")
+    lab_options(stress)
+    stress.add_argument("--stress", dest="stresses", action="append", metavar="NAME",
+                        help="a stress to run (repeatable; default: all the scenario's stresses)")
+    stress.add_argument("--metric", dest="metrics", action="append", metavar="SPEC",
+                        help="statistic to compare: METRIC, RATIO, METRIC.es_0.99, ... (repeatable)")
+
     sweep = sub.add_parser(
         "sweep", help="evaluate a grid or design of policies and mark the Pareto frontier",
         description="Evaluate a grid (--grid) or a space-filling design (--design with --bounds) of policy "
@@ -522,7 +533,6 @@ def _variant(text: str) -> tuple[str, dict]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from levier.present.display import format_number
     from levier.analysis.lab import compare
 
     scenario = _load(args.scenario, args.overrides)
@@ -536,6 +546,30 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         changes = ", ".join(f"{k} = {v}" for k, v in overrides.items()) or "(no change)"
         print(f"  {name}: {changes}")
     print()
+    print(_comparison_table(result))
+    return EXIT_OK
+
+
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from levier.analysis.stress import stress
+
+    scenario = _load(args.scenario, args.overrides)
+    with _lab_errors(args), _cluster(args) as client:
+        result = stress(scenario, args.stresses, paths=args.paths, seed=args.seed, metrics=args.metrics, client=client)
+    n = result.results[result.baseline].n_paths
+    print(f"{scenario.meta.name}: {len(result.results) - 1} stress(es) against the baseline, {n:,} paths each, "
+          "common random numbers")
+    for name, described in result.overrides.items():
+        print(f"  {name}: {described['stress']}")
+    print()
+    print(_comparison_table(result))
+    return EXIT_OK
+
+
+def _comparison_table(result) -> str:
+    """The paired differences of a :class:`~levier.analysis.lab.Comparison`, as a plain table."""
+    from levier.present.display import format_number
+
     header = ["statistic", "variant", "baseline", "variant value", "difference", "95 % interval", "CRN variance ÷"]
     rows = []
     for (spec, name), row in result.table.iterrows():
@@ -547,8 +581,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                      ("+" if row["difference"] > 0 else "") + format_number(row["difference"]),
                      f"{format_number(row['low'])} – {format_number(row['high'])}",
                      "identical" if reduction == float("inf") else format_number(reduction)])
-    print(_plain_table(header, rows))
-    return EXIT_OK
+    return _plain_table(header, rows)
 
 
 def _plain_table(header: list[str], rows: list[list[str]]) -> str:
@@ -737,7 +770,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from levier.errors import LevierWarning
 
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
-                "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare,
+                "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare, "stress": _cmd_stress,
                 "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain, "report": _cmd_report}
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -1,10 +1,11 @@
 """The names of levier's outputs: per-path, per-year and per-group columns, ratios, and which
-metrics' upper tail is the risk. A leaf: it imports nothing from levier.
+tail of each metric is its risk (upper for losses, lower for jobs). A leaf: it imports nothing
+from levier.
 """
 
 from __future__ import annotations
 
-__all__ = ["LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "YEAR_COLUMNS"]
+__all__ = ["GAIN_METRICS", "LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "YEAR_COLUMNS", "tail_side"]
 
 #: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
 PATH_COLUMNS = (
@@ -80,3 +81,20 @@ RATIOS = {
 
 #: Metrics whose upper tail is the risk: VaR and ES are reported for these.
 LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults")
+
+#: Metrics where more is better (jobs): their risk is the *lower* tail — VaR, ES and exceedance
+#: are of the shortfall (``summary()``, :func:`levier.tail_risk`, the CLI).
+GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "job_years")
+
+
+def tail_side(metric: str) -> str:
+    """Which tail of ``metric`` is its risk: ``"lower"`` for :data:`GAIN_METRICS`, else ``"upper"``.
+
+    The one home of the rule: every VaR, ES and exceedance probability in levier asks it.
+
+    Examples
+    --------
+    >>> tail_side("jobs_additional"), tail_side("fund_loss")
+    ('lower', 'upper')
+    """
+    return "lower" if metric in GAIN_METRICS else "upper"
