@@ -194,3 +194,24 @@ def test_cli_stress(tmp_path, capsys):
     assert "unknown stress 'nope'" in capsys.readouterr().err
     assert main(["stress", str(path), "--paths", "100", "--set", "stresses.recession_2008.first_year=12"]) == 2
     assert "beyond simulation.horizon_years" in capsys.readouterr().err
+
+
+def test_report_has_a_bad_decade_section_when_the_scenario_has_stresses(moselle):
+    from levier.present.report import report_html
+
+    page = report_html(levier.simulate(moselle, paths=300, seed=1))
+    assert "<h2>A bad decade</h2>" in page
+    for text in ("t copula, nu = 4: fund_loss.es_0.99", "downturn recovery, gamma = 0.5: fund_loss.es_0.99",
+                 "recession_2008: fund_loss.es_0.99", "main_employer_closure: n_defaults"):
+        assert text in page, text
+    assert "A bad decade" not in report_html(levier.simulate(make_scenario(), paths=100, seed=1))
+
+
+def test_model_risk_pairs_gaussian_t_and_downturn(moselle):
+    from levier.analysis.stress import model_risk
+
+    out = model_risk(moselle, paths=1_000, seed=2, metrics=["n_defaults.es_0.99", "bank_loss"])
+    t_row = out.table.loc[("n_defaults.es_0.99", "t copula, nu = 4")]
+    assert t_row["low"] > 0  # fatter joint-default tail, for sure
+    down = out.table.loc[("bank_loss", "downturn recovery, gamma = 0.5")]
+    assert down["low"] > 0  # the bank, senior, feels the lower recoveries

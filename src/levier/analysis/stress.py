@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from levier.analysis.lab import Comparison, comparison_table
+from levier.analysis.lab import Comparison, compare, comparison_table
 from levier.engine.run import simulate
 from levier.model.scenario import Scenario
 from levier.streams import coerce_seed
 
-__all__ = ["STRESS_METRICS", "stress"]
+__all__ = ["STRESS_METRICS", "model_risk", "stress"]
 
 #: Statistics :func:`stress` reports by default.
 STRESS_METRICS = ("n_defaults", "fund_loss", "fund_loss.es_0.99", "bank_loss", "fund_net_cost", "jobs_additional",
@@ -78,3 +78,34 @@ def stress(
         results[name] = simulate(scenario, paths=paths, seed=root, chunk_size=chunk_size, client=client, stress=name)
     described = {s.name: {"stress": s.description or s.name} for s in scenario.stresses if s.name in chosen}
     return Comparison("baseline", comparison_table(results, specs, "baseline"), results, described)
+
+
+def model_risk(
+    scenario: Scenario,
+    *,
+    paths: int | None = None,
+    seed: Any = None,
+    degrees_of_freedom: float = 4.0,
+    recovery_loading: float = 0.5,
+    metrics: Sequence[str] = ("fund_loss.es_0.99", "fund_loss.mean"),
+    client: Any = None,
+) -> Comparison:
+    """How much the fund's tail depends on the shape of a bad decade: the scenario under a
+    Gaussian copula, a t copula with ``degrees_of_freedom``, and Gaussian with downturn
+    recoveries (every sector's ``recovery_loading`` set to ``recovery_loading``), on common random
+    numbers (:func:`levier.compare`, the Gaussian run as baseline).
+
+    The scenario's own stresses and variants are left out; the other keys are the scenario's.
+    """
+    base = scenario.model_copy(update={"variants": [], "stresses": []})
+    base._source, base._base_dir = scenario._source, scenario._base_dir
+    gaussian = base.with_overrides({"defaults.copula": "gaussian", "defaults.degrees_of_freedom": None,
+                                    **{f"sectors.{i}.recovery_loading": 0.0 for i in range(len(base.sectors))}})
+    variants = {
+        f"t copula, nu = {degrees_of_freedom:g}": {"defaults.copula": "t",
+                                                   "defaults.degrees_of_freedom": float(degrees_of_freedom)},
+        f"downturn recovery, gamma = {recovery_loading:g}": {
+            f"sectors.{i}.recovery_loading": float(recovery_loading) for i in range(len(base.sectors))},
+    }
+    return compare(gaussian, variants, paths=paths, seed=seed, metrics=list(metrics), baseline="gaussian copula",
+                   client=client)
