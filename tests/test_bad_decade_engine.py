@@ -146,7 +146,8 @@ def test_stress_and_copula_keys_are_checked_with_their_key_path():
         ({"stresses": [{"name": "x"}]}, "stresses[0] (x)", "gives no factor values"),
         ({"stresses": [{"name": "x", "macro": [-1]}, {"name": "x", "macro": [1]}]}, "stresses[1] (x).name", "taken"),
         ({"defaults": {"copula": "t"}}, "defaults.degrees_of_freedom", "needs its degrees of freedom"),
-        ({"defaults": {"degrees_of_freedom": 4}}, "defaults.degrees_of_freedom", 'copula = "t"'),
+        ({"defaults": {"copula": "gaussian", "degrees_of_freedom": 4}}, "defaults.degrees_of_freedom",
+         'copula is "gaussian"'),
         ({"defaults": {"copula": "t", "degrees_of_freedom": 2}}, "defaults.degrees_of_freedom", "greater than 2"),
         ({"defaults": {"copula": "clayton"}}, "defaults.copula", "gaussian"),
     ]
@@ -155,6 +156,8 @@ def test_stress_and_copula_keys_are_checked_with_their_key_path():
             make_scenario(**tables)
         text = str(info.value)
         assert where in text and what in text, text
+    assert make_scenario(defaults={"degrees_of_freedom": 4}).defaults.copula == "t"  # nu alone asks for t
+    assert make_scenario().with_overrides({"defaults.degrees_of_freedom": 6}).defaults.copula == "t"
     with pytest.raises(ScenarioError, match="recovery_loading"):
         make_scenario(sectors=[{"name": "plasturgie", "annual_pd": 0.05, "recovery_loading": 1.0},
                                {"name": "automobile", "annual_pd": 0.05}])

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from levier.errors import Problem, ScenarioError
 
@@ -138,8 +138,16 @@ class Defaults(_Model):
     degrees_of_freedom: Annotated[float, Field(gt=2.0, le=1e6, allow_inf_nan=False)] | None = Field(
         None,
         description='degrees of freedom nu of the "t" copula (> 2; 3 to 10 are the usual range, larger '
-        "tends to the Gaussian); required with copula = \"t\", not used otherwise",
+        "tends to the Gaussian); required with copula = \"t\"; given alone, it means copula = \"t\"",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _degrees_of_freedom_mean_t(cls, data: Any) -> Any:
+        # --set defaults.degrees_of_freedom=4 (a sweep over nu) is enough to ask for the t copula
+        if isinstance(data, Mapping) and data.get("degrees_of_freedom") is not None and "copula" not in data:
+            return {**data, "copula": "t"}
+        return data
 
 
 class Sector(_Model):
@@ -759,8 +767,8 @@ def _stress_problems(s: Scenario) -> list[Problem]:
         problems.append(Problem("defaults.degrees_of_freedom", 'missing: copula = "t" needs its degrees of freedom '
                                 "(e.g. 4)"))
     if d.copula == "gaussian" and d.degrees_of_freedom is not None:
-        problems.append(Problem("defaults.degrees_of_freedom", 'only used with defaults.copula = "t"; set '
-                                'defaults.copula = "t" too (or remove it)'))
+        problems.append(Problem("defaults.degrees_of_freedom", 'only used with defaults.copula = "t", but the '
+                                'copula is "gaussian": set defaults.copula = "t" (or remove degrees_of_freedom)'))
     horizon = s.simulation.horizon_years
     seen: set[str] = set()
     for i, stress in enumerate(s.stresses):
