@@ -14,7 +14,7 @@ import numpy as np
 import levier
 from conftest import TAIL
 from levier.analysis.analytic import one_factor_defaults_pmf
-from levier.analysis.tail import _Run, exceedance_probability
+from levier.analysis.tail import TailSampler, exceedance_probability
 
 BOOKS = [(1_000, 0.01, 0.2), (1_000, 0.01, 0.02), (100, 0.01, 0.05)]  # loans, PD, asset correlation
 PATHS = 8_000
@@ -48,7 +48,7 @@ def test_variance_reduction_of_the_tail_probability(benchmark, tmp_path):
             ratios = []
             for twist in (False, True):
                 est = exceedance_probability(scenario, "n_defaults", k, paths=PATHS, seed=1, twist=twist)
-                run_ = _Run.prepare(scenario, "n_defaults", PATHS, 1, "importance", 20, None, twist)
+                run_ = TailSampler.prepare(scenario, "n_defaults", PATHS, 1, "importance", 20, None, twist)
                 values, weights = run_.sample(run_.root, PATHS, est.shift, twist=run_.twist(float(k)))
                 ratios.append(p * (1 - p) / (weights * (values > k)).var(ddof=1))
             TAIL[f"{n} loans, correlation {rho:g}"] = (p, ratios[0], ratios[1])

@@ -51,9 +51,27 @@ def test_one_and_two_workers_give_the_local_bytes(scenario):
                                             client=client)
                 local_comparison = levier.compare(scenario, {"g": {"policy.loan_per_job": 12_000}}, paths=400, seed=2)
                 pd.testing.assert_frame_equal(comparison.table, local_comparison.table, check_exact=True)
+                _every_lab_function_gives_the_local_bytes(scenario, client)
         finally:
             client.close()
             cluster.close()
+
+
+def _every_lab_function_gives_the_local_bytes(scenario, client):
+    bounds = {"policy.loan_per_job": (6_000, 14_000), "bank.threshold": (0.2, 0.4)}
+    calls = {
+        "sweep": lambda **kw: levier.sweep(scenario, design="sobol", n=4, bounds=bounds, paths=200, seed=3, **kw),
+        "optimise": lambda **kw: levier.optimise(scenario, bounds, maximise="jobs_additional", paths=200, seed=3,
+                                                 maxiter=1, popsize=2, **kw),
+        "tornado": lambda **kw: levier.lab.tornado(scenario, bounds, "fund_loss", paths=200, seed=3, **kw),
+        "sensitivity": lambda **kw: levier.lab.sensitivity(scenario, bounds, "jobs_additional", n=2, paths=200,
+                                                           seed=3, **kw),
+        "tail_risk": lambda **kw: levier.tail_risk(scenario, "fund_loss", (0.9,), paths=400, pilot_paths=200,
+                                                   batches=4, seed=3, **kw),
+    }
+    for name, call in calls.items():
+        local, remote = call(), call(client=client)
+        pd.testing.assert_frame_equal(local.to_frame(), remote.to_frame(), check_exact=True, obj=name)
 
 
 def test_a_worker_killed_mid_run_changes_nothing_but_is_reported(scenario):

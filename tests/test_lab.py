@@ -37,7 +37,7 @@ def test_common_random_numbers_shrink_the_error_of_a_small_change_at_least_fivef
     scenario = make_scenario(bank={"threshold": 0.1}, pipeline={"projects_per_year": 30, "years": 3})
     change = {"policy.loan_per_job": scenario.policy.loan_per_job * 1.1}
     paths = 3_000
-    paired = lab.compare(scenario, {"plus10": change}, paths=paths, seed=1, metrics=["fund_loss", "cost_per_job"])
+    paired = lab.compare(scenario, {"plus10": change}, paths=paths, seed=1, statistics=["fund_loss", "cost_per_job"])
     independent = levier.simulate(scenario.with_overrides(change), paths=paths, seed=2)
     for spec in ("fund_loss", "cost_per_job"):
         crn_se = paired.table.loc[(spec, "plus10"), "difference_se"]
@@ -57,7 +57,7 @@ def test_variants_from_the_scenario_file(tmp_path):
     scenario = levier.load_scenario(toml)
     assert [v.name for v in scenario.variants] == ["generous", "capped"]
     assert scenario.variant("capped").policy.loan_cap == 300_000
-    comparison = lab.compare(scenario, paths=256, seed=3, metrics=["jobs_additional"])
+    comparison = lab.compare(scenario, paths=256, seed=3, statistics=["jobs_additional"])
     assert list(comparison.results) == ["baseline", "generous", "capped"]
     bad = tmp_path / "bad.toml"
     bad.write_text(text + '\n[[variants]]\nname = "oops"\nset = { "policy.loan_per_jobs" = 1 }\n', encoding="utf-8")
@@ -113,7 +113,7 @@ def test_the_optimiser_finds_a_known_optimum():
     feasible = [k for k in range(1, cost.size + 1) if cost[order][k - 1] * jobs_sorted[:k].sum() <= budget]
     best_jobs = jobs_sorted[: max(feasible)].sum()
     assert 1 < max(feasible) < cost.size  # the budget binds strictly inside
-    found = lab.optimise(scenario, over={"policy.loan_per_job": (0.0, float(cost.max()) * 1.2)},
+    found = lab.optimise(scenario, bounds={"policy.loan_per_job": (0.0, float(cost.max()) * 1.2)},
                          maximise="jobs_additional", subject_to={"fund_lent": f"<= {budget}"}, paths=64, seed=5)
     objective = found.table.loc["jobs_additional"]
     assert objective["value"] == pytest.approx(best_jobs)
@@ -132,12 +132,12 @@ def test_sobol_indices_of_an_additive_toy_match_their_analytic_values():
 def test_tornado_and_sensitivity_of_the_model():
     scenario = make_scenario()
     table = lab.tornado(scenario, {"policy.loan_per_job": (6000, 14000), "bank.threshold": (0.2, 0.4),
-                                   "policy.rate": (0.01, 0.03)}, "jobs_additional", paths=200, seed=1)
+                                   "policy.rate": (0.01, 0.03)}, "jobs_additional", paths=200, seed=1).table
     assert list(table.index)[-1] == "policy.rate"  # the rate does not change who is financed
     assert table.loc["policy.rate", "swing"] == 0
     assert table.loc["bank.threshold", "swing"] < 0  # a stricter bank finances fewer projects
     indices = lab.sensitivity(scenario, {"bank.threshold": (0.2, 0.4), "policy.rate": (0.01, 0.03)},
-                              "jobs_additional", n=16, paths=64, seed=2)
+                              "jobs_additional", n=16, paths=64, seed=2).table
     assert indices.loc["policy.rate", "ST"] == pytest.approx(0.0, abs=1e-9)
     assert indices.loc["bank.threshold", "ST"] > 0.5
 
@@ -145,9 +145,9 @@ def test_tornado_and_sensitivity_of_the_model():
 def test_bad_specs_are_named():
     scenario = make_scenario()
     with pytest.raises(ValueError, match="unknown metric 'jobz'"):
-        lab.compare(scenario, {"a": {}}, paths=10, metrics=["jobz"])
+        lab.compare(scenario, {"a": {}}, paths=10, statistics=["jobz"])
     with pytest.raises(ValueError, match="'<= VALUE'"):
-        lab.optimise(scenario, over={"policy.rate": (0.0, 0.1)}, maximise="jobs_additional",
+        lab.optimise(scenario, bounds={"policy.rate": (0.0, 0.1)}, maximise="jobs_additional",
                      subject_to={"fund_loss": "less than 5"})
     with pytest.raises(ValueError, match="baseline"):
         lab.compare(scenario, {"baseline": {}}, paths=10)

@@ -81,7 +81,7 @@ def test_leverage_cascade_and_groups(result):
 def test_comparison_and_sweep_plots():
     scenario = make_scenario()
     comparison = levier.compare(scenario, {"generous": {"policy.loan_per_job": 12_000}}, paths=200, seed=1,
-                                metrics=["jobs_additional", "fund_loss"])
+                                statistics=["jobs_additional", "fund_loss"])
     ax = comparison.plot.differences()
     points = ax.get_lines()[0].get_xdata()
     base = comparison.table.xs("baseline", level="variant")["value"]

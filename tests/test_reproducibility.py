@@ -67,8 +67,9 @@ def test_block_streams_are_seedsequence_spawn_children():
 
 def test_seed_coercion():
     assert coerce_seed(0).entropy == 0  # 0 is a seed, not "no seed"
-    ss = np.random.SeedSequence(42)
-    assert coerce_seed(ss) is ss
+    ss = np.random.SeedSequence(42, spawn_key=(3,))
+    copied = coerce_seed(ss)  # a copy with the same entropy and key: the caller's object is theirs
+    assert copied is not ss and (copied.entropy, copied.spawn_key) == (ss.entropy, ss.spawn_key)
     a = coerce_seed(np.random.default_rng(1)).entropy
     assert a == coerce_seed(np.random.default_rng(1)).entropy
     with pytest.raises(ValueError):

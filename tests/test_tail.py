@@ -7,7 +7,7 @@ import pytest
 
 import levier
 from levier.analysis.analytic import one_factor_defaults_pmf
-from levier.analysis.tail import _Run, exceedance_probability, tail_risk
+from levier.analysis.tail import TailSampler, exceedance_probability, tail_risk
 
 from conftest import book_row, make_scenario, write_book
 
@@ -36,7 +36,7 @@ def test_importance_sampling_is_exact_and_ten_times_less_variable(tmp_path):
     est = exceedance_probability(scenario, "n_defaults", k, paths=paths, seed=1)
     assert est.low <= p <= est.high, (est, p)
     # variance per path: plain is Bernoulli(p); importance is that of the weighted indicator
-    run = _Run.prepare(scenario, "n_defaults", paths, 1, "importance", 20, None)
+    run = TailSampler.prepare(scenario, "n_defaults", paths, 1, "importance", 20, None)
     values, weights = run.sample(run.root, paths, est.shift)
     terms = weights * (values > k)
     assert abs(terms.mean() - p) <= 4 * terms.std(ddof=1) / np.sqrt(paths)
@@ -126,7 +126,7 @@ def test_twisting_the_default_probabilities_pays_in_a_small_weakly_correlated_bo
     for twist in (False, True):
         est = exceedance_probability(scenario, "n_defaults", k, paths=paths, seed=2, twist=twist)
         assert est.low <= p <= est.high, (twist, est, p)
-        run = _Run.prepare(scenario, "n_defaults", paths, 2, "importance", 20, None, twist)
+        run = TailSampler.prepare(scenario, "n_defaults", paths, 2, "importance", 20, None, twist)
         values, weights = run.sample(run.root, paths, est.shift, twist=run.twist(float(k)))
         terms = weights * (values > k)
         assert abs(terms.mean() - p) <= 4 * terms.std(ddof=1) / np.sqrt(paths)

@@ -538,7 +538,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     variants = dict(_variant(v) for v in args.variants) or None
     with _lab_errors(args), _cluster(args) as client:
-        result = compare(scenario, variants, paths=args.paths, seed=args.seed, metrics=args.metrics, client=client)
+        result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client)
     n = result.results[result.baseline].n_paths
     print(f"{scenario.meta.name}: {len(result.results) - 1} variant(s) against the baseline, {n:,} paths each, "
           "common random numbers")
@@ -555,7 +555,8 @@ def _cmd_stress(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     with _lab_errors(args), _cluster(args) as client:
-        result = stress(scenario, args.stresses, paths=args.paths, seed=args.seed, metrics=args.metrics, client=client)
+        result = stress(scenario, args.stresses, paths=args.paths, seed=args.seed, statistics=args.metrics,
+                        client=client)
     n = result.results[result.baseline].n_paths
     print(f"{scenario.meta.name}: {len(result.results) - 1} stress(es) against the baseline, {n:,} paths each, "
           "common random numbers")
@@ -679,7 +680,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         except ImportError:
             raise InputError("--sobol", ["Sobol' indices need SALib: pip install 'levier[lab]'"]) from None
     with _lab_errors(args), _cluster(args) as client:
-        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client)
+        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client).table
     print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
     print(f"base value {format_number(table['base'].iloc[0])}")
     header = ["parameter", "range", "at low", "at high", "swing", "± se"]
@@ -691,7 +692,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         try:
             with _lab_errors(args), _cluster(args) as client:
                 indices = sensitivity(scenario, ranges, args.output, n=args.n, paths=args.paths, seed=args.seed,
-                                      client=client)
+                                      client=client).table
         except ImportError as exc:
             raise InputError("--sobol", [str(exc)]) from None
         print()

@@ -1,11 +1,19 @@
-"""The names of levier's outputs: per-path, per-year and per-group columns, ratios, and which
-tail of each metric is its risk (upper for losses, lower for jobs). A leaf: it imports nothing
-from levier.
+"""The names of levier's outputs and the rules on them, each written once: per-path, per-year
+and per-group columns, derived columns, ratios, which tail of each metric is its risk (upper
+for losses, lower for jobs), the default risk level, and the grammar of a statistic's spec (``fund_loss.es_0.99``). A leaf: it
+imports nothing from levier.
 """
 
 from __future__ import annotations
 
-__all__ = ["GAIN_METRICS", "LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "YEAR_COLUMNS", "tail_side"]
+import re
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS",
+           "Statistic", "YEAR_COLUMNS", "parse_statistic", "risk_level", "tail_side", "with_derived"]
 
 #: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
 PATH_COLUMNS = (
@@ -98,3 +106,65 @@ def tail_side(metric: str) -> str:
     ('lower', 'upper')
     """
     return "lower" if metric in GAIN_METRICS else "upper"
+
+
+#: Columns computed from the per-path ones: name → the columns it adds up. ``fund_outlay`` is
+#: what the fund pays out: its loans and its subsidies.
+DERIVED = {"fund_outlay": ("fund_lent", "subsidies")}
+
+#: The risk level used where one level must be chosen (a sweep's objective, a report's card).
+DEFAULT_RISK_LEVEL = 0.99
+
+
+def risk_level(levels: Sequence[float]) -> float:
+    """:data:`DEFAULT_RISK_LEVEL` if the scenario reports it, else its largest level."""
+    return DEFAULT_RISK_LEVEL if DEFAULT_RISK_LEVEL in levels else max(levels)
+
+
+def with_derived(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The per-path columns and the :data:`DERIVED` ones."""
+    out = dict(values)
+    for name, parts in DERIVED.items():
+        out[name] = sum((out[p] for p in parts[1:]), start=out[parts[0]])
+    return out
+
+
+class Statistic(NamedTuple):
+    """A statistic named by a spec: ``METRIC`` or ``METRIC.mean`` (a mean over paths),
+    ``RATIO`` (a ratio of means, :data:`RATIOS`), ``METRIC.var_ALPHA`` or ``METRIC.es_ALPHA``."""
+
+    spec: str
+    metric: str
+    kind: str  # "mean", "ratio", "var" or "es"
+    level: float | None = None
+
+
+_SPEC = re.compile(r"^(?P<metric>[a-z_]+)(?:\.(?P<stat>mean|es_[0-9.]+|var_[0-9.]+))?$")
+
+
+def parse_statistic(spec: str) -> Statistic:
+    """The statistic a spec names; a ``ValueError`` saying what is expected otherwise.
+
+    Examples
+    --------
+    >>> parse_statistic("fund_loss.es_0.99")
+    Statistic(spec='fund_loss.es_0.99', metric='fund_loss', kind='es', level=0.99)
+    >>> parse_statistic("cost_per_job").kind
+    'ratio'
+    """
+    match = _SPEC.match(spec)
+    if not match:
+        raise ValueError(f"bad statistic {spec!r}: expected METRIC, RATIO, METRIC.mean, METRIC.es_ALPHA or METRIC.var_ALPHA")
+    metric, stat = match.group("metric"), match.group("stat") or "mean"
+    if stat == "mean" and metric in RATIOS and match.group("stat") is None:
+        return Statistic(spec, metric, "ratio")
+    if metric not in PATH_COLUMNS:
+        known = ", ".join(list(PATH_COLUMNS) + [r for r in RATIOS if r not in PATH_COLUMNS])
+        raise ValueError(f"unknown metric {metric!r} in {spec!r}; expected one of: {known}")
+    if stat == "mean":
+        return Statistic(spec, metric, "mean")
+    kind, alpha = stat.split("_", 1)
+    level = float(alpha)
+    if not 0 < level < 1:
+        raise ValueError(f"bad level in {spec!r}: must be in (0, 1)")
+    return Statistic(spec, metric, kind, level)

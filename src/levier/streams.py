@@ -18,9 +18,13 @@ import numpy as np
 
 __all__ = [
     "BLOCK_PATHS",
+    "LabPurpose",
     "Purpose",
     "block_generator",
     "coerce_seed",
+    "entropy_of",
+    "lab_generator",
+    "lab_root",
     "SAMPLERS",
     "SobolFactors",
     "normals_f32",
@@ -38,9 +42,19 @@ _PATHS = 0
 _PIPELINE = 1
 _PILOT = 2
 _SOBOL = 3
+_LAB = 4
 
 #: Samplers of the systematic factors: pseudo-random normals, or a scrambled Sobol' sequence.
 SAMPLERS = ("random", "sobol")
+
+
+class LabPurpose(enum.IntEnum):
+    """What a stream of the policy lab is for (family ``_LAB``: outside every run's paths)."""
+
+    DESIGN = 0  #: the points of a Latin hypercube or Sobol' design (``sweep``)
+    OPTIMISER = 1  #: differential evolution's own draws (``optimise``)
+    CHECK = 2  #: the fresh paths on which an optimum is checked (``optimise``)
+    SENSITIVITY = 3  #: the Saltelli design and bootstrap of Sobol' indices (``sensitivity``)
 
 
 class Purpose(enum.IntEnum):
@@ -68,7 +82,9 @@ def coerce_seed(seed: Any) -> np.random.SeedSequence:
     numpy.random.SeedSequence
     """
     if isinstance(seed, np.random.SeedSequence):
-        return seed
+        # a copy: levier only ever builds children by spawn key, but the caller's object is
+        # theirs, and a copy cannot be spawned from (mutated) by anything levier calls
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(seed.integers(0, 2**63, size=2, dtype=np.uint64).tolist())
     if isinstance(seed, np.random.BitGenerator):
@@ -111,6 +127,16 @@ def pipeline_generator(root: np.random.SeedSequence) -> np.random.Generator:
 def pilot_root(root: np.random.SeedSequence, iteration: int) -> np.random.SeedSequence:
     """A root for the pilot runs of importance sampling, independent of the main run's streams."""
     return _child(root, _PILOT, int(iteration))
+
+
+def lab_root(root: np.random.SeedSequence, purpose: LabPurpose) -> np.random.SeedSequence:
+    """A root for one use of the policy lab, independent of every run's streams."""
+    return _child(root, _LAB, int(purpose))
+
+
+def lab_generator(root: np.random.SeedSequence, purpose: LabPurpose) -> np.random.Generator:
+    """The Generator for one use of the policy lab (a design, the optimiser)."""
+    return np.random.Generator(np.random.PCG64(lab_root(root, purpose)))
 
 
 def entropy_of(root: np.random.SeedSequence) -> str:

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from levier.analysis.analytic import bivariate_normal_cdf
+from levier.stats import Z95
 
 __all__ = [
     "Calibration",
@@ -455,8 +456,6 @@ def bank_acceptance(ratios: Sequence[float], financed: Sequence[bool]) -> Calibr
 
 # -- does a scenario reproduce the figures it cites? ------------------------------------------------
 
-_Z95 = 1.959963984540054
-
 
 def check_calibration(scenario, *, paths: int | None = None, seed=None):
     """Compare a scenario's results with the published figures it cites (its ``[[targets]]``).
@@ -478,13 +477,12 @@ def check_calibration(scenario, *, paths: int | None = None, seed=None):
 
     from levier.model.datasets import load
     from levier.engine.run import simulate
-    from levier.names import RATIOS, SECTOR_COLUMNS
+    from levier.names import RATIOS, SECTOR_COLUMNS, with_derived
     from levier.stats import ratio_of_means
 
     figures = load("programme_figures").set_index("id")
     result = simulate(scenario, paths=paths, seed=seed)
-    values = dict(result.paths.items())
-    values["fund_outlay"] = values["fund_lent"] + values["subsidies"]
+    values = with_derived(dict(result.paths.items()))
     rows = []
     for target in scenario.targets:
         numerator, denominator = RATIOS[target.metric]
@@ -510,8 +508,8 @@ def check_calibration(scenario, *, paths: int | None = None, seed=None):
             "high": high,
             "metric": target.metric + (f" [{target.sector}]" if target.sector else ""),
             "levier": value,
-            "levier_low": value - _Z95 * se,
-            "levier_high": value + _Z95 * se,
+            "levier_low": value - Z95 * se,
+            "levier_high": value + Z95 * se,
             "agrees": agrees,
             "range_reason": fig["range_reason"],
             "source": fig["source"],

@@ -23,86 +23,68 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from levier.engine.run import simulate
-from levier.errors import ScenarioError
-from levier.names import PATH_COLUMNS, RATIOS
 from levier.engine.result import SimulationResult
+from levier.engine.run import PreparedRun, prepare
+from levier.errors import ScenarioError
 from levier.model.scenario import Scenario, parse_assignment
-from levier.stats import expected_shortfall, value_at_risk
-from levier.streams import coerce_seed
+from levier.names import RATIOS, Statistic, parse_statistic, risk_level, with_derived
+from levier.progress import Progress, Tracker, as_progress
+from levier.stats import Z95, expected_shortfall, sectioning, value_at_risk
+from levier.streams import LabPurpose, lab_generator, lab_root
 
 __all__ = [
     "Comparison",
     "Optimum",
+    "Sensitivity",
     "Sweep",
+    "Tornado",
     "compare",
     "optimise",
     "pareto_front",
     "parse_grid",
+    "sensitivity",
     "statistic",
     "sweep",
+    "tornado",
 ]
 
-_SECTIONS = 20
-_Z95 = float(sps.norm.ppf(0.975))
-_SPEC = re.compile(r"^(?P<metric>[a-z_]+)(?:\.(?P<stat>mean|es_[0-9.]+|var_[0-9.]+))?$")
+#: Sections of the paths for the errors of VaR and ES (:func:`levier.stats.sectioning`).
+SECTIONS = 20
+
+#: A parameter's range: dotted key → (low, high). The one word for it in every lab function.
+Bounds = Mapping[str, tuple[Any, Any]]
 
 
 # -- statistics by spec ------------------------------------------------------------------------
 
-def _parse_spec(spec: str) -> tuple[str, str, float | None]:
-    match = _SPEC.match(spec)
-    if not match:
-        raise ValueError(f"bad statistic {spec!r}: expected METRIC, RATIO, METRIC.mean, METRIC.es_ALPHA or METRIC.var_ALPHA")
-    metric, stat = match.group("metric"), match.group("stat") or "mean"
-    if stat == "mean" and metric in RATIOS and match.group("stat") is None:
-        return metric, "ratio", None
-    if metric not in PATH_COLUMNS:
-        known = ", ".join(list(PATH_COLUMNS) + [r for r in RATIOS if r not in PATH_COLUMNS])
-        raise ValueError(f"unknown metric {metric!r} in {spec!r}; expected one of: {known}")
-    if stat == "mean":
-        return metric, "mean", None
-    kind, alpha = stat.split("_", 1)
-    level = float(alpha)
-    if not 0 < level < 1:
-        raise ValueError(f"bad level in {spec!r}: must be in (0, 1)")
-    return metric, kind, level
-
-
 def _columns(result: SimulationResult) -> dict[str, np.ndarray]:
-    values = {name: result.paths[name].to_numpy() for name in PATH_COLUMNS}
-    values["fund_outlay"] = values["fund_lent"] + values["subsidies"]
-    return values
+    return with_derived({name: result.paths[name].to_numpy() for name in result.paths.columns})
 
 
-def _influence(values: dict[str, np.ndarray], metric: str, kind: str) -> tuple[float, np.ndarray]:
+def _influence(values: dict[str, np.ndarray], stat: Statistic) -> tuple[float, np.ndarray]:
     """The estimate and its per-path influence (mean of influence = 0; se = sd / sqrt(n))."""
-    if kind == "ratio":
-        num, den = (values[c] for c in RATIOS[metric])
+    if stat.kind == "ratio":
+        num, den = (values[c] for c in RATIOS[stat.metric])
         mean_den = den.mean()
         if mean_den == 0:
             return math.nan, np.full(num.size, math.nan)
         r = num.mean() / mean_den
         return float(r), (num - r * den) / mean_den
-    x = values[metric]
+    x = values[stat.metric]
     return float(x.mean()), x - x.mean()
 
 
-def _tail(x: np.ndarray, kind: str, level: float) -> float:
-    return value_at_risk(x, level) if kind == "var" else expected_shortfall(x, level)
+def _tail(stat: Statistic) -> Callable[[np.ndarray], float]:
+    assert stat.level is not None
+    level = stat.level
+    return (lambda x: value_at_risk(x, level)) if stat.kind == "var" else (lambda x: expected_shortfall(x, level))
 
 
-def _sections(n: int) -> list[slice]:
-    edges = np.linspace(0, n, min(_SECTIONS, n) + 1).astype(int)
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-
-
-def _tail_and_se(x: np.ndarray, kind: str, level: float) -> tuple[float, float]:
-    parts = np.array([_tail(x[s], kind, level) for s in _sections(x.size)])
-    se = parts.std(ddof=1) / math.sqrt(parts.size) if parts.size > 1 else math.nan
-    return _tail(x, kind, level), float(se)
+def _tail_and_se(x: np.ndarray, stat: Statistic) -> tuple[float, float]:
+    estimate = _tail(stat)
+    sectioned = sectioning(lambda v: (estimate(v),), (x,), SECTIONS)
+    return float(sectioned.estimate[0]), float(sectioned.se[0])
 
 
 def statistic(result: SimulationResult, spec: str) -> tuple[float, float]:
@@ -113,20 +95,31 @@ def statistic(result: SimulationResult, spec: str) -> tuple[float, float]:
     >>> statistic(result, "cost_per_job")  # doctest: +SKIP
     (11085.4, 56.5)
     """
-    metric, kind, level = _parse_spec(spec)
+    stat = parse_statistic(spec)
     values = _columns(result)
-    if kind in ("mean", "ratio"):
-        estimate, influence = _influence(values, metric, kind)
+    if stat.kind in ("mean", "ratio"):
+        estimate, influence = _influence(values, stat)
         n = influence.size
         return estimate, float(influence.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return _tail_and_se(values[metric], kind, level)
+    return _tail_and_se(values[stat.metric], stat)
+
+
+def _runs(scenario: Scenario, paths, seed, chunk_size, client) -> PreparedRun:
+    """The one prepared run every evaluation of a lab call re-targets (same paths and seed)."""
+    return prepare(scenario, paths=paths, seed=seed, chunk_size=chunk_size, client=client)
 
 
 # -- compare -----------------------------------------------------------------------------------
 
 #: Statistics :func:`compare` reports by default.
-COMPARE_METRICS = ("n_financed", "jobs_additional", "jobs_net", "cost_per_job", "leverage_bank", "fund_loss",
-                   "fund_net_cost", "fund_loss.es_0.99")
+COMPARE_STATISTICS = ("n_financed", "jobs_additional", "jobs_net", "cost_per_job", "leverage_bank", "fund_loss",
+                      "fund_net_cost", "fund_loss.es_0.99")
+
+
+def _html(frame: pd.DataFrame) -> str:
+    from levier.present.display import frame_html
+
+    return frame_html(frame)
 
 
 @dataclass(frozen=True)
@@ -141,8 +134,8 @@ class Comparison:
         (95 % interval of the difference), ``independent_se`` (what the error of the difference
         would be with independent runs of the same size: the two errors in quadrature, from the
         same paths), ``variance_reduction`` (``(independent_se / difference_se)**2``: how much
-        common random numbers shrank the variance of the difference; inf when the difference is
-        the same on every path).
+        common random numbers shrank the variance of the difference; missing for the baseline
+        and where the difference is the same on every path).
     results : dict
         Each policy's :class:`~levier.engine.result.SimulationResult`, the baseline first.
     """
@@ -159,12 +152,20 @@ class Comparison:
 
         return ComparisonPlots(self)
 
+    def to_frame(self) -> pd.DataFrame:
+        """The comparison table (index ``(statistic, variant)``)."""
+        return self.table.copy()
+
     def summary(self) -> pd.DataFrame:
         """Each policy's :meth:`~levier.engine.result.SimulationResult.summary`, index ``(variant, metric)``."""
         return pd.concat({name: result.summary() for name, result in self.results.items()}, names=["variant"])
 
     def paired(self, metric: str, variant: str) -> pd.Series:
         """Per-path difference of a metric, variant minus baseline (index ``path``)."""
+        if variant not in self.results:
+            raise KeyError(f"no variant {variant!r}; expected one of: {', '.join(self.results)}")
+        if metric not in self.results[variant].paths:
+            raise KeyError(f"no per-path metric {metric!r}; expected one of: {', '.join(self.results[variant].paths)}")
         return self.results[variant].paths[metric] - self.results[self.baseline].paths[metric]
 
     def __repr__(self) -> str:
@@ -178,7 +179,7 @@ class Comparison:
         return "\n".join(lines) + ">"
 
     def _repr_html_(self) -> str:
-        return self.table.to_html(float_format=lambda v: f"{v:,.4g}")
+        return _html(self.table)
 
 
 def compare(
@@ -187,10 +188,11 @@ def compare(
     *,
     paths: int | None = None,
     seed: Any = None,
-    metrics: Sequence[str] | None = None,
+    statistics: Sequence[str] | None = None,
     baseline: str = "baseline",
     chunk_size: int | None = None,
     client: Any = None,
+    progress: Progress = None,
 ) -> Comparison:
     """Run the scenario and its variants on common random numbers and compare them.
 
@@ -201,12 +203,12 @@ def compare(
     variants : mapping, optional
         Name → dotted-key overrides, e.g. ``{"generous": {"policy.loan_per_job": 10000}}``
         (default: the scenario's ``[[variants]]``).
-    paths, seed, chunk_size, client :
+    paths, seed, chunk_size, client, progress :
         As for :func:`levier.simulate`; one seed for all policies (fresh entropy if neither it
         nor ``simulation.seed`` is given, recorded in each result's meta). With a Dask
         ``client`` every policy's paths run on the cluster, with the same results.
-    metrics : sequence of str, optional
-        Statistic specs (default :data:`COMPARE_METRICS`).
+    statistics : sequence of str, optional
+        Statistic specs (default :data:`COMPARE_STATISTICS`).
     baseline : str
         Name of the scenario itself in the table.
 
@@ -220,47 +222,53 @@ def compare(
         raise ValueError("nothing to compare: give variants, or [[variants]] in the scenario")
     if baseline in variants:
         raise ValueError(f"a variant cannot be named {baseline!r}: that is the scenario itself")
-    specs = list(metrics or COMPARE_METRICS)
+    specs = list(statistics or COMPARE_STATISTICS)
     for spec in specs:
-        _parse_spec(spec)
-    root = coerce_seed(scenario.simulation.seed if seed is None else seed)
-    base = scenario.model_copy(update={"variants": []}) if scenario.variants else scenario
-    if scenario.variants:
-        base._source, base._base_dir = scenario._source, scenario._base_dir
+        parse_statistic(spec)
+    base = scenario.without_variants()
     policies = {baseline: base}
     for name, overrides in variants.items():
         policies[name] = base.with_overrides(overrides)
-    results = {name: simulate(s, paths=paths, seed=root, chunk_size=chunk_size, client=client) for name, s in policies.items()}
+    run = _runs(base, paths, seed, chunk_size, client)
+    with as_progress(progress, run.paths * len(policies)) as bar:
+        tracker = Tracker(bar, run.paths * len(policies))
+        results = {name: run.with_scenario(s).simulate(tracker.run()) for name, s in policies.items()}
     return Comparison(baseline, comparison_table(results, specs, baseline), results,
                       {name: dict(o) for name, o in variants.items()})
 
 
 def comparison_table(results: Mapping[str, SimulationResult], specs: Sequence[str], baseline: str) -> pd.DataFrame:
-    """Estimates, paired differences with the baseline and the variance reduction, per spec."""
+    """Estimates, paired differences with the baseline and the variance reduction, per spec.
+
+    Means and ratios: delta-method errors, normal 95 % intervals. VaR and ES: errors by
+    sectioning, paired section by section, Student-t 95 % intervals (:func:`levier.stats.sectioning`).
+    """
     columns = {name: _columns(result) for name, result in results.items()}
     base = columns[baseline]
     rows = []
     for spec in specs:
-        metric, kind, level = _parse_spec(spec)
+        stat = parse_statistic(spec)
         for name, values in columns.items():
-            if kind in ("mean", "ratio"):
-                value, infl = _influence(values, metric, kind)
-                base_value, base_infl = _influence(base, metric, kind)
+            if stat.kind in ("mean", "ratio"):
+                value, infl = _influence(values, stat)
+                base_value, base_infl = _influence(base, stat)
                 n = infl.size
                 se = infl.std(ddof=1) / math.sqrt(n)
                 base_se = base_infl.std(ddof=1) / math.sqrt(n)
                 diff_se = (infl - base_infl).std(ddof=1) / math.sqrt(n)
+                half = Z95 * diff_se
             else:
-                x, y = values[metric], base[metric]
-                value, se = _tail_and_se(x, kind, level)
-                base_value, base_se = _tail_and_se(y, kind, level)
-                parts = np.array([_tail(x[s], kind, level) - _tail(y[s], kind, level) for s in _sections(x.size)])
-                diff_se = parts.std(ddof=1) / math.sqrt(parts.size)
+                x, y = values[stat.metric], base[stat.metric]
+                value, se = _tail_and_se(x, stat)
+                base_value, base_se = _tail_and_se(y, stat)
+                estimate = _tail(stat)
+                paired = sectioning(lambda a, b: (estimate(a) - estimate(b),), (x, y), SECTIONS)
+                diff_se, half = float(paired.se[0]), float(paired.half_width[0])
             diff = value - base_value
             independent = math.sqrt(se**2 + base_se**2)
-            reduction = independent**2 / diff_se**2 if diff_se > 0 else (math.inf if independent > 0 else math.nan)
+            reduction = independent**2 / diff_se**2 if diff_se > 0 else math.nan
             rows.append({"statistic": spec, "variant": name, "value": value, "se": se, "difference": diff,
-                         "difference_se": diff_se, "low": diff - _Z95 * diff_se, "high": diff + _Z95 * diff_se,
+                         "difference_se": diff_se, "low": diff - half, "high": diff + half,
                          "independent_se": independent, "variance_reduction": reduction})
     return pd.DataFrame(rows).set_index(["statistic", "variant"])
 
@@ -338,25 +346,32 @@ class Sweep:
 
         return SweepPlots(self)
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per point (index ``point``)."""
+        return self.table.copy()
+
     def frontier(self) -> pd.DataFrame:
         """The Pareto-optimal points, sorted by the first objective."""
         first = next(iter(self.objectives))
         return self.table[self.table["pareto"]].sort_values(first)
 
+    def __repr__(self) -> str:
+        return (f"<Sweep of {', '.join(self.parameters)}: {len(self.table)} points, "
+                f"{int(self.table['pareto'].sum())} on the frontier of {', '.join(self.objectives)}>")
+
     def _repr_html_(self) -> str:
-        return self.table.to_html(float_format=lambda v: f"{v:,.4g}")
+        return _html(self.table)
 
 
-def sweep_metrics(scenario: Scenario) -> list[str]:
+def sweep_statistics(scenario: Scenario) -> list[str]:
     """The statistics a sweep reports by default: jobs, cost per job, fund EL, ES, leverage."""
     es = [f"fund_loss.es_{a:g}" for a in scenario.simulation.risk_levels]
     return ["jobs_additional", "cost_per_job", "fund_loss", *es, "leverage_bank", "n_financed"]
 
 
 def default_objectives(scenario: Scenario) -> dict[str, str]:
-    levels = scenario.simulation.risk_levels
-    alpha = 0.99 if 0.99 in levels else max(levels)
-    return {"jobs_additional": "max", f"fund_loss.es_{alpha:g}": "min"}
+    """Maximise the additional jobs, minimise the ES of the fund's loss at the default level."""
+    return {"jobs_additional": "max", f"fund_loss.es_{risk_level(scenario.simulation.risk_levels):g}": "min"}
 
 
 def sweep(
@@ -365,13 +380,14 @@ def sweep(
     *,
     design: str | None = None,
     n: int | None = None,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
+    bounds: Bounds | None = None,
     paths: int | None = None,
     seed: Any = None,
-    metrics: Sequence[str] | None = None,
+    statistics: Sequence[str] | None = None,
     objectives: Mapping[str, str] | None = None,
     chunk_size: int | None = None,
     client: Any = None,
+    progress: Progress = None,
 ) -> Sweep:
     """Evaluate statistics over a grid or a space-filling design of policy parameters.
 
@@ -381,31 +397,36 @@ def sweep(
         Key → values (a list, or ``"LO:HI:N"``); every combination is run.
     design : {"lhs", "sobol"}, optional
         Instead of a grid: ``n`` points of a Latin hypercube or scrambled Sobol' design over
-        ``bounds`` (key → (low, high)); integer parameters are rounded.
-    metrics : sequence of str, optional
-        Statistic specs (default: :func:`sweep_metrics`).
+        ``bounds`` (key → (low, high)); integer parameters are rounded. The design is drawn
+        from the seed (its own stream), so the same seed gives the same points.
+    statistics : sequence of str, optional
+        Statistic specs (default: :func:`sweep_statistics`).
     objectives : mapping, optional
         Statistic → "max"/"min" for the Pareto frontier (default: maximise additional jobs,
-        minimise the ES 99 % of the fund's loss). Objectives are added to the metrics.
+        minimise the ES 99 % of the fund's loss). Objectives are added to the statistics.
+    paths, seed, chunk_size, client, progress :
+        As for :func:`levier.simulate`; every point runs on the same paths.
 
     Returns
     -------
     Sweep
     """
-    points = _design_points(scenario, grid, design, n, bounds, seed)
-    specs = list(metrics or sweep_metrics(scenario))
+    run = _runs(scenario, paths, seed, chunk_size, client)
+    points = _design_points(scenario, grid, design, n, bounds, run.root)
+    specs = list(statistics or sweep_statistics(scenario))
     objectives = dict(objectives or default_objectives(scenario))
     specs += [o for o in objectives if o not in specs]
     for spec in specs:
-        _parse_spec(spec)
-    root = coerce_seed(scenario.simulation.seed if seed is None else seed)
+        parse_statistic(spec)
     rows = []
-    for point in points:
-        result = simulate(_with(scenario, point), paths=paths, seed=root, chunk_size=chunk_size, client=client)
-        row = dict(point)
-        for spec in specs:
-            row[spec], row[f"{spec}_se"] = statistic(result, spec)
-        rows.append(row)
+    with as_progress(progress, run.paths * len(points)) as bar:
+        tracker = Tracker(bar, run.paths * len(points))
+        for point in points:
+            result = run.with_scenario(_with(scenario, point)).simulate(tracker.run())
+            row = dict(point)
+            for spec in specs:
+                row[spec], row[f"{spec}_se"] = statistic(result, spec)
+            rows.append(row)
     table = pd.DataFrame(rows)
     table["pareto"] = pareto_front(table, objectives)
     table.index.name = "point"
@@ -423,7 +444,7 @@ def _with(scenario: Scenario, point: Mapping[str, Any]) -> Scenario:
     return scenario.with_overrides(values)
 
 
-def _design_points(scenario, grid, design, n, bounds, seed) -> list[dict[str, Any]]:
+def _design_points(scenario, grid, design, n, bounds, root) -> list[dict[str, Any]]:
     if (grid is None) == (design is None):
         raise ValueError("give either grid= or design= (with n= and bounds=)")
     if grid is not None:
@@ -443,7 +464,7 @@ def _design_points(scenario, grid, design, n, bounds, seed) -> list[dict[str, An
     keys = list(bounds)
     for key in keys:
         scenario.value_at(key)
-    rng = np.random.default_rng(coerce_seed(scenario.simulation.seed if seed is None else seed).spawn(1)[0])
+    rng = lab_generator(root, LabPurpose.DESIGN)
     engine = qmc.LatinHypercube(len(keys), seed=rng) if design == "lhs" else qmc.Sobol(len(keys), seed=rng)
     unit = engine.random(n)
     lo = np.array([bounds[k][0] for k in keys], dtype=float)
@@ -479,15 +500,28 @@ class Optimum:
     evaluations: pd.DataFrame = field(repr=False)
     sense: str = "max"
 
+    def to_frame(self) -> pd.DataFrame:
+        """The objective and constraints at the optimum (index ``statistic``)."""
+        return self.table.copy()
+
     def __repr__(self) -> str:
         obj = self.table.iloc[0]
         return (f"<Optimum {self.x}: {self.table.index[0]} = {obj['value']:,.4g} ± {obj['se']:.2g} "
                 f"(fresh paths {obj['check']:,.4g} ± {obj['check_se']:.2g})>")
 
+    def _repr_html_(self) -> str:
+        point = ", ".join(f"{k} = {v:,.6g}" if isinstance(v, float) else f"{k} = {v}" for k, v in self.x.items())
+        return f"<div><strong>Optimum: {point}</strong>{_html(self.table)}</div>"
+
+
+def _evaluations_estimate(bounds: Bounds, maxiter: int, popsize: int) -> int:
+    # differential evolution: popsize x d points at first, as many per generation at most
+    return max(1, popsize * len(bounds)) * (maxiter + 1)
+
 
 def optimise(
     scenario: Scenario,
-    over: Mapping[str, tuple[float, float]],
+    bounds: Bounds,
     *,
     maximise: str | None = None,
     minimise: str | None = None,
@@ -499,24 +533,29 @@ def optimise(
     popsize: int = 8,
     chunk_size: int | None = None,
     client: Any = None,
+    progress: Progress = None,
 ) -> Optimum:
     """Optimise policy parameters by sample-average approximation on common random numbers.
 
     The objective and constraints are estimated on the same paths (one seed) at every point,
     which makes them deterministic functions of the parameters; scipy's differential evolution
     (seeded, derivative-free: the estimates are piecewise constant in most policy parameters)
-    searches the box ``over``, and the optimum is then re-estimated on fresh paths.
+    searches the box ``bounds``, and the optimum is then re-estimated on fresh paths.
 
     Parameters
     ----------
-    over : mapping
+    bounds : mapping
         Key → (low, high); integer parameters are searched over integers.
     maximise, minimise : str
         The objective statistic (exactly one of them), e.g. ``"jobs_additional"``.
     subject_to : mapping, optional
         Statistic → ``"<= value"`` or ``">= value"``, e.g. ``{"fund_loss.es_0.99": "<= 5e6"}``.
     check_paths : int, optional
-        Paths of the check on fresh draws (default: the same number).
+        Paths of the check on fresh draws (default: the same number); the fresh paths come from
+        the seed's own check stream.
+    paths, seed, chunk_size, client, progress :
+        As for :func:`levier.simulate`. Progress counts the paths of at most ``(maxiter + 1) ·
+        popsize · d`` evaluations and of the check; the search usually stops earlier.
 
     Returns
     -------
@@ -527,51 +566,57 @@ def optimise(
     if (maximise is None) == (minimise is None):
         raise ValueError("give exactly one of maximise= and minimise=")
     objective = maximise or minimise
+    assert objective is not None
     sense = "max" if maximise else "min"
     constraints = {spec: _parse_constraint(spec, text) for spec, text in (subject_to or {}).items()}
     for spec in [objective, *constraints]:
-        _parse_spec(spec)
-    if not over:
-        raise ValueError("over= needs at least one parameter: {key: (low, high)}")
-    keys = list(over)
+        parse_statistic(spec)
+    if not bounds:
+        raise ValueError("bounds= needs at least one parameter: {key: (low, high)}")
+    keys = list(bounds)
     integer = np.array([isinstance(scenario.value_at(k), int) and not isinstance(scenario.value_at(k), bool)
                         for k in keys])
-    bounds = [tuple(float(v) for v in over[k]) for k in keys]
-    for key, (lo, hi) in zip(keys, bounds):
+    box = [tuple(float(v) for v in bounds[k]) for k in keys]
+    for key, (lo, hi) in zip(keys, box):
         if not hi >= lo:
-            raise ValueError(f"over[{key!r}]: high must not be below low")
-    root = coerce_seed(scenario.simulation.seed if seed is None else seed)
+            raise ValueError(f"bounds[{key!r}]: high must not be below low")
+    run = _runs(scenario, paths, seed, chunk_size, client)
+    checking = prepare(scenario, paths=check_paths or run.paths, seed=lab_root(run.root, LabPurpose.CHECK),
+                       chunk_size=chunk_size, client=client, portfolio=run.portfolio)
     cache: dict[tuple, dict[str, tuple[float, float]]] = {}
+    total = run.paths * _evaluations_estimate(bounds, maxiter, popsize) + checking.paths
 
-    def evaluate(x: np.ndarray) -> dict[str, tuple[float, float]]:
-        point = tuple(int(round(v)) if is_int else float(v) for v, is_int in zip(x, integer))
-        if point not in cache:
-            try:
-                result = simulate(_with(scenario, dict(zip(keys, point))), paths=paths, seed=root, chunk_size=chunk_size, client=client)
-                cache[point] = {spec: statistic(result, spec) for spec in [objective, *constraints]}
-            except ScenarioError:  # a point the scenario rules out (e.g. grace >= maturity)
-                cache[point] = {spec: (math.nan, math.nan) for spec in [objective, *constraints]}
-        return cache[point]
+    with as_progress(progress, total) as bar:
+        tracker = Tracker(bar, total)
 
-    def cost(x):
-        value = evaluate(x)[objective][0]
-        return math.inf if math.isnan(value) else (-value if sense == "max" else value)
+        def evaluate(x: np.ndarray) -> dict[str, tuple[float, float]]:
+            point = tuple(int(round(v)) if is_int else float(v) for v, is_int in zip(x, integer))
+            if point not in cache:
+                try:
+                    result = run.with_scenario(_with(scenario, dict(zip(keys, point)))).simulate(tracker.run())
+                    cache[point] = {spec: statistic(result, spec) for spec in [objective, *constraints]}
+                except ScenarioError:  # a point the scenario rules out (e.g. grace >= maturity)
+                    cache[point] = {spec: (math.nan, math.nan) for spec in [objective, *constraints]}
+            return cache[point]
 
-    nonlinear = []
-    for spec, (op, bound) in constraints.items():
-        def margin(x, s=spec, o=op, b=bound):
-            v = evaluate(x)[s][0]
-            return -math.inf if math.isnan(v) else (b - v if o == "<=" else v - b)
-        nonlinear.append(NonlinearConstraint(margin, 0.0, np.inf))
-    rng = np.random.default_rng(root.spawn(1)[0])
-    found = differential_evolution(cost, bounds, constraints=nonlinear or (), seed=rng, maxiter=maxiter,
-                                   popsize=popsize, polish=False, tol=1e-8, integrality=integer, init="sobol")
-    best = _best_feasible(cache, keys, objective, sense, constraints) or tuple(
-        int(round(v)) if is_int else float(v) for v, is_int in zip(found.x, integer))
-    x = dict(zip(keys, best))
+        def cost(x):
+            value = evaluate(x)[objective][0]
+            return math.inf if math.isnan(value) else (-value if sense == "max" else value)
 
-    fresh_root = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1_000_003))
-    fresh = simulate(_with(scenario, x), paths=check_paths or paths, seed=fresh_root, chunk_size=chunk_size, client=client)
+        nonlinear = []
+        for spec, (op, bound) in constraints.items():
+            def margin(x, s=spec, o=op, b=bound):
+                v = evaluate(x)[s][0]
+                return -math.inf if math.isnan(v) else (b - v if o == "<=" else v - b)
+            nonlinear.append(NonlinearConstraint(margin, 0.0, np.inf))
+        found = differential_evolution(cost, box, constraints=nonlinear or (), seed=lab_generator(run.root, LabPurpose.OPTIMISER),
+                                       maxiter=maxiter, popsize=popsize, polish=False, tol=1e-8, integrality=integer,
+                                       init="sobol")
+        best = _best_feasible(cache, keys, objective, sense, constraints) or tuple(
+            int(round(v)) if is_int else float(v) for v, is_int in zip(found.x, integer))
+        x = dict(zip(keys, best))
+        tracker.done = tracker.total - checking.paths  # the search is over: the bar moves on to the check
+        fresh = checking.with_scenario(_with(scenario, x)).simulate(tracker.run())
     rows = []
     for spec in [objective, *constraints]:
         value, se = cache[best][spec]
@@ -617,50 +662,82 @@ def _best_feasible(cache, keys, objective, sense, constraints):
 
 # -- explain -------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Tornado:
+    """One-at-a-time swings of a statistic (:func:`tornado`).
+
+    ``table``: index ``parameter``; columns ``low_value``, ``high_value`` (the parameter's
+    values), ``low``, ``high`` (the statistic there), ``base`` (the scenario's value), ``swing``
+    (``high - low``) and ``swing_se`` (paired, on common random numbers); sorted by decreasing
+    ``|swing|``.
+    """
+
+    statistic: str
+    table: pd.DataFrame
+
+    @property
+    def plot(self):
+        """``plot.bars()``: the swings as a tornado chart with their intervals (matplotlib)."""
+        from levier.present.plots import TornadoPlots
+
+        return TornadoPlots(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        rows = "; ".join(f"{k} {r['swing']:+,.4g} ± {r['swing_se']:.2g}" for k, r in self.table.iterrows())
+        return f"<Tornado of {self.statistic}: {rows}>"
+
+    def _repr_html_(self) -> str:
+        return f"<div><strong>Tornado of {self.statistic}</strong>{_html(self.table)}</div>"
+
+
 def tornado(
     scenario: Scenario,
-    ranges: Mapping[str, tuple[Any, Any]],
-    output: str = "jobs_additional",
+    bounds: Bounds,
+    statistic: str = "jobs_additional",
     *,
     paths: int | None = None,
     seed: Any = None,
     chunk_size: int | None = None,
     client: Any = None,
-) -> pd.DataFrame:
-    """One-at-a-time sensitivity: the output with each parameter at its low and high value.
+    progress: Progress = None,
+) -> Tornado:
+    """One-at-a-time sensitivity: the statistic with each parameter at its low and high value.
 
     All runs share one seed, so each swing is a paired difference with its own error.
 
     Returns
     -------
-    DataFrame
-        Index ``parameter``; columns ``low_value``, ``high_value`` (the parameter's values),
-        ``low``, ``high`` (the output there), ``base`` (the scenario's output), ``swing``
-        (``high - low``), ``swing_se``; sorted by decreasing ``|swing|``.
+    Tornado
     """
-    _parse_spec(output)
-    root = coerce_seed(scenario.simulation.seed if seed is None else seed)
-
-    def run(s: Scenario) -> SimulationResult:
-        return simulate(s, paths=paths, seed=root, chunk_size=chunk_size, client=client)
-
-    base = run(scenario)
-    base_value, _ = statistic(base, output)
+    spec = statistic
+    parse_statistic(spec)
+    run = _runs(scenario, paths, seed, chunk_size, client)
+    total = run.paths * (1 + 2 * len(bounds))
     rows = []
-    for key, (low_value, high_value) in ranges.items():
-        low, high = run(_with(scenario, {key: low_value})), run(_with(scenario, {key: high_value}))
-        table = comparison_table({"low": low, "high": high}, [output], "low")
-        swing = table.loc[(output, "high")]
-        rows.append({"parameter": key, "low_value": low_value, "high_value": high_value,
-                     "low": table.loc[(output, "low"), "value"], "high": swing["value"], "base": base_value,
-                     "swing": swing["difference"], "swing_se": swing["difference_se"]})
+    with as_progress(progress, total) as bar:
+        tracker = Tracker(bar, total)
+        base_value, _ = _statistic(run.simulate(tracker.run()), spec)
+        for key, (low_value, high_value) in bounds.items():
+            low = run.with_scenario(_with(scenario, {key: low_value})).simulate(tracker.run())
+            high = run.with_scenario(_with(scenario, {key: high_value})).simulate(tracker.run())
+            table = comparison_table({"low": low, "high": high}, [spec], "low")
+            swing = table.loc[(spec, "high")]
+            rows.append({"parameter": key, "low_value": low_value, "high_value": high_value,
+                         "low": table.loc[(spec, "low"), "value"], "high": swing["value"], "base": base_value,
+                         "swing": swing["difference"], "swing_se": swing["difference_se"]})
     frame = pd.DataFrame(rows).set_index("parameter")
-    return frame.reindex(frame["swing"].abs().sort_values(ascending=False).index)
+    return Tornado(spec, frame.reindex(frame["swing"].abs().sort_values(ascending=False).index))
+
+
+_statistic = statistic  # the module's function, for the functions whose argument shadows its name
 
 
 def sobol_indices(
     function: Callable[[np.ndarray], np.ndarray],
-    bounds: Mapping[str, tuple[float, float]],
+    bounds: Bounds,
     n: int = 256,
     *,
     seed: int = 0,
@@ -684,32 +761,62 @@ def sobol_indices(
     return frame
 
 
+@dataclass(frozen=True)
+class Sensitivity:
+    """Global Sobol' indices of a statistic (:func:`sensitivity`).
+
+    ``table``: index ``parameter``; columns ``S1`` (first order), ``ST`` (total) and their 95 %
+    bootstrap half-widths ``S1_conf``, ``ST_conf``.
+    """
+
+    statistic: str
+    table: pd.DataFrame
+    evaluations: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        rows = "; ".join(f"{k} S1 {r['S1']:.2f} ST {r['ST']:.2f}" for k, r in self.table.iterrows())
+        return f"<Sensitivity of {self.statistic} ({self.evaluations} runs): {rows}>"
+
+    def _repr_html_(self) -> str:
+        return f"<div><strong>Sobol' indices of {self.statistic}</strong>{_html(self.table)}</div>"
+
+
 def sensitivity(
     scenario: Scenario,
-    bounds: Mapping[str, tuple[float, float]],
-    output: str = "jobs_additional",
+    bounds: Bounds,
+    statistic: str = "jobs_additional",
     *,
     n: int = 64,
     paths: int | None = None,
     seed: Any = None,
     chunk_size: int | None = None,
     client: Any = None,
-) -> pd.DataFrame:
+    progress: Progress = None,
+) -> Sensitivity:
     """Global Sobol' indices of a statistic over uncertain inputs, on common random numbers.
 
     Runs the model at the ``n (d + 2)`` points of a Saltelli design (``d`` inputs), each on the
-    same paths, so the indices measure the inputs' effect rather than Monte Carlo noise.
+    same paths, so the indices measure the inputs' effect rather than Monte Carlo noise. The
+    design's scrambling and the bootstrap come from the seed's own stream.
     """
-    _parse_spec(output)
-    root = coerce_seed(scenario.simulation.seed if seed is None else seed)
+    spec = statistic
+    parse_statistic(spec)
+    run = _runs(scenario, paths, seed, chunk_size, client)
     keys = list(bounds)
+    runs = n * (len(keys) + 2)
+    with as_progress(progress, run.paths * runs) as bar:
+        tracker = Tracker(bar, run.paths * runs)
 
-    def model(x: np.ndarray) -> np.ndarray:
-        out = np.empty(x.shape[0])
-        for i, row in enumerate(x):
-            result = simulate(_with(scenario, dict(zip(keys, map(float, row)))), paths=paths, seed=root,
-                              chunk_size=chunk_size, client=client)
-            out[i] = statistic(result, output)[0]
-        return out
+        def model(x: np.ndarray) -> np.ndarray:
+            out = np.empty(x.shape[0])
+            for i, row in enumerate(x):
+                result = run.with_scenario(_with(scenario, dict(zip(keys, map(float, row))))).simulate(tracker.run())
+                out[i] = _statistic(result, spec)[0]
+            return out
 
-    return sobol_indices(model, bounds, n, seed=int(root.generate_state(1)[0]))
+        salib_seed = int(lab_root(run.root, LabPurpose.SENSITIVITY).generate_state(1)[0])
+        table = sobol_indices(model, bounds, n, seed=salib_seed)
+    return Sensitivity(spec, table, runs)

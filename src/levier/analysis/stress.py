@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from levier.analysis.lab import Comparison, compare, comparison_table
-from levier.engine.run import simulate
+from levier.engine.run import prepare
 from levier.model.scenario import Scenario
-from levier.streams import coerce_seed
+from levier.names import parse_statistic
 
-__all__ = ["STRESS_METRICS", "model_risk", "stress"]
+__all__ = ["STRESS_STATISTICS", "model_risk", "stress"]
 
 #: Statistics :func:`stress` reports by default.
-STRESS_METRICS = ("n_defaults", "fund_loss", "fund_loss.es_0.99", "bank_loss", "fund_net_cost", "jobs_additional",
+STRESS_STATISTICS = ("n_defaults", "fund_loss", "fund_loss.es_0.99", "bank_loss", "fund_net_cost", "jobs_additional",
                   "cost_per_job")
 
 
@@ -32,7 +32,7 @@ def stress(
     *,
     paths: int | None = None,
     seed: Any = None,
-    metrics: Sequence[str] | None = None,
+    statistics: Sequence[str] | None = None,
     chunk_size: int | None = None,
     client: Any = None,
 ) -> Comparison:
@@ -47,8 +47,8 @@ def stress(
     paths, seed, chunk_size, client :
         As for :func:`levier.simulate`; one seed for every run (fresh entropy if neither it nor
         ``simulation.seed`` is given, recorded in each result's meta).
-    metrics : sequence of str, optional
-        Statistic specs as for :func:`levier.compare` (default :data:`STRESS_METRICS`).
+    statistics : sequence of str, optional
+        Statistic specs as for :func:`levier.compare` (default :data:`STRESS_STATISTICS`).
 
     Returns
     -------
@@ -71,11 +71,13 @@ def stress(
     unknown = [n for n in chosen if n not in known]
     if unknown:
         raise ValueError(f"unknown stress {unknown[0]!r}; the scenario's stresses: {', '.join(known)}")
-    specs = list(metrics or STRESS_METRICS)
-    root = coerce_seed(scenario.simulation.seed if seed is None else seed)
-    results = {"baseline": simulate(scenario, paths=paths, seed=root, chunk_size=chunk_size, client=client)}
-    for name in chosen:
-        results[name] = simulate(scenario, paths=paths, seed=root, chunk_size=chunk_size, client=client, stress=name)
+    specs = list(statistics or STRESS_STATISTICS)
+    for spec in specs:
+        parse_statistic(spec)
+    run = prepare(scenario.without_variants(), paths=paths, seed=seed, chunk_size=chunk_size, client=client)
+    results = {"baseline": run.simulate()}
+    for name in chosen:  # the same prepared run: same paths, same draws, the stress's factors imposed
+        results[name] = run.with_stress(name).simulate()
     described = {s.name: {"stress": s.description or s.name} for s in scenario.stresses if s.name in chosen}
     return Comparison("baseline", comparison_table(results, specs, "baseline"), results, described)
 
@@ -87,7 +89,7 @@ def model_risk(
     seed: Any = None,
     degrees_of_freedom: float = 4.0,
     recovery_loading: float = 0.5,
-    metrics: Sequence[str] = ("fund_loss.es_0.99", "fund_loss.mean"),
+    statistics: Sequence[str] = ("fund_loss.es_0.99", "fund_loss.mean"),
     client: Any = None,
 ) -> Comparison:
     """How much the fund's tail depends on the shape of a bad decade: the scenario under a
@@ -95,10 +97,9 @@ def model_risk(
     recoveries (every sector's ``recovery_loading`` set to ``recovery_loading``), on common random
     numbers (:func:`levier.compare`, the Gaussian run as baseline).
 
-    The scenario's own stresses and variants are left out; the other keys are the scenario's.
+    The scenario's own variants are left out; the other keys are the scenario's.
     """
-    base = scenario.model_copy(update={"variants": [], "stresses": []})
-    base._source, base._base_dir = scenario._source, scenario._base_dir
+    base = scenario.without_variants()
     gaussian = base.with_overrides({"defaults.copula": "gaussian", "defaults.degrees_of_freedom": None,
                                     **{f"sectors.{i}.recovery_loading": 0.0 for i in range(len(base.sectors))}})
     variants = {
@@ -107,5 +108,5 @@ def model_risk(
         f"downturn recovery, gamma = {recovery_loading:g}": {
             f"sectors.{i}.recovery_loading": float(recovery_loading) for i in range(len(base.sectors))},
     }
-    return compare(gaussian, variants, paths=paths, seed=seed, metrics=list(metrics), baseline="gaussian copula",
+    return compare(gaussian, variants, paths=paths, seed=seed, statistics=list(statistics), baseline="gaussian copula",
                    client=client)

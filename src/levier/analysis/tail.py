@@ -28,29 +28,24 @@ Asmussen, S. and Glynn, P. W. (2007). Stochastic Simulation. Springer.
 
 from __future__ import annotations
 
-import functools
-import math
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from levier.engine.cohorts import plan_work
-from levier.engine.paths import Twist, simulate_paths
-from levier.engine.resources import default_chunk_size
-from levier.engine.run import iterate_chunks
-from levier.model.terms import Terms, project_terms
 from levier.engine.kernels import waterfall
-from levier.model.portfolio import build_portfolio
-from levier.names import PATH_COLUMNS
+from levier.engine.paths import Twist
+from levier.engine.run import PreparedRun, prepare, simulate_range
 from levier.model.scenario import Scenario
-from levier.stats import weighted_tail
-from levier.streams import coerce_seed, entropy_of, pilot_root
+from levier.names import PATH_COLUMNS
+from levier.progress import Progress, Tracker, as_progress
+from levier.stats import sectioning, weighted_tail
+from levier.streams import entropy_of, pilot_root
 
-__all__ = ["ProbabilityEstimate", "TailEstimate", "exceedance_probability", "tail_risk"]
+__all__ = ["ProbabilityEstimate", "TailEstimate", "TailSampler", "exceedance_probability", "tail_risk"]
 
 #: Per-path metrics whose tail can be estimated (ratios, which can be missing, are excluded).
 TAIL_METRICS = tuple(
@@ -88,8 +83,15 @@ class TailEstimate:
 
         return tail(self, ax)
 
+    def to_frame(self) -> pd.DataFrame:
+        """VaR and ES with their intervals, by level."""
+        return self.table.copy()
+
     def _repr_html_(self) -> str:
-        return self.table.to_html(float_format=lambda v: f"{v:,.0f}")
+        from levier.present.display import frame_html
+
+        return (f"<div><strong>Tail of {self.metric} ({self.method} sampling, {self.paths:,} paths)</strong>"
+                f"{frame_html(self.table)}</div>")
 
     def __repr__(self) -> str:
         rows = "; ".join(
@@ -116,6 +118,17 @@ class ProbabilityEstimate:
     shift: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def to_frame(self) -> pd.DataFrame:
+        """The estimate as a one-row table."""
+        return pd.DataFrame([{"metric": self.metric, "threshold": self.threshold, "probability": self.probability,
+                              "low": self.low, "high": self.high, "std_error": self.std_error,
+                              "method": self.method, "paths": self.paths}]).set_index("metric")
+
+    def _repr_html_(self) -> str:
+        from levier.present.display import frame_html
+
+        return f"<div><strong>{html.escape(repr(self))}</strong>{frame_html(self.to_frame())}</div>"
+
     def __repr__(self) -> str:
         return (
             f"<ProbabilityEstimate P({self.metric} > {self.threshold:,.0f}) = {self.probability:.4g} "
@@ -136,6 +149,7 @@ def tail_risk(
     chunk_size: int | None = None,
     twist: bool | None = None,
     client: Any = None,
+    progress: Progress = None,
 ) -> TailEstimate:
     """VaR and ES of ``metric`` at ``levels``, by importance sampling (or plain sampling).
 
@@ -146,8 +160,9 @@ def tail_risk(
         A per-path metric of :data:`TAIL_METRICS` (default the fund's loss).
     levels : sequence of float
         Confidence levels, e.g. ``(0.99, 0.999)``.
-    paths, seed, chunk_size :
-        As for :func:`levier.simulate`; the same seed gives the same bytes for any chunk size.
+    paths, seed, chunk_size, client, progress :
+        As for :func:`levier.simulate`; the same seed gives the same bytes for any chunk size,
+        locally or on a Dask cluster (pilots and main run alike).
     method : {"importance", "plain"}
     batches : int
         Sections for the confidence intervals (at least 2; 20 by default).
@@ -156,8 +171,6 @@ def tail_risk(
     twist : bool, optional
         Also twist the conditional default probabilities (importance sampling only; default:
         for the metrics of :data:`TWISTABLE`).
-    client : distributed.Client, optional
-        Run the pilots and the main run on a Dask cluster (the same bytes as locally).
 
     Returns
     -------
@@ -166,22 +179,18 @@ def tail_risk(
     levels = [float(a) for a in levels]
     if not levels or any(not 0 < a < 1 for a in levels):
         raise ValueError("levels must be in (0, 1)")
-    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist, client)
-    shift = tilt = None
-    if method == "importance":
-        shift, target = run.cross_entropy_shift(pilot_paths, level=max(levels), threshold=None)
-        tilt = run.twist(target)
-    values, weights = run.sample(run.root, run.paths, shift, twist=tilt)
+    sampler = TailSampler.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist, client)
+    values, weights, shift, tilt = sampler.draw(pilot_paths, progress, level=max(levels))
     rows = {}
     for alpha in levels:
         def estimator(x, w, a=alpha):
             return weighted_tail(x, w, a)
 
-        (var, es), ((var_lo, var_hi), (es_lo, es_hi)) = _sectioning(values, weights, estimator, batches)
+        (var, es), ((var_lo, var_hi), (es_lo, es_hi)) = _section(values, weights, estimator, batches)
         rows[alpha] = {"var": var, "var_low": var_lo, "var_high": var_hi, "es": es, "es_low": es_lo, "es_high": es_hi}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "level"
-    return TailEstimate(metric, method, run.paths, batches, table, shift, run.meta(shift, tilt))
+    return TailEstimate(metric, method, sampler.run.paths, batches, table, shift, sampler.meta(shift, tilt))
 
 
 def exceedance_probability(
@@ -197,71 +206,45 @@ def exceedance_probability(
     chunk_size: int | None = None,
     twist: bool | None = None,
     client: Any = None,
+    progress: Progress = None,
 ) -> ProbabilityEstimate:
     """P(metric > threshold), by importance sampling (or plain sampling), with its interval.
 
     Parameters are those of :func:`tail_risk`; the cross-entropy shift and the twist aim at
     ``threshold``.
     """
-    run = _Run.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist, client)
-    shift = tilt = None
-    if method == "importance":
-        shift, _ = run.cross_entropy_shift(pilot_paths, level=None, threshold=float(threshold))
-        tilt = run.twist(float(threshold))
-    values, weights = run.sample(run.root, run.paths, shift, twist=tilt)
+    sampler = TailSampler.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist, client)
+    values, weights, shift, tilt = sampler.draw(pilot_paths, progress, threshold=float(threshold))
 
     def estimator(x, w):
         return (float(np.mean(w * (x > threshold))),)
 
-    (p,), ((lo, hi),) = _sectioning(values, weights, estimator, batches)
-    half = (hi - lo) / 2
-    se = half / stats.t.ppf(0.975, batches - 1)
-    return ProbabilityEstimate(metric, float(threshold), method, run.paths, batches, p, max(lo, 0.0), hi, se, shift,
-                               run.meta(shift, tilt))
+    sectioned = sectioning(estimator, (values, weights), batches)
+    (p,), ((lo, hi),) = sectioned.estimate, sectioned.intervals()
+    return ProbabilityEstimate(metric, float(threshold), method, sampler.run.paths, batches, float(p), max(lo, 0.0), hi,
+                               float(sectioned.se[0]), shift, sampler.meta(shift, tilt))
 
 
-def weighted_range(terms, plan, start, stop, root, chunk, metric, shift, twist, keep_shocks=False):
-    """Paths ``start .. stop - 1`` under the shift and twist: the metric, the log likelihood
-    ratios and (if asked) the factor shocks. A pure function: the unit of a distributed run."""
-    n = stop - start
-    values, log_w = np.empty(n), np.zeros(n)
-    shocks = np.empty((n, terms.horizon, terms.n_factors)) if keep_shocks else None
-    for a, b, draws in iterate_chunks(terms, root, stop, chunk, shift, first=start):
-        block = simulate_paths(terms, draws, plan, twist)
-        rows = slice(a - start, b - start)
-        values[rows] = block.paths[metric]
-        if shift is not None:
-            log_w[rows] = -(draws.shocks * shift).sum(axis=(1, 2)) + 0.5 * float((shift * shift).sum())
-        if block.log_weight is not None:
-            log_w[rows] += block.log_weight
-        if keep_shocks:
-            shocks[rows] = draws.shocks
-    return values, log_w, shocks
-
-
-def _sectioning(values: np.ndarray, weights: np.ndarray, estimator, batches: int):
-    """Point estimates from all paths; 95 % intervals from the spread over batches (Student t)."""
-    full = estimator(values, weights)
-    edges = np.linspace(0, values.size, batches + 1).astype(int)
-    per_batch = np.array([estimator(values[a:b], weights[a:b]) for a, b in zip(edges[:-1], edges[1:])])
-    half = stats.t.ppf(0.975, batches - 1) * per_batch.std(axis=0, ddof=1) / math.sqrt(batches)
-    return full, tuple((float(f - h), float(f + h)) for f, h in zip(full, half))
+def _section(values: np.ndarray, weights: np.ndarray, estimator, batches: int):
+    sectioned = sectioning(estimator, (values, weights), batches)
+    return tuple(float(v) for v in sectioned.estimate), tuple(sectioned.intervals())
 
 
 @dataclass
-class _Run:
-    scenario: Scenario
-    terms: Terms
+class TailSampler:
+    """A prepared run of the tail estimators: the metric under a factor shift and a twist.
+
+    :func:`tail_risk` and :func:`exceedance_probability` are built on it; it is public so that a
+    study (and the tests) can draw the weighted sample itself and measure its variance.
+    """
+
+    run: PreparedRun
     metric: str
-    paths: int
-    root: np.random.SeedSequence
     method: str
-    chunk: int | None
     twisting: bool
-    client: Any = None
 
     @classmethod
-    def prepare(cls, scenario, metric, paths, seed, method, batches, chunk_size, twist=None, client=None) -> _Run:
+    def prepare(cls, scenario, metric, paths, seed, method, batches, chunk_size, twist=None, client=None) -> TailSampler:
         if metric not in TAIL_METRICS:
             raise ValueError(f"unknown metric {metric!r}; expected one of: {', '.join(TAIL_METRICS)}")
         if method not in _METHODS:
@@ -271,25 +254,42 @@ class _Run:
         n = int(scenario.simulation.paths if paths is None else paths)
         if n < 2 * batches:
             raise ValueError(f"paths must be at least 2 x batches = {2 * batches}")
-        from levier.engine.resources import check
-
-        check(scenario, n, chunk_size, "compact")
-        root = coerce_seed(scenario.simulation.seed if seed is None else seed)
-        terms = project_terms(scenario, build_portfolio(scenario))
         if twist and metric not in TWISTABLE:
             raise ValueError(f"the twist needs a loss made of loans' defaults: one of {', '.join(TWISTABLE)}")
+        run = prepare(scenario, paths=n, seed=seed, chunk_size=chunk_size, keep="compact", client=client)
         twisting = method == "importance" and (metric in TWISTABLE if twist is None else bool(twist))
-        return cls(scenario, terms, metric, n, root, method, chunk_size, twisting, client)
+        return cls(run, metric, method, twisting)
 
-    @functools.cached_property
-    def plan(self):
-        return plan_work(self.terms)
+    @property
+    def root(self) -> np.random.SeedSequence:
+        return self.run.root
+
+    def draw(self, pilot_paths: int | None, progress: Progress, *, level: float | None = None,
+             threshold: float | None = None):
+        """The main run's metric and likelihood ratios, the shift and twist aimed at ``level``
+        (a quantile's) or ``threshold`` by the pilots (plain sampling: no shift, weights 1)."""
+        with as_progress(progress, self.work(pilot_paths)) as bar:
+            tracker = Tracker(bar, self.work(pilot_paths))
+            shift = tilt = None
+            if self.method == "importance":
+                shift, target = self.cross_entropy_shift(pilot_paths, tracker, level=level, threshold=threshold)
+                tilt = self.twist(target)
+            values, weights = self.sample(self.run.root, self.run.paths, shift, tracker, twist=tilt)
+        return values, weights, shift, tilt
+
+    def work(self, pilot_paths: int | None, iterations: int = 6) -> int:
+        """Paths to run at most (the pilots and the main run), for the progress bar."""
+        pilots = self._pilot_paths(pilot_paths) * iterations if self.method == "importance" else 0
+        return pilots + self.run.paths
+
+    def _pilot_paths(self, pilot_paths: int | None) -> int:
+        return int(pilot_paths or max(1_000, min(self.run.paths // 4, 5_000)))
 
     def twist(self, target: float) -> Twist | None:
         """The default twist aiming at ``target`` for this run's metric (None if not twisting)."""
         if not self.twisting or not np.isfinite(target):
             return None
-        t = self.terms
+        t = self.run.terms
         at = np.maximum(t.entry, 1)
         rows = np.arange(t.n_projects)
         fund = t.loan * t.fund_out[rows, at]  # outstanding in the first year of the loan's hazard
@@ -300,33 +300,32 @@ class _Run:
         financed = np.where(np.arange(t.n_projects) < t.n_book, 1.0, t.eligible * t.accept_with)
         return Twist(loss=loss[self.metric], target=float(target), financed=financed)
 
-    def sample(self, root, n, shift, keep_shocks=False, twist=None):
+    def sample(self, root, n, shift, tracker: Tracker | None = None, keep_shocks=False, twist=None):
         """Run n paths: the metric, the likelihood ratios (1 without a shift or twist) and, if asked, the shocks."""
-        chunk = self.chunk or default_chunk_size(self.terms.n_projects, n)
-        if self.client is None:
-            parts = [weighted_range(self.terms, self.plan, 0, n, root, chunk, self.metric, shift, twist, keep_shocks)]
-        else:
-            from levier.engine.dask import map_ranges, tuned
-
-            parts = [out for _, _, out in map_ranges(self.client, tuned(weighted_range), [self.terms, self.plan], n, chunk,
-                                                     (root, chunk, self.metric, shift, twist, keep_shocks))]
-        values = np.concatenate([p[0] for p in parts])
-        weights = np.exp(np.concatenate([p[1] for p in parts]))
+        tracker = tracker or Tracker(None, n)
+        args = (self.run.sampler, shift, twist, self.metric, keep_shocks)
+        blocks = [block for _, _, block in self.run.ranges(simulate_range, args, paths=n, root=root,
+                                                          progress=tracker.run())]
+        values = np.concatenate([b.paths[self.metric] for b in blocks])
+        weights = (np.ones(n) if blocks[0].log_weight is None
+                   else np.exp(np.concatenate([b.log_weight for b in blocks])))
         if keep_shocks:
-            return values, weights, np.concatenate([p[2] for p in parts])
+            return values, weights, np.concatenate([b.shocks for b in blocks])
         return values, weights
 
-    def cross_entropy_shift(self, pilot_paths, level, threshold, rho=0.1, iterations=6):
+    def cross_entropy_shift(self, pilot_paths, tracker: Tracker, level, threshold, rho=0.1, iterations=6):
         """Mean shift of the factor shocks by multilevel cross-entropy on pilot runs.
 
         Returns the shift (T, F) and the last pilot's estimate of the target level.
         """
-        n = pilot_paths or max(1_000, min(self.paths // 4, 5_000))
+        n = self._pilot_paths(pilot_paths)
         active = self._active_factors()
-        shift = np.zeros((self.terms.horizon, self.terms.n_factors))
+        t = self.run.terms
+        shift = np.zeros((t.horizon, t.n_factors))
         target = threshold if threshold is not None else np.nan
         for it in range(iterations):
-            values, weights, shocks = self.sample(pilot_root(self.root, it), n, shift if it else None, keep_shocks=True)
+            values, weights, shocks = self.sample(pilot_root(self.run.root, it), n, shift if it else None, tracker,
+                                                  keep_shocks=True)
             target = threshold if threshold is not None else weighted_tail(values, weights, level)[0]
             gamma = min(weighted_tail(values, weights, 1 - rho)[0], target)
             selected = values >= gamma
@@ -341,7 +340,7 @@ class _Run:
 
     def _active_factors(self) -> np.ndarray:
         """Factors some project loads on: shifting the others only adds variance."""
-        t = self.terms
+        t = self.run.terms
         active = np.zeros(t.n_factors, dtype=bool)
         active[0] = bool(np.any(t.loadings[:, 0] != 0))
         active[1 + t.sector[t.loadings[:, 1] != 0]] = True
@@ -350,8 +349,8 @@ class _Run:
 
     def meta(self, shift, tilt=None) -> dict[str, Any]:
         return {
-            "seed_entropy": entropy_of(self.root),
-            "scenario_hash": self.scenario.content_hash(),
+            "seed_entropy": entropy_of(self.run.root),
+            "scenario_hash": self.run.scenario.content_hash(),
             "shift_norm": float(np.sqrt((shift * shift).sum())) if shift is not None else 0.0,
             "twist_target": tilt.target if tilt is not None else None,
         }

@@ -1,8 +1,7 @@
 """The Monte Carlo engine: blocks of paths → pure vectorised kernel → per-path reductions.
 
-:func:`simulate` validates and records; :func:`simulate_block` is the pure unit of work (a
-function of the scenario's arrays, a block index and the seed) that a scheduler can hand out;
-:func:`simulate_paths` does the vectorised work for any set of paths whose draws it is given.
+:func:`simulate_paths` does the vectorised work for any set of paths whose draws it is given;
+the run layer (:mod:`levier.engine.run`) cuts the paths into ranges and gathers the results.
 Nothing of size paths × projects outlives a chunk.
 """
 
@@ -20,7 +19,7 @@ from levier.engine.kernels import ar1_factors, group_cumsum, group_sums, lognorm
 from levier.names import PATH_COLUMNS, SECTOR_COLUMNS
 from levier.streams import BLOCK_PATHS, Purpose, SobolFactors, block_generator, normals_f32, uniform_bits
 
-__all__ = ["Draws", "PathBlock", "Twist", "block_draws", "class_default_cdf", "simulate_block", "simulate_paths"]
+__all__ = ["Draws", "PathBlock", "Twist", "block_draws", "class_default_cdf", "simulate_paths"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +59,7 @@ class PathBlock:
     by_sector: dict[str, np.ndarray]  # name -> (n, S)
     by_territory: dict[str, np.ndarray]  # name -> (n, K)
     log_weight: np.ndarray | None = None  # (n,) log likelihood ratio of a default twist, if any
+    shocks: np.ndarray | None = None  # (n, T, F) the factor shocks, when a caller asked for them
 
     @staticmethod
     def concat(parts: list[PathBlock]) -> PathBlock:
@@ -70,9 +70,13 @@ class PathBlock:
         def join(dicts):
             return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
 
-        weights = None if parts[0].log_weight is None else np.concatenate([p.log_weight for p in parts])
+        def stack(name):
+            arrays = [getattr(p, name) for p in parts]
+            return None if arrays[0] is None else np.concatenate(arrays)
+
         return PathBlock(join([p.paths for p in parts]), join([p.by_year for p in parts]),
-                         join([p.by_sector for p in parts]), join([p.by_territory for p in parts]), weights)
+                         join([p.by_sector for p in parts]), join([p.by_territory for p in parts]),
+                         stack("log_weight"), stack("shocks"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,11 +126,6 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: S
         mixing=(terms.degrees_of_freedom / block_generator(root, block, Purpose.MIXING).chisquare(
             terms.degrees_of_freedom, (n, horizon)) if terms.degrees_of_freedom > 0 else None),
     )
-
-
-def simulate_block(terms: Terms, root: np.random.SeedSequence, block: int, n_paths: int = BLOCK_PATHS) -> PathBlock:
-    """Simulate the first ``n_paths`` paths of one block: a pure function of its arguments."""
-    return simulate_paths(terms, block_draws(terms, root, block).rows(0, n_paths))
 
 
 # Names of the per-path sums kept per segment before they are folded into paths and groups.

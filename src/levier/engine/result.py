@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from levier.model.portfolio import Portfolio
     from levier.model.scenario import Scenario
 
-from levier.names import GAIN_METRICS, LOSS_METRICS, PATH_COLUMNS, RATIOS, SECTOR_COLUMNS, YEAR_COLUMNS, tail_side
+from levier.names import GAIN_METRICS, LOSS_METRICS, PATH_COLUMNS, RATIOS, SECTOR_COLUMNS, YEAR_COLUMNS, tail_side, with_derived
 
 __all__ = ["SimulationResult"]
 
@@ -126,8 +126,7 @@ class SimulationResult:
         policy as a whole (the per-path columns of the same names are the distribution path by
         path).
         """
-        p = dict(self._paths)
-        p["fund_outlay"] = p["fund_lent"] + p["subsidies"]
+        p = with_derived(self._paths)
         rows = {}
         for name, (num, den) in RATIOS.items():
             value, se = ratio_of_means(p[num], p[den])
@@ -156,6 +155,8 @@ class SimulationResult:
 
     def year_paths(self, metric: str) -> pd.DataFrame:
         """One per-year metric by path: rows are paths, columns years 1..T."""
+        if metric not in self._years:
+            raise ValueError(f"{metric!r} is not a per-year metric; expected one of: {', '.join(self._years)}")
         frame = pd.DataFrame(self._years[metric].astype(np.float64),
                              columns=range(1, self.scenario.simulation.horizon_years + 1))
         frame.index.name = "path"

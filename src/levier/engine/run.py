@@ -1,25 +1,50 @@
-"""The run layer: a prepared run, and its paths run chunk by chunk, locally or on Dask."""
+"""The run layer: a scenario prepared once, and its paths run range by range, locally or on Dask.
+
+:func:`prepare` turns a scenario into a :class:`PreparedRun` — portfolio, terms, plan, the seed's
+root, the chunk size, the resource check — and :meth:`PreparedRun.ranges` runs one unit of work
+over consecutive ranges of paths and hands the results back in path order, on this machine or
+as Dask tasks. :func:`simulate`, the tail estimators and every function of the policy lab go
+through it: the seed rule, the chunking and the dispatch are written here and nowhere else.
+
+A unit of work is a pure function ``task(terms, plan, start, stop, root, chunk, *args)`` of the
+paths ``start .. stop - 1``: its result depends on its arguments only, never on the ranges, the
+chunk size or the process that runs it (random streams are keyed by block of paths,
+:mod:`levier.streams`), so every way of cutting the paths gives the same bytes.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from levier._version import __version__
 from levier.engine.cohorts import Plan, plan_work
-from levier.engine.paths import Draws, PathBlock, block_draws, simulate_paths
-from levier.engine.resources import default_chunk_size
+from levier.engine.paths import Draws, PathBlock, Twist, block_draws, simulate_paths
+from levier.engine.resources import check, default_chunk_size
 from levier.engine.result import SimulationResult
 from levier.model.portfolio import Portfolio, build_portfolio
 from levier.model.scenario import Scenario
 from levier.model.terms import Terms, project_terms
 from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
+from levier.progress import Progress, as_progress
 from levier.streams import BLOCK_PATHS, SAMPLERS, SobolFactors, coerce_seed, entropy_of
 
-__all__ = ["KEEP", "Collector", "iterate_chunks", "simulate", "simulate_range"]
+__all__ = ["KEEP", "Collector", "PreparedRun", "iterate_chunks", "prepare", "seed_root", "simulate",
+           "simulate_range"]
+
+#: What :func:`simulate` keeps path by path (see its ``keep`` parameter).
+KEEP = ("all", "compact")
+
+
+def seed_root(scenario: Scenario, seed: Any = None) -> np.random.SeedSequence:
+    """The seed rule, in its one home: ``seed`` if given, else ``simulation.seed``, else fresh
+    entropy (recorded in the result). A SeedSequence passed in is copied, never mutated."""
+    return coerce_seed(scenario.simulation.seed if seed is None else seed)
+
 
 def iterate_chunks(
     terms: Terms,
@@ -29,7 +54,7 @@ def iterate_chunks(
     factor_shift: np.ndarray | None = None,
     sampler: str = "random",
     first: int = 0,
-):
+) -> Iterator[tuple[int, int, Draws]]:
     """Yield ``(start, stop, draws)`` for consecutive chunks of paths ``first .. n_paths - 1``.
 
     The draws of each path come from its block's streams (a block's draws are made once and
@@ -54,28 +79,47 @@ def iterate_chunks(
         yield start, stop, draws
 
 
-def simulate_range(terms: Terms, plan: Plan, root: np.random.SeedSequence, start: int, stop: int, chunk: int,
-                   sampler: str = "random") -> PathBlock:
-    """Paths ``start .. stop - 1``, chunk by chunk: the pure unit of work of a distributed run.
+def simulate_range(
+    terms: Terms,
+    plan: Plan,
+    start: int,
+    stop: int,
+    root: np.random.SeedSequence,
+    chunk: int,
+    sampler: str = "random",
+    factor_shift: np.ndarray | None = None,
+    twist: Twist | None = None,
+    only: str | None = None,
+    keep_shocks: bool = False,
+) -> PathBlock:
+    """Paths ``start .. stop - 1``, chunk by chunk: the engine's one unit of work.
 
-    Its result depends only on its arguments — not on the chunk, nor on which process runs it.
+    With ``factor_shift`` (importance sampling) the factor shocks are shifted and the block's
+    ``log_weight`` holds each path's log likelihood ratio (the shift's, plus the twist's if a
+    ``twist`` is given). ``only`` keeps just that per-path metric (the tail estimators need no
+    more); ``keep_shocks`` keeps the factor shocks (the cross-entropy pilots). Its result depends
+    only on its arguments — not on the chunk, nor on which process runs it.
     """
-    parts = [simulate_paths(terms, draws, plan)
-             for _, _, draws in iterate_chunks(terms, root, stop, chunk, sampler=sampler, first=start)]
+    parts = []
+    for _, _, draws in iterate_chunks(terms, root, stop, chunk, factor_shift, sampler, first=start):
+        block = simulate_paths(terms, draws, plan, twist)
+        log_weight = block.log_weight
+        if factor_shift is not None:
+            shifted = -(draws.shocks * factor_shift).sum(axis=(1, 2)) + 0.5 * float((factor_shift * factor_shift).sum())
+            log_weight = shifted if log_weight is None else log_weight + shifted
+        if only is not None:
+            block = PathBlock({only: block.paths[only]}, {}, {}, {})
+        parts.append(replace(block, log_weight=log_weight, shocks=draws.shocks if keep_shocks else None))
     return PathBlock.concat(parts)
 
 
-#: What :func:`simulate` keeps path by path (see its ``keep`` parameter).
-KEEP = ("all", "compact")
-
-
 class Collector:
-    """Gathers the per-path reductions of consecutive chunks into a :class:`SimulationResult`.
+    """Gathers the per-path reductions of consecutive ranges into a :class:`SimulationResult`.
 
     Per-path metrics are kept in float64, per-year ones in float32 (7 significant digits: a
     tenth of a euro on a million), group ones by ``keep``. Means of the per-year and group
     metrics are running sums taken path by path in path order (``cumsum``, which adds
-    sequentially), so they are the same to the last bit however the paths were chunked.
+    sequentially), so they are the same to the last bit however the paths were cut.
     """
 
     def __init__(self, n_paths: int, terms: Terms, keep: str = "all"):
@@ -125,6 +169,153 @@ class Collector:
         )
 
 
+def _portfolio_key(scenario: Scenario) -> str:
+    """What the projects depend on: two scenarios with the same key have the same portfolio."""
+    parts = ("pipeline", "loan_book", "sectors", "territories")
+    data = scenario.model_dump(mode="json", include=set(parts))
+    return repr((sorted(data.items()), scenario.simulation.seed, str(scenario.loan_book_path)))
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedRun:
+    """A scenario made ready to run: its projects, terms and plan, the seed's root, the chunk.
+
+    Build it with :func:`prepare`; :meth:`with_scenario` re-targets it at another policy on the
+    same paths (common random numbers) and reuses the projects when the policy change leaves
+    them alone, which is what the policy lab does at every evaluation.
+    """
+
+    scenario: Scenario
+    portfolio: Portfolio
+    terms: Terms
+    plan: Plan
+    root: np.random.SeedSequence
+    paths: int
+    chunk: int
+    keep: str = "all"
+    sampler: str = "random"
+    client: Any = None
+    stress: str | None = None  #: the ``[[stresses]]`` entry imposed on the factors, if any
+
+    def with_scenario(self, scenario: Scenario) -> PreparedRun:
+        """The same run (seed, paths, chunk, client) for another scenario."""
+        if scenario is self.scenario:
+            return self
+        same = _portfolio_key(scenario) == _portfolio_key(self.scenario)
+        portfolio = self.portfolio if same else build_portfolio(scenario)
+        terms = project_terms(scenario, portfolio, self.stress)
+        return replace(self, scenario=scenario, portfolio=portfolio, terms=terms, plan=plan_work(terms))
+
+    def with_stress(self, name: str | None) -> PreparedRun:
+        """The same run with the factor values of the scenario's stress ``name`` imposed (None:
+        none): the same paths and draws, so that it compares with the baseline path by path.
+
+        Raises
+        ------
+        KeyError
+            If the scenario has no stress of that name.
+        """
+        terms = project_terms(self.scenario, self.portfolio, name)
+        return replace(self, terms=terms, plan=plan_work(terms), stress=name)
+
+    def ranges(
+        self,
+        task: Callable[..., Any],
+        args: tuple = (),
+        *,
+        paths: int | None = None,
+        root: np.random.SeedSequence | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[tuple[int, int, Any]]:
+        """Run ``task(terms, plan, start, stop, root, chunk, *args)`` over consecutive ranges
+        of ``paths`` paths (default: the run's) and yield ``(start, stop, result)`` in path order.
+
+        Locally the ranges are a few blocks long (so that progress moves); on Dask they are the
+        tasks of :func:`levier.engine.dask.map_ranges`. The results never depend on the ranges.
+        """
+        n = self.paths if paths is None else int(paths)
+        root = self.root if root is None else root
+        if self.client is not None:
+            from levier.engine.dask import map_ranges, tuned
+
+            yield from map_ranges(self.client, tuned(task), [self.terms, self.plan], n, self.chunk,
+                                  (root, self.chunk, *args), progress)
+            return
+        step = self.chunk * max(1, -(-BLOCK_PATHS // self.chunk))
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            yield start, stop, task(self.terms, self.plan, start, stop, root, self.chunk, *args)
+            if progress is not None:
+                progress(stop, n)
+
+    def simulate(self, progress: Callable[[int, int], None] | None = None) -> SimulationResult:
+        """Run every path and gather the :class:`SimulationResult`."""
+        started = time.perf_counter()
+        collector = Collector(self.paths, self.terms, self.keep)
+        for start, stop, block in self.ranges(simulate_range, (self.sampler,), progress=progress):
+            collector.add(start, stop, block)
+        return collector.result(self.scenario, self.portfolio, self.meta(time.perf_counter() - started))
+
+    def meta(self, elapsed: float | None = None) -> dict[str, Any]:
+        """The provenance every result records: versions, scenario, seed, sizes."""
+        meta: dict[str, Any] = {
+            "levier_version": __version__,
+            "numpy_version": np.__version__,
+            "scenario_name": self.scenario.meta.name,
+            "scenario_source": self.scenario.source,
+            "scenario_hash": self.scenario.content_hash(),
+            "seed_entropy": entropy_of(self.root),
+            "seed_spawn_key": list(self.root.spawn_key),
+            "paths": self.paths,
+            "block_paths": BLOCK_PATHS,
+            "chunk_size": self.chunk,
+            "n_projects": self.terms.n_projects,
+            "n_loan_book": self.terms.n_book,
+            "horizon_years": self.terms.horizon,
+        }
+        if elapsed is not None:
+            meta["elapsed_seconds"] = round(elapsed, 3)
+        if self.stress is not None:
+            meta["stress"] = self.stress
+        meta["keep"] = self.keep
+        meta["sampler"] = self.sampler
+        meta["dask_workers"] = len(self.client.scheduler_info()["workers"]) if self.client is not None else 0
+        return meta
+
+
+def prepare(
+    scenario: Scenario,
+    *,
+    paths: int | None = None,
+    seed: Any = None,
+    chunk_size: int | None = None,
+    portfolio: Portfolio | None = None,
+    keep: str = "all",
+    sampler: str = "random",
+    client: Any = None,
+    check_resources: bool = True,
+    stress: str | None = None,
+) -> PreparedRun:
+    """Validate the run's arguments and build what every path needs (see :func:`simulate`)."""
+    n_paths = int(scenario.simulation.paths if paths is None else paths)
+    if n_paths < 1:
+        raise ValueError(f"paths must be at least 1, got {n_paths}")
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if chunk_size is not None and int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if check_resources and client is None:
+        check(scenario, n_paths, chunk_size, keep)
+    root = seed_root(scenario, seed)
+    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
+    terms = project_terms(scenario, portfolio, stress)
+    chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
+    return PreparedRun(scenario, portfolio, terms, plan_work(terms), root, n_paths, chunk, keep, sampler, client,
+                       stress)
+
+
 def simulate(
     scenario: Scenario,
     *,
@@ -134,7 +325,7 @@ def simulate(
     portfolio: Portfolio | None = None,
     keep: str = "all",
     sampler: str = "random",
-    progress: Any = None,
+    progress: Progress = None,
     client: Any = None,
     check_resources: bool = True,
     stress: str | None = None,
@@ -149,7 +340,8 @@ def simulate(
         Number of Monte Carlo paths (default: ``simulation.paths``).
     seed : int, SeedSequence, Generator or None, optional
         Anything :func:`numpy.random.default_rng` accepts (default: ``simulation.seed``; if that
-        is absent too, fresh entropy, recorded in ``result.meta``). Same seed, same results.
+        is absent too, fresh entropy, recorded in ``result.meta``). Same seed, same results. A
+        SeedSequence is never mutated.
     chunk_size : int, optional
         Paths processed at once. It bounds memory and never changes the results.
     portfolio : Portfolio, optional
@@ -165,16 +357,16 @@ def simulate(
         standard deviation on Moselle-Est (``benchmarks/test_bench_qmc.py``), not that of the
         far quantiles; ``mc_se`` keeps the iid formula, conservative under Sobol'. Use a power
         of 2 paths.
-    progress : callable, optional
-        Called as ``progress(paths_done, paths_total)`` after each chunk (e.g. a
-        :class:`levier.present.display.ProgressBar`).
+    progress : bool or callable, optional
+        ``True`` shows a progress bar (a terminal's or a notebook's); a callable is called as
+        ``progress(paths_done, paths_total)``; ``None`` or ``False``: nothing.
     client : distributed.Client, optional
-        Run the chunks as tasks on a Dask cluster (``pip install 'levier[dask]'``): the
+        Run the paths as tasks on a Dask cluster (``pip install 'levier[dask]'``): the
         scenario's arrays are scattered once, each task returns its paths' reductions, and the
         result is the same, byte for byte, as a local run (see :mod:`levier.engine.dask`).
     check_resources : bool, optional
         Refuse up front a run whose estimated memory or time is beyond reason
-        (:func:`levier.resources.check`, a :class:`~levier.resources.ResourceError`).
+        (:func:`levier.engine.resources.check`, a :class:`~levier.engine.resources.ResourceError`).
     stress : str, optional
         The name of one of the scenario's ``[[stresses]]``: its factor values are imposed, the
         rest stays random, on the same random numbers as the baseline (so the two compare path
@@ -198,61 +390,7 @@ def simulate(
     >>> s = levier.load_scenario("scenarios/moselle_est.toml")  # doctest: +SKIP
     >>> levier.simulate(s, paths=2_000, seed=1).summary().loc["jobs_additional", "mean"]  # doctest: +SKIP
     """
-    started = time.perf_counter()
-    n_paths = int(scenario.simulation.paths if paths is None else paths)
-    if n_paths < 1:
-        raise ValueError(f"paths must be at least 1, got {n_paths}")
-    if keep not in KEEP:
-        raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
-    if check_resources and client is None:
-        from levier.engine.resources import check
-
-        check(scenario, n_paths, chunk_size, keep)
-    root = coerce_seed(scenario.simulation.seed if seed is None else seed)
-    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
-    terms = project_terms(scenario, portfolio, stress)
-    chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
-    if chunk < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk}")
-    if keep not in KEEP:
-        raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
-
-    collector = Collector(n_paths, terms, keep)
-    plan = plan_work(terms)
-    if client is not None:
-        from levier.engine.dask import map_ranges, tuned
-
-        for start, stop, block in map_ranges(client, tuned(simulate_range), [terms, plan], n_paths, chunk,
-                                             (root, chunk, sampler), progress):
-            collector.add(start, stop, block)
-    else:
-        for start, stop, draws in iterate_chunks(terms, root, n_paths, chunk, sampler=sampler):
-            collector.add(start, stop, simulate_paths(terms, draws, plan))
-            if progress is not None:
-                progress(stop, n_paths)
-    horizon = terms.horizon
-
-    meta = {
-        "levier_version": __version__,
-        "numpy_version": np.__version__,
-        "scenario_name": scenario.meta.name,
-        "scenario_source": scenario.source,
-        "scenario_hash": scenario.content_hash(),
-        "seed_entropy": entropy_of(root),
-        "seed_spawn_key": list(root.spawn_key),
-        "paths": n_paths,
-        "block_paths": BLOCK_PATHS,
-        "chunk_size": chunk,
-        "n_projects": terms.n_projects,
-        "n_loan_book": terms.n_book,
-        "horizon_years": horizon,
-        "elapsed_seconds": round(time.perf_counter() - started, 3),
-    }
-    if stress is not None:
-        meta["stress"] = stress
-    meta["keep"] = keep
-    meta["sampler"] = sampler
-    meta["dask_workers"] = len(client.scheduler_info()["workers"]) if client is not None else 0
-    return collector.result(scenario, portfolio, meta)
+    run = prepare(scenario, paths=paths, seed=seed, chunk_size=chunk_size, portfolio=portfolio, keep=keep,
+                  sampler=sampler, client=client, check_resources=check_resources, stress=stress)
+    with as_progress(progress, run.paths) as bar:
+        return run.simulate(bar)

@@ -358,12 +358,19 @@ class Scenario(_Model):
         names = [v.name for v in self.variants]
         if name not in names:
             raise KeyError(_unknown_key_message(name, names, what="variant"))
-        base = self.model_copy(update={"variants": []})
-        base._source, base._base_dir = self._source, self._base_dir
+        base = self.without_variants()
         try:
             return base.with_overrides(self.variants[names.index(name)].set)
         except ScenarioError as exc:
             raise ScenarioError(f"{self._source} (variant {name!r})", exc.problems) from None
+
+    def without_variants(self) -> Scenario:
+        """The scenario itself, its ``[[variants]]`` left out (the baseline of a comparison)."""
+        if not self.variants:
+            return self
+        base = self.model_copy(update={"variants": []})
+        base._source, base._base_dir = self._source, self._base_dir
+        return base
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
         """Return a new validated scenario with dotted keys replaced.

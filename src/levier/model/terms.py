@@ -105,13 +105,6 @@ class Terms:
         # the t copula's mixing variable correlates defaults even with all loadings 0
         return bool(np.any(self.loadings != 0.0)) or self.degrees_of_freedom > 0
 
-    def entering(self, year: int) -> slice:
-        """The pipeline projects entering in ``year`` (they are stored in order of entry)."""
-        pipe = self.entry[self.n_book :]
-        lo = int(np.searchsorted(pipe, year, side="left"))
-        hi = int(np.searchsorted(pipe, year, side="right"))
-        return slice(self.n_book + lo, self.n_book + hi)
-
 
 def outstanding_fraction(
     years_elapsed: np.ndarray,

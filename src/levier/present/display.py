@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from levier.engine.result import SimulationResult
     from levier.model.scenario import Scenario
 
-__all__ = ["format_number", "headline_table", "result_html", "scenario_html", "text_table"]
+__all__ = ["format_number", "frame_html", "headline_table", "result_html", "scenario_html", "text_table"]
 
 
 def format_number(value: float, digits: int = 3) -> str:
@@ -165,6 +165,29 @@ def html_table(frame: pd.DataFrame) -> str:
         )
         rows.append(f"<tr><th style='text-align:left'>{html.escape(str(idx))}</th>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _readable(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        v = float(value)
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        return format_number(v)
+    return str(value)
+
+
+def frame_html(frame: pd.DataFrame) -> str:
+    """A result's table as HTML with numbers for people (the lab's and tail's ``_repr_html_``):
+    about three significant figures with thousands separators, "–" where missing."""
+    flat = frame.map(_readable)
+    if isinstance(frame.index, pd.MultiIndex):
+        flat.index = pd.Index([" · ".join(map(str, i)) for i in frame.index],
+                              name=" · ".join(str(n) for n in frame.index.names if n))
+    else:
+        flat.index = pd.Index([_readable(i) for i in frame.index], name=frame.index.name)
+    return html_table(flat)
 
 
 def result_html(result: SimulationResult) -> str:

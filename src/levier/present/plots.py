@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from levier.stats import expected_shortfall, value_at_risk
+from levier.names import risk_level
+from levier.stats import Z95, expected_shortfall, value_at_risk
 
 if TYPE_CHECKING:  # pragma: no cover
-    from levier.analysis.lab import Comparison, Sweep
+    from levier.analysis.lab import Comparison, Sweep, Tornado
     from levier.engine.result import SimulationResult
 
 __all__ = ["ComparisonPlots", "ResultPlots", "SweepPlots", "pyplot", "tail"]
@@ -153,7 +154,7 @@ def groups(result: SimulationResult, by: str = "sector", level: float | None = N
     ax = _axes(ax)
     table = result.by_sector() if by == "sector" else result.by_territory()
     levels = result.scenario.simulation.risk_levels
-    alpha = level if level is not None else (0.99 if 0.99 in levels else max(levels))
+    alpha = level if level is not None else risk_level(levels)
     column = f"es_contribution_{alpha:g}"
     if column not in table:
         raise ValueError(f"no ES contribution at {alpha:g}; the scenario's risk levels are {levels}")
@@ -275,6 +276,33 @@ class SweepPlots:
 
     def frontier(self, x: str | None = None, y: str | None = None, ax=None):
         return frontier(self._sweep, x, y, ax)
+
+
+def tornado(result: Tornado, ax=None):
+    """The swings of a statistic, largest on top, with their 95 % intervals (paired errors)."""
+    ax = _axes(ax)
+    table = result.table
+    y = np.arange(len(table))
+    swing = table["swing"].to_numpy(dtype=float)
+    colours = [COLOURS["jobs"] if v >= 0 else COLOURS["risk"] for v in swing]
+    ax.barh(y, swing, xerr=Z95 * table["swing_se"].to_numpy(dtype=float), color=colours,
+            height=0.6, capsize=3)
+    ax.axvline(0.0, color="0.3", lw=0.8)
+    ax.set_yticks(y, [f"{k}\n{lo:g} → {hi:g}" for k, lo, hi in zip(table.index, table["low_value"], table["high_value"])])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"change in {_LABELS.get(result.statistic, result.statistic)} (high − low)")
+    ax.set_title(f"What moves {_LABELS.get(result.statistic, result.statistic)}")
+    return ax
+
+
+class TornadoPlots:
+    """``tornado.plot``: the swings as bars."""
+
+    def __init__(self, result: Tornado):
+        self._result = result
+
+    def bars(self, ax=None):
+        return tornado(self._result, ax)
 
 
 def svg(ax: Any) -> str:

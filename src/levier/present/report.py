@@ -20,10 +20,11 @@ import pandas as pd
 
 from levier.present.display import html_table, format_number, headline_table, risk_table, var_interval_table
 from levier.engine.result import SimulationResult
+from levier.names import risk_level
+from levier.stats import Z95
 
 __all__ = ["report_html", "write_report"]
 
-_Z95 = 1.959963984540054
 
 _CSS = """
 :root { --ink: #1f2430; --muted: #5b6270; --line: #d9dde3; --fund: #0072B2; --risk: #D55E00; }
@@ -67,15 +68,15 @@ def _cards(result: SimulationResult) -> str:
 
     def mean_card(label, metric, unit="", risk=False):
         m, se = summary.loc[metric, "mean"], summary.loc[metric, "mc_se"]
-        return _card(label, format_number(m) + unit, f"95 % MC interval {format_number(m - _Z95 * se)} – "
-                     f"{format_number(m + _Z95 * se)}", risk)
+        return _card(label, format_number(m) + unit, f"95 % MC interval {format_number(m - Z95 * se)} – "
+                     f"{format_number(m + Z95 * se)}", risk)
 
     def ratio_card(label, name, unit=""):
         v, se = ratios.loc[name, "value"], ratios.loc[name, "mc_se"]
-        return _card(label, format_number(v) + unit, f"95 % MC interval {format_number(v - _Z95 * se)} – "
-                     f"{format_number(v + _Z95 * se)}")
+        return _card(label, format_number(v) + unit, f"95 % MC interval {format_number(v - Z95 * se)} – "
+                     f"{format_number(v + Z95 * se)}")
 
-    alpha = 0.99 if 0.99 in sim.risk_levels else max(sim.risk_levels)
+    alpha = risk_level(sim.risk_levels)
     es = summary.loc["fund_loss", f"es_{alpha:g}"]
     var_lo, var_hi = summary.loc["fund_loss", f"var_{alpha:g}_low"], summary.loc["fund_loss", f"var_{alpha:g}_high"]
     cards = [
@@ -206,8 +207,8 @@ def _bad_decade(result: SimulationResult) -> str:
         frame.index.name = "statistic"
         return frame.rename(columns={"se": "± MC se", "low": "difference 95 % low", "high": "difference 95 % high"})
 
-    models = table(model_risk(s, paths=result.n_paths, seed=seed, metrics=specs))
-    stresses = table(stress(s, paths=result.n_paths, seed=seed, metrics=specs + ["n_defaults", "jobs_additional"]))
+    models = table(model_risk(s, paths=result.n_paths, seed=seed, statistics=specs))
+    stresses = table(stress(s, paths=result.n_paths, seed=seed, statistics=specs + ["n_defaults", "jobs_additional"]))
     described = "".join(f"<li><b>{html.escape(x.name)}</b>: {html.escape(x.description)}</li>" for x in s.stresses)
     return "".join([
         "<h2>A bad decade</h2>",

@@ -1,0 +1,162 @@
+"""One run layer under every entry point: the same bytes for any chunk size, a caller's seed
+object never touched, and every result object behaving alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import levier
+from levier import lab
+from levier.engine.run import prepare, seed_root
+from levier.streams import LabPurpose, lab_root
+
+from conftest import make_scenario
+
+PATHS = 45  # crosses no block, but chunks of 2, 3 and 7 end mid-way
+CHUNKS = (1, 2, 3, 7, 1_000)
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return make_scenario(fund={"capital": 3_000_000.0, "recycle": True}, policy={"subsidy_per_job": 500.0})
+
+
+def _frames(value) -> list[pd.DataFrame]:
+    """Every table an entry point's result carries."""
+    if isinstance(value, levier.SimulationResult):
+        return [value.paths, value.by_year(), value.by_sector(), value.by_territory()]
+    if isinstance(value, lab.Comparison):
+        return [value.table, *(f for r in value.results.values() for f in _frames(r))]
+    if isinstance(value, lab.Optimum):
+        return [value.table, value.evaluations]
+    return [value.to_frame()]
+
+
+def _same(a, b) -> None:
+    for x, y in zip(_frames(a), _frames(b), strict=True):
+        pd.testing.assert_frame_equal(x, y, check_exact=True)
+
+
+ENTRY_POINTS = {
+    "simulate": lambda s, **kw: levier.simulate(s, paths=PATHS, **kw),
+    "tail_risk": lambda s, **kw: levier.tail_risk(s, "fund_loss", (0.9,), paths=PATHS, batches=4, pilot_paths=40,
+                                                  **kw),
+    "exceedance_probability": lambda s, **kw: levier.exceedance_probability(s, "n_defaults", 2.5, paths=PATHS,
+                                                                            batches=4, pilot_paths=40, **kw),
+    "compare": lambda s, **kw: levier.compare(s, {"rich": {"policy.loan_per_job": 12_000.0}}, paths=PATHS, **kw),
+    "sweep": lambda s, **kw: levier.sweep(s, design="lhs", n=3, bounds={"policy.loan_per_job": (6_000, 14_000)},
+                                          paths=PATHS, **kw),
+    "optimise": lambda s, **kw: levier.optimise(s, {"policy.loan_per_job": (6_000, 14_000)},
+                                                maximise="jobs_additional", paths=PATHS, maxiter=1, popsize=2, **kw),
+    "tornado": lambda s, **kw: lab.tornado(s, {"policy.loan_per_job": (6_000, 14_000)}, "fund_loss", paths=PATHS,
+                                           **kw),
+    "sensitivity": lambda s, **kw: lab.sensitivity(s, {"policy.loan_per_job": (6_000, 14_000),
+                                                       "bank.threshold": (0.2, 0.4)}, "jobs_additional", n=4,
+                                                   paths=PATHS, **kw),
+}
+
+
+#: The vectorised engine's per-path sums round differently for one-path chunks (numpy picks its
+#: summation order by array shape); the compiled per-path kernel removes the cause. Strict: once
+#: it passes, the mark must go.
+_KNOWN = pytest.mark.xfail(strict=True, reason="one-path chunks round differently in the vectorised engine")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_KNOWN) if n in ("simulate", "compare") else n
+                                  for n in ENTRY_POINTS])
+def test_every_entry_point_gives_the_same_bytes_for_every_chunk_size(scenario, name):
+    run = ENTRY_POINTS[name]
+    reference = run(scenario, seed=11, chunk_size=CHUNKS[-1])
+    for chunk in CHUNKS[:-1]:
+        _same(reference, run(scenario, seed=11, chunk_size=chunk))
+
+
+def _state(seed: np.random.SeedSequence) -> tuple:
+    return (seed.entropy, seed.spawn_key, seed.pool_size, seed.n_children_spawned, tuple(seed.generate_state(4)))
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_a_seedsequence_passed_in_is_never_mutated(scenario, name):
+    run = ENTRY_POINTS[name]
+    seed = np.random.SeedSequence(2026)
+    before = _state(seed)
+    first = run(scenario, seed=seed)
+    assert _state(seed) == before
+    _same(first, run(scenario, seed=seed))
+    _same(first, run(scenario, seed=np.random.SeedSequence(2026)))  # and the same as a fresh one
+
+
+def test_the_seed_rule_has_one_home(scenario):
+    assert seed_root(scenario).entropy == scenario.simulation.seed
+    assert seed_root(scenario, 5).entropy == 5
+    spawned = np.random.SeedSequence(9).spawn(3)[2]
+    assert seed_root(scenario, spawned).spawn_key == spawned.spawn_key
+    assert seed_root(scenario, spawned) is not spawned
+
+
+def test_lab_streams_come_from_their_own_family(scenario):
+    root = seed_root(scenario, 3)
+    keys = {purpose: lab_root(root, purpose).spawn_key for purpose in LabPurpose}
+    assert len(set(keys.values())) == len(LabPurpose)
+    # none coincides with a stream of the paths, the pipeline or the pilots (families 0 to 3)
+    assert all(key[0] == 4 for key in keys.values())
+
+
+def test_a_prepared_run_is_retargeted_on_the_same_paths(scenario):
+    run = prepare(scenario, paths=PATHS, seed=1)
+    richer = scenario.with_overrides({"policy.loan_per_job": 12_000.0})
+    other = run.with_scenario(richer)
+    assert other.portfolio is run.portfolio  # a policy change keeps the projects
+    _same(other.simulate(), levier.simulate(richer, paths=PATHS, seed=1))
+    moved = run.with_scenario(scenario.with_overrides({"pipeline.investment_median": 900_000.0}))
+    assert moved.portfolio is not run.portfolio
+
+
+def test_progress_counts_every_path_of_a_lab_call(scenario):
+    seen: list[tuple[int, int]] = []
+    levier.compare(scenario, {"rich": {"policy.loan_per_job": 12_000.0}}, paths=PATHS, seed=1,
+                   progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (2 * PATHS, 2 * PATHS)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+# -- one protocol for results -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def results(scenario):
+    return {name: run(scenario, seed=4) for name, run in ENTRY_POINTS.items()}
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_every_result_has_a_frame_a_short_repr_and_readable_html(results, name):
+    value = results[name]
+    frame = value.to_frame()
+    assert isinstance(frame, pd.DataFrame) and not frame.empty
+    text = repr(value)
+    assert text.startswith("<") and len(text.splitlines()[0]) < 400
+    html = value._repr_html_()
+    assert "<table" in html
+    for unreadable in ("e+0", "e+1", ">inf<", ">nan<", "NaN"):
+        assert unreadable not in html, (name, unreadable)
+
+
+def test_the_baseline_has_no_variance_reduction_and_no_infinity(results):
+    table = results["compare"].table
+    assert np.isnan(table.xs("baseline", level="variant")["variance_reduction"]).all()
+    rich = table.xs("rich", level="variant")
+    assert not np.isinf(table["variance_reduction"]).any()
+    # missing exactly where the difference is the same on every path
+    assert (np.isnan(rich["variance_reduction"]) == (rich["difference_se"] == 0)).all()
+    assert np.isfinite(rich.loc["jobs_additional", "variance_reduction"])
+
+
+def test_misuse_says_what_was_expected(results):
+    result = results["simulate"]
+    with pytest.raises(ValueError, match="per-year metric.*expected one of: fund_outstanding"):
+        result.plot.fan("jobs_created")
+    with pytest.raises(KeyError, match="no variant 'nope'"):
+        results["compare"].paired("fund_loss", "nope")
+    with pytest.raises(ValueError, match="unknown metric 'jobz'"):
+        lab.statistic(result, "jobz.mean")
