@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--level", dest="levels", type=float, action="append", metavar="ALPHA",
                       help="confidence level (repeatable; default: the scenario's risk levels)")
     tail.add_argument("--metric", default="fund_loss", help="per-path metric (default fund_loss)")
-    tail.add_argument("--threshold", type=_amount, help="estimate P(metric > THRESHOLD) instead")
+    tail.add_argument("--threshold", type=_amount, help="estimate P(metric > THRESHOLD) instead (for the jobs, "
+                      "where more is better: P(metric < THRESHOLD))")
     tail.add_argument("--paths", type=_positive_int, help="paths (default: simulation.paths)")
     tail.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     tail.add_argument("--method", choices=("importance", "plain"), default="importance")
@@ -337,7 +338,8 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
     if args.threshold is not None:
         est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
                                      method=args.method, batches=args.batches, twist=args.twist, client=client)
-        print(f"P({args.metric} > {format_number(args.threshold)}) = {est.probability:.5g}   "
+        sign = ">" if est.side == "upper" else "<"  # the jobs: the probability of missing the target
+        print(f"P({args.metric} {sign} {format_number(args.threshold)}) = {est.probability:.5g}   "
               f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
@@ -346,7 +348,10 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
     how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
     if est.meta.get("twist_target") is not None:
         how += " and default twist"
-    print(f"{scenario.meta.name}: tail of {args.metric} ({how}, {est.paths:,} paths, "
+    from levier.names import tail_side
+
+    which = "tail" if tail_side(args.metric) == "upper" else "lower tail (the shortfall: more is better)"
+    print(f"{scenario.meta.name}: {which} of {args.metric} ({how}, {est.paths:,} paths, "
           f"{est.batches} sections for the 95 % intervals)")
     for level, row in est.table.iterrows():
         print(f"  {level:.4g}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
