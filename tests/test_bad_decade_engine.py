@@ -218,3 +218,16 @@ def test_model_risk_pairs_gaussian_t_and_downturn(moselle):
     assert t_row["low"] > 0  # fatter joint-default tail, for sure
     down = out.table.loc[("bank_loss", "downturn recovery, gamma = 0.5")]
     assert down["low"] > 0  # the bank, senior, feels the lower recoveries
+
+
+def test_cli_run_with_a_stress_and_bad_copula_keys(capsys):
+    from conftest import SHIPPED
+    from levier.cli import main
+
+    assert main(["run", str(SHIPPED), "--paths", "200", "--stress", "recession_2008", "--format", "json"]) == 0
+    assert '"stress": "recession_2008"' in capsys.readouterr().out
+    assert main(["run", str(SHIPPED), "--paths", "100", "--stress", "nope"]) == 2
+    assert "--stress: unknown stress 'nope'" in capsys.readouterr().err
+    assert main(["run", str(SHIPPED), "--paths", "100", "--set", "defaults.copula=t"]) == 2
+    err = capsys.readouterr().err
+    assert "defaults.degrees_of_freedom" in err and "Traceback" not in err

@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="systematic factors: pseudo-random (default) or scrambled Sobol' (quasi-Monte Carlo)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
+    run.add_argument("--stress", metavar="NAME", help="impose one of the scenario's [[stresses]] (levier stress "
+                     "compares them with the baseline)")
     run.add_argument("--out", metavar="DIR", help="write paths, summary, by-year, by-sector tables and meta.json to DIR")
     run.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
     run.add_argument("--loss-above", dest="loss_above", type=_amount, action="append", default=[], metavar="EUROS",
@@ -427,6 +429,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from levier.present.output import check_target, has_parquet, write_result
 
     scenario = _load(args.scenario, args.overrides)
+    if args.stress is not None and args.stress not in [x.name for x in scenario.stresses]:
+        known = ", ".join(x.name for x in scenario.stresses) or "none: add a [[stresses]] table"
+        raise InputError(args.scenario, [Problem("--stress", f"unknown stress {args.stress!r} (the scenario's "
+                                                 f"stresses: {known})")])
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
     from levier.present.display import ProgressBar
@@ -436,7 +442,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with _cluster(args) as client:
             result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
                               sampler=args.sampler, progress=bar, client=client,
-                              check_resources=args.check_resources)
+                              check_resources=args.check_resources, stress=args.stress)
     finally:
         bar.close()
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
