@@ -586,7 +586,7 @@ def recovery_loading(
     notes = []
     estimated: dict[str, float] = {}  # pd and rho estimated here, with their standard errors
     if pd is None or rho is None:
-        fit = vasicek_from_default_rates(dr)
+        fit = vasicek_from_default_rates(dr.tolist())
         if pd is None:
             pd, estimated["pd"] = fit.parameters["annual_pd"], fit.standard_errors["annual_pd"]
         if rho is None:

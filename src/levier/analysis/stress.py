@@ -102,7 +102,7 @@ def model_risk(
     base = scenario.without_variants()
     gaussian = base.with_overrides({"defaults.copula": "gaussian", "defaults.degrees_of_freedom": None,
                                     **{f"sectors.{i}.recovery_loading": 0.0 for i in range(len(base.sectors))}})
-    variants = {
+    variants: dict[str, dict[str, Any]] = {
         f"t copula, nu = {degrees_of_freedom:g}": {"defaults.copula": "t",
                                                    "defaults.degrees_of_freedom": float(degrees_of_freedom)},
         f"downturn recovery, gamma = {recovery_loading:g}": {

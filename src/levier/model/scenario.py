@@ -131,12 +131,12 @@ class Defaults(_Model):
     sector_autocorrelation: Autocorrelation | None = None
     territory_autocorrelation: Autocorrelation | None = None
     copula: Literal["gaussian", "t"] = Field(
-        "gaussian",
+        default="gaussian",
         description='"gaussian" (the default) or "t": a Student t factor copula, one mixing variable '
         "W = nu / chi2_nu per path and year shared by all firms, fattening the tail of joint defaults",
     )
     degrees_of_freedom: Annotated[float, Field(gt=2.0, le=1e6, allow_inf_nan=False)] | None = Field(
-        None,
+        default=None,
         description='degrees of freedom nu of the "t" copula (> 2; 3 to 10 are the usual range, larger '
         "tends to the Gaussian); required with copula = \"t\"; given alone, it means copula = \"t\"",
     )
@@ -163,7 +163,7 @@ class Sector(_Model):
     job_ramp: Annotated[list[Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]], Field(min_length=1, max_length=100)] = [1.0]
     deadweight: Probability = 0.0
     recovery_loading: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = Field(
-        0.0,
+        default=0.0,
         description="downturn recovery: loading gamma of the recovery's uniform on the firm's "
         "systematic factor in its default year (0 = recoveries independent of the cycle)",
     )
@@ -262,14 +262,14 @@ class Stress(_Model):
     """
 
     name: Name = Field(description="the stress's name (levier stress --stress NAME)")
-    description: str = Field("", description="what the stress represents and where its numbers come from")
+    description: str = Field(default="", description="what the stress represents and where its numbers come from")
     first_year: Annotated[int, Field(ge=1, le=100)] = Field(
-        1, description="simulation year of the first value of each factor path")
-    macro: FactorPath | None = Field(None, description="the macro factor's values by year (standard normal units)")
+        default=1, description="simulation year of the first value of each factor path")
+    macro: FactorPath | None = Field(default=None, description="the macro factor's values by year (standard normal units)")
     sectors: dict[str, FactorPath] = Field(
-        {}, description="sector name -> that sector's factor values by year (standard normal units)")
+        default={}, description="sector name -> that sector's factor values by year (standard normal units)")
     territories: dict[str, FactorPath] = Field(
-        {}, description="territory name -> that territory's factor values by year (standard normal units)")
+        default={}, description="territory name -> that territory's factor values by year (standard normal units)")
 
 
 def flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -309,7 +309,7 @@ class Scenario(_Model):
     loan_book: LoanBook | None = None
     targets: list[Target] = []
     variants: list[Variant] = []
-    stresses: list[Stress] = Field([], description="named stress paths of the factors ([[stresses]])")
+    stresses: list[Stress] = Field(default=[], description="named stress paths of the factors ([[stresses]])")
 
     _source: str = PrivateAttr(default="<dict>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

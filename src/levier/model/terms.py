@@ -261,7 +261,7 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
     dead_territory = np.array([t.deadweight for t in territories])[p.territory]
 
     t_copula = s.defaults.copula == "t"
-    nu = float(s.defaults.degrees_of_freedom) if t_copula else 0.0
+    nu = float(s.defaults.degrees_of_freedom or 0.0) if t_copula else 0.0
     with np.errstate(divide="ignore"):
         threshold = stats.t.ppf(p.pd, nu) if t_copula else special.ndtri(p.pd)
     rec_loading = np.array([x.recovery_loading for x in sectors])
