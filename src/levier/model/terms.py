@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from levier.model.portfolio import Portfolio
 from levier.model.scenario import Scenario
@@ -263,7 +263,12 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
     t_copula = s.defaults.copula == "t"
     nu = float(s.defaults.degrees_of_freedom or 0.0) if t_copula else 0.0
     with np.errstate(divide="ignore"):
-        threshold = stats.t.ppf(p.pd, nu) if t_copula else special.ndtri(p.pd)
+        if t_copula:
+            from scipy import stats  # only the t copula needs it (the command line starts faster)
+
+            threshold = stats.t.ppf(p.pd, nu)
+        else:
+            threshold = special.ndtri(p.pd)
     rec_loading = np.array([x.recovery_loading for x in sectors])
     # Projects of one (sector, territory, PD) class share their conditional PD path: computing
     # it once per class, not per project, is what a 10 000-loan book with a rating scale needs.
