@@ -12,6 +12,7 @@ RESULTS: dict[str, float] = {}  # name -> loan-path-years (or draws) per second
 MEMORY: dict[str, float] = {}  # name -> peak resident memory, MB
 QMC: dict[str, tuple[float, float, float]] = {}
 DASK: dict[str, float] = {}  # seconds (and the speed-up)
+LAB: dict[str, float] = {}  # the optimisation's seconds, its simulations' seconds, the overhead's share
 TAIL: dict[str, tuple[float, float, float]] = {}  # book -> (exact p, variance ratio shift, shift + twist)  # estimate -> (sd random, sd Sobol', variance ratio)
 
 
@@ -24,6 +25,11 @@ def northstar(tmp_path_factory):
 
 def pytest_terminal_summary(terminalreporter):
     write = terminalreporter.write_line
+    if LAB:
+        write("")
+        write(f"  optimise on Moselle-Est ({LAB['paths']:,.0f} paths a point, {LAB['runs']:.0f} simulations): "
+              f"{LAB['total']:.1f} s, of which simulations {LAB['simulations']:.1f} s -> the lab's overhead "
+              f"{100 * LAB['overhead share']:.1f} %")
     if MEMORY:
         write("")
         for name, mb in MEMORY.items():

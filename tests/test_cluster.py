@@ -129,7 +129,7 @@ def test_missing_dask_is_said_clearly(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"pip install 'levier\[dask\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'dask\[distributed\]' \(or, in levier's source folder, pip install '.\[dask\]'\)"):
         cluster.connect(workers=1)
 
 

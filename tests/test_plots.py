@@ -27,15 +27,20 @@ def result():
 
 
 def _lines(ax):
-    return {line.get_label(): line for line in ax.get_lines()}
+    # a legend label reads "VaR 99 %: 10.7 M": the name is before the colon
+    return {line.get_label().split(":")[0]: line for line in ax.get_lines()}
 
 
 def test_loss_plot_marks_el_var_and_es_at_their_values(result):
-    ax = result.plot.loss()
-    lines = _lines(ax)
     x = result.paths["fund_loss"].to_numpy()
-    assert lines["EL"].get_xdata()[0] == pytest.approx(x.mean())
     summary = result.summary()
+    # by default one level (99 %): three lines a reader can tell apart
+    lines = _lines(result.plot.loss())
+    assert sorted(lines) == ["EL", "ES 99 %", "VaR 99 %"]
+    ax = result.plot.loss(levels=result.scenario.simulation.risk_levels)
+    lines = _lines(ax)
+    assert lines["EL"].get_xdata()[0] == pytest.approx(x.mean())
+    assert ax.get_lines()[0].get_label() == f"EL: {x.mean() / 1e3:,.0f} k"
     for alpha in result.scenario.simulation.risk_levels:
         assert lines[f"VaR {100 * alpha:g} %"].get_xdata()[0] == summary.loc["fund_loss", f"var_{alpha:g}"]
         assert lines[f"ES {100 * alpha:g} %"].get_xdata()[0] == pytest.approx(expected_shortfall(x, alpha))
@@ -106,7 +111,7 @@ def test_a_missing_matplotlib_is_said_clearly(monkeypatch):
     from levier.present import plots
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"pip install 'levier\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib \(or, in levier's source folder, pip install '.\[plot\]'\)"):
         plots.pyplot()
 
 
@@ -117,3 +122,28 @@ def test_tail_plot_shows_the_estimates_and_their_intervals():
     np.testing.assert_allclose(bars["VaR"].lines[0].get_ydata(), estimate.table["var"])
     np.testing.assert_allclose(bars["ES"].lines[0].get_ydata(), estimate.table["es"])
     assert "<table" in estimate._repr_html_()
+
+
+def test_exceedance_curve_is_the_share_of_paths_above_each_loss(result):
+    ax = result.plot.exceedance()
+    assert ax.get_yscale() == "log"
+    curve = ax.get_lines()[0]
+    xs, ps = curve.get_xdata(), curve.get_ydata()
+    x = result.paths["fund_loss"].to_numpy()
+    # at every step the height is the share of paths strictly above that loss (brute force)
+    for xi, pi in list(zip(xs, ps))[:: max(1, len(xs) // 50)]:
+        assert pi == pytest.approx(np.mean(x > xi))
+    # the VaR marks sit at height 1 - alpha, at the VaR and at the ES
+    marks = [(line.get_xdata()[0], line.get_ydata()[0]) for line in ax.get_lines() if line.get_marker() in ("o", "D")]
+    for alpha in result.scenario.simulation.risk_levels:
+        if 1 - alpha >= 1 / x.size:
+            assert (value_at_risk(x, alpha), pytest.approx(1 - alpha)) in marks
+            assert any(m[0] == pytest.approx(expected_shortfall(x, alpha)) for m in marks)
+
+
+def test_plots_speak_french(result):
+    ax = result.plot.exceedance(lang="fr")
+    assert ax.get_ylabel() == "Probabilité que le fonds perde davantage"
+    ax = result.plot.loss(lang="fr")
+    assert ax.get_lines()[0].get_label().startswith("Perte moyenne: ")
+    assert "\u202f%" in ax.get_lines()[1].get_label()

@@ -12,7 +12,7 @@ from levier.model.scenario import parse_assignment
 
 from conftest import DELETE, ROOT, SHIPPED, base_dict, make_scenario, set_at
 
-DESIGN_EXAMPLE = ROOT.parent / "shared" / "design" / "scenario-example.toml"
+ANNOTATED = ROOT / "examples" / "annotated.toml"
 
 
 def test_shipped_scenario_loads_and_is_frozen(moselle):
@@ -22,10 +22,32 @@ def test_shipped_scenario_loads_and_is_frozen(moselle):
         moselle.policy.loan_per_job = 1  # frozen
 
 
-@pytest.mark.skipif(not DESIGN_EXAMPLE.exists(), reason="design folder not beside the repository")
-def test_design_example_is_a_valid_scenario():
-    scenario = levier.load_scenario(DESIGN_EXAMPLE)
-    assert scenario.policy.loan_per_job == 7_500
+def test_the_annotated_example_is_a_valid_scenario_that_comments_every_key():
+    scenario = levier.load_scenario(ANNOTATED)
+    assert scenario.policy.loan_per_job == 7_500 and scenario.loan_book is not None and scenario.variants
+    lines = ANNOTATED.read_text(encoding="utf-8").splitlines()
+    data = tomllib.loads("\n".join(lines))
+    from levier.present.reference import inner_model
+
+    def check(model, table, where):
+        for key, field in model.model_fields.items():
+            assert key in table, f"{where}.{key} is not in examples/annotated.toml"
+            inner = inner_model(field.annotation)
+            value = table[key]
+            if inner is not None and isinstance(value, dict) and key != "set":
+                check(inner, value, f"{where}.{key}")
+            elif inner is not None and isinstance(value, list):
+                for i, item in enumerate(value):
+                    check(inner, item, f"{where}.{key}[{i}]")
+
+    from levier.model.scenario import Scenario
+
+    check(Scenario, data, "scenario")
+    # every line that sets a key says what it is (a comment on the line)
+    for line in lines:
+        code = line.split("#")[0]
+        if "=" in code and not line.lstrip().startswith("#"):
+            assert "#" in line, f"uncommented key in examples/annotated.toml: {line}"
 
 
 def test_shipped_scenario_uses_the_contract_names():
@@ -44,7 +66,7 @@ def test_with_overrides_returns_a_new_validated_scenario(moselle):
     assert changed.sectors[1].annual_pd == 0.05
     assert changed.territories[0].loading == 0.1
     assert moselle.policy.loan_per_job != 10_000 or moselle.simulation.paths != 10  # original intact
-    assert moselle.sectors[1].annual_pd == 0.074
+    assert moselle.sectors[1].annual_pd == 0.0149
     assert changed.content_hash() != moselle.content_hash()
 
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from levier._version import __version__
-from levier.errors import InputError, Problem
+from levier.errors import InputError, Problem, install_hint
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bank leverage, correlated defaults, recoveries, cash flows and jobs per euro.",
     )
     parser.add_argument("--version", action="version", version=f"levier {__version__}")
+    parser.add_argument("--quiet", action="store_true", help=_QUIET_HELP)
+    parser.add_argument("--lang", choices=("en", "fr"), default=None, help=_LANG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def cluster_options(cmd: argparse.ArgumentParser) -> None:
@@ -81,7 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--loss-above", dest="loss_above", type=_amount, action="append", default=[], metavar="EUROS",
                      help="also print the probability that the fund loses more than EUROS (repeatable)")
     run.add_argument("--format", choices=("table", "json"), default="table", help="how to print the summary")
-    run.add_argument("--quiet", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
     run.add_argument("--no-resource-check", dest="check_resources", action="store_false",
                      help="run even if the estimated memory or time is beyond reason")
     cluster_options(run)
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario", help="scenario TOML file")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override a scenario key before checking (repeatable)")
+    validate.add_argument("--bank-paths", type=_positive_int, default=2_000, metavar="N",
+                          help="paths of the quick simulation that checks the bank's economics (default 2000)")
+    validate.add_argument("--bank-funding-rate", type=float, default=0.0, metavar="RATE",
+                          help="the bank's cost of funds, taken out of its interest (default 0: gross interest)")
+    validate.add_argument("--no-bank-check", dest="bank_check", action="store_false",
+                          help="skip the quick simulation of the bank's interest against its loss")
     _add_calibrate(sub)
     tail = sub.add_parser(
         "tail",
@@ -106,13 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
                       "where more is better: P(metric < THRESHOLD))")
     tail.add_argument("--paths", type=_positive_int, help="paths (default: simulation.paths)")
     tail.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
-    tail.add_argument("--method", choices=("importance", "plain"), default="importance")
+    tail.add_argument("--method", choices=("importance", "plain"), default="importance",
+                      help="importance sampling (default) or plain Monte Carlo (to check it)")
     tail.add_argument("--batches", type=_positive_int, default=20, help="sections for the intervals (default 20)")
     cluster_options(tail)
     tail.add_argument("--twist", action=argparse.BooleanOptionalAction, default=None,
                       help="also twist the conditional default probabilities (default: for fund_loss, bank_loss, "
                            "n_defaults)")
-    tail.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    tail.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
     check = sub.add_parser(
         "check-calibration",
         help="run shipped scenarios and compare them with the published figures they cite",
@@ -122,7 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("scenarios", nargs="*", help="scenario files (default: scenarios/*.toml)")
     check.add_argument("--paths", type=_positive_int, default=5_000, help="paths per scenario (default 5000)")
     check.add_argument("--seed", type=_seed, help="seed (default: each scenario's)")
-    check.add_argument("--markdown", action="store_true", help="print one Markdown table (for the docs)")
+    check.add_argument("--markdown", action="store_true", help="print the Markdown of docs/calibration.md")
+    check.add_argument("--tornado", action="store_true",
+                       help="with --markdown: append the tornado of each headline over the parameters marked "
+                            "assumption (Moselle-Est; slow)")
+    check.add_argument("--tornado-paths", type=_positive_int, default=2_000, metavar="N",
+                       help="paths per run of the tornado (default 2000)")
     def lab_options(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("scenario", help="scenario TOML file")
         cluster_options(cmd)
@@ -176,8 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     optimise.add_argument("--over", action="append", required=True, metavar="KEY=LO:HI",
                           help="a parameter and its range (repeatable)")
     goal = optimise.add_mutually_exclusive_group(required=True)
-    goal.add_argument("--maximise", metavar="SPEC")
-    goal.add_argument("--minimise", metavar="SPEC")
+    goal.add_argument("--maximise", metavar="SPEC",
+                      help="the statistic to maximise, e.g. jobs_additional or cost_per_job (one of the two)")
+    goal.add_argument("--minimise", metavar="SPEC",
+                      help="the statistic to minimise, e.g. fund_loss.es_0.99 (one of the two)")
     optimise.add_argument("--subject-to", dest="constraints", action="append", default=[], metavar="SPEC<=VALUE",
                           help="a constraint, e.g. 'fund_loss.es_0.99<=5e6' (repeatable)")
     optimise.add_argument("--check-paths", type=_positive_int, help="paths of the check on fresh draws")
@@ -186,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser(
         "explain", help="sensitivity of a statistic: tornado, and global Sobol' indices",
         description="One-at-a-time swings of a statistic over each parameter's range (a tornado), and with "
-        "--sobol the global Sobol' indices over all ranges at once (needs SALib: pip install 'levier[lab]').")
+        "--sobol the global Sobol' indices over all ranges at once (needs SALib: pip install SALib).")
     lab_options(explain)
     explain.add_argument("--output", default="jobs_additional", metavar="SPEC", help="statistic (default jobs_additional)")
     explain.add_argument("--range", dest="ranges", action="append", required=True, metavar="KEY=LO:HI",
@@ -198,17 +214,46 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="write a self-contained HTML report (figures, tables, provenance)",
         description="Simulate a scenario (or re-create a results folder of levier run --out, checked against it) "
         "and write one self-contained HTML file: headline figures with their Monte Carlo intervals, the plots, the "
-        "tables, the scenario's key parameters and the provenance. Needs matplotlib: pip install 'levier[plot]'.")
+        "tables, the scenario's key parameters and the provenance. Needs matplotlib: pip install matplotlib.")
     report.add_argument("scenario", nargs="?", help="scenario TOML file (or use --from)")
     report.add_argument("--from", dest="folder", metavar="DIR", help="a results folder written by levier run --out")
     report.add_argument("--out", required=True, metavar="FILE.html", help="the report to write")
     report.add_argument("--force", action="store_true", help="replace FILE if it exists")
     report.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: simulation.paths)")
     report.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
-    report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
     cluster_options(report)
 
+    for command in _subparsers(parser):
+        # accepted after the command as well as before it; SUPPRESS keeps a subcommand from
+        # resetting a --quiet given before it
+        if "--quiet" not in command._option_string_actions:
+            command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP)
+        if "--lang" not in command._option_string_actions:  # --lang also after the command
+            command.add_argument("--lang", choices=("en", "fr"), default=argparse.SUPPRESS, help=_LANG_HELP)
+    return parser
+
+
+_QUIET_HELP = "no progress bar (there is none either when stderr is not a terminal)"
+_LANG_HELP = "language of the tables and the report: fr or en (default: the locale, LC_ALL / LC_MESSAGES / LANG)"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand's parser, nested ones (calibrate's) included."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                found += [command, *_subparsers(command)]
+    return found
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (innermost) subcommand that ``args`` chose."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None) in action.choices:
+            return _chosen(action.choices[getattr(args, action.dest)], args)
     return parser
 
 
@@ -220,23 +265,30 @@ def _add_calibrate(sub) -> None:
     )
     kinds = cal.add_subparsers(dest="kind", required=True, metavar="KIND")
     survival = kinds.add_parser("survival", help="a sector's annual PD from survival rates at several horizons")
-    survival.add_argument("--horizons", type=float, nargs="+", required=True, metavar="YEARS")
-    survival.add_argument("--survival", type=float, nargs="+", required=True, metavar="SHARE")
+    survival.add_argument("--horizons", type=float, nargs="+", required=True, metavar="YEARS",
+                          help="the horizons of the survival rates, in years (e.g. 3 5)")
+    survival.add_argument("--survival", type=float, nargs="+", required=True, metavar="SHARE",
+                          help="the share of firms still alive at each horizon, in (0, 1] (e.g. 0.72 0.60)")
     survival.add_argument("--cohort", type=_positive_int, help="firms in the cohort (maximum likelihood)")
     rates = kinds.add_parser("default-rates", help="PD and asset correlation from a yearly default-rate series")
-    rates.add_argument("--rates", type=float, nargs="+", metavar="RATE")
+    rates.add_argument("--rates", type=float, nargs="+", metavar="RATE",
+                       help="the default rate of each year, in [0, 1] (or give --file)")
     rates.add_argument("--file", help="CSV with one row per year")
     rates.add_argument("--column", default="default_rate", help="rate column in --file (default: default_rate)")
     rates.add_argument("--defaults-column", help="column of default counts in --file (with --obligors-column)")
     rates.add_argument("--obligors-column", help="column of obligor counts in --file")
-    rates.add_argument("--method", choices=("mle", "moments"), default="mle")
+    rates.add_argument("--method", choices=("mle", "moments"), default="mle",
+                       help="maximum likelihood (default) or the method of moments")
     rates.add_argument("--macro-loading", type=float, default=0.0,
                        help="the scenario's macro loading, taken out of the sector's loading")
     recovery = kinds.add_parser("recovery", help="recovery mean and sd (Beta) from observed recovery rates")
-    recovery.add_argument("--rates", type=float, nargs="+", metavar="RATE")
+    recovery.add_argument("--rates", type=float, nargs="+", metavar="RATE",
+                          help="the recovery rate of each default, in [0, 1] (or give --file)")
     recovery.add_argument("--file", help="CSV with one row per default")
     recovery.add_argument("--column", default="recovery", help="column in --file (default: recovery)")
-    recovery.add_argument("--method", choices=("mle", "moments"))
+    recovery.add_argument("--method", choices=("mle", "moments"),
+                          help="Beta maximum likelihood or the method of moments (default: maximum likelihood "
+                               "unless a rate is 0 or 1)")
     recovery.add_argument("--default-rates", type=float, nargs="+", metavar="RATE",
                           help="the same years' default rates: estimate the downturn recovery_loading from yearly "
                                "mean recoveries (--rates) instead of a Beta from firm-level ones")
@@ -247,9 +299,15 @@ def _add_calibrate(sub) -> None:
     recovery.add_argument("--rho", type=float, help="with default rates: its asset correlation (default: Vasicek fit)")
     bank = kinds.add_parser("bank-acceptance", help="the bank's threshold and steepness from observed deals")
     bank.add_argument("--file", required=True, help="CSV with one row per deal")
-    bank.add_argument("--ratio-column", default="quasi_equity_ratio")
-    bank.add_argument("--financed-column", default="financed")
-    for p in (survival, rates, recovery, bank):
+    bank.add_argument("--ratio-column", default="quasi_equity_ratio",
+                      help="column of each deal's quasi-equity ratio (default: quasi_equity_ratio)")
+    bank.add_argument("--financed-column", default="financed",
+                      help="column saying whether the bank financed it, 1/0 or true/false (default: financed)")
+    mix = kinds.add_parser("rating-mix", help="annual PD of established firms from their mix of Banque de France cotes")
+    mix.add_argument("--mix", nargs="+", required=True, metavar="COTE=SHARE",
+                     help="share of the firms in each cote, e.g. 4=0.2 5+=0.3 5=0.3 6=0.2 (shares sum to 1)")
+    mix.add_argument("--multiplier", type=float, default=1.0, help="scale the PD (a sector's relative risk)")
+    for p in (survival, rates, recovery, bank, mix):
         p.add_argument("--name", help="sector name to put in the fragment")
 
 
@@ -313,6 +371,17 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                                                  pd=args.pd, rho=args.rho)
             else:
                 fit = calibrate.recovery_beta(rates, method=args.method)
+        elif args.kind == "rating-mix":
+            shares = {}
+            for item in args.mix:
+                cote, sep, share = item.partition("=")
+                try:
+                    shares[cote.strip()] = float(share) if sep else float("nan")
+                except ValueError:
+                    raise ValueError(f"--mix {item!r}: expected COTE=SHARE with a number, e.g. 5+=0.3") from None
+                if not sep:
+                    raise ValueError(f"--mix {item!r}: expected COTE=SHARE, e.g. 5+=0.3")
+            fit = calibrate.pd_from_rating_mix(shares, multiplier=args.multiplier)
         else:
             q, y = _csv_columns(args.file, args.ratio_column, args.financed_column)
             fit = calibrate.bank_acceptance(q, y)
@@ -335,18 +404,21 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 def _tail_with(args: argparse.Namespace, scenario, client) -> int:
     from levier.present.display import format_number
-    from levier.analysis.tail import exceedance_probability, tail_risk
+    from levier.analysis.tail import exceedance_probability, tail_risk, threshold_text
 
     if args.threshold is not None:
-        est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
-                                     method=args.method, batches=args.batches, twist=args.twist, client=client)
+        with _bar(args) as bar:
+            est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
+                                         method=args.method, batches=args.batches, twist=args.twist, client=client,
+                                         progress=bar)
         sign = ">" if est.side == "upper" else "<"  # the jobs: the probability of missing the target
-        print(f"P({args.metric} {sign} {format_number(args.threshold)}) = {est.probability:.5g}   "
+        print(f"P({args.metric} {sign} {threshold_text(args.threshold)}) = {est.probability:.5g}   "
               f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
-    est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
-                    batches=args.batches, twist=args.twist, client=client)
+    with _bar(args) as bar:
+        est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
+                        batches=args.batches, twist=args.twist, client=client, progress=bar)
     how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
     if est.meta.get("twist_target") is not None:
         how += " and default twist"
@@ -365,30 +437,23 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
 def _cmd_check_calibration(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from levier.analysis.calibrate import check_calibration
+    from levier.analysis.calibrate import bank_economics, check_calibration
+    from levier.engine.run import simulate
     from levier.present.display import format_number
 
     files = args.scenarios or sorted(str(p) for p in Path("scenarios").glob("*.toml"))
     if not files:
         raise InputError("scenarios/", ["no scenario files: name them, or run from a folder with scenarios/*.toml"])
-    disagreements = 0
+    disagreements, rows, banks = 0, [], []
     lines = []
-    if args.markdown:
-        lines += ["| scenario | published figure | published | accepted range | levier (95 % MC interval) | verdict |",
-                  "| --- | --- | --- | --- | --- | --- |"]
     for file in files:
         scenario = _load(file, [])
-        table = check_calibration(scenario, paths=args.paths, seed=args.seed)
+        result = simulate(scenario, paths=args.paths, seed=args.seed)
+        table = check_calibration(scenario, result=result)
+        bank = bank_economics(result=result)
+        banks.append((Path(file).stem, scenario, bank))
+        rows += [(Path(file).stem, row) for row in table.itertuples()]
         if args.markdown:
-            for row in table.itertuples():
-                disagreements += not row.agrees
-                lines.append(
-                    f"| {Path(file).stem} | {row.programme}: {row.published} "
-                    f"({f'[source]({row.url})' if str(row.url).startswith('http') else row.url}) | "
-                    f"{format_number(row.value)} {row.unit} | {format_number(row.low)} – {format_number(row.high)} | "
-                    f"{format_number(row.levier)} [{format_number(row.levier_low)}, {format_number(row.levier_high)}] "
-                    f"({row.metric}) | {'agrees' if row.agrees else '**disagrees**'} |"
-                )
             continue
         lines.append(f"{scenario.meta.name} ({file})")
         if table.empty:
@@ -401,16 +466,95 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
             else:
                 verdict = f"DISAGREES: {'above' if row.levier > row.high else 'below'} the published range"
             disagreements += not row.agrees
-            lines.append(f"  {row.programme}: {row.published}")
+            kind = row.kind + (", restates an input" if row.restates_input else "")
+            lines.append(f"  [{kind}] {row.programme}: {row.published}")
             lines.append(f"    published {format_number(row.value)} {row.unit} (range {format_number(row.low)} to "
                          f"{format_number(row.high)}: {row.range_reason})")
             lines.append(f"    levier    {format_number(row.levier)}  [{format_number(row.levier_low)}, "
                          f"{format_number(row.levier_high)}] 95 % MC  ({row.metric})  → {verdict}")
             lines.append(f"    source    {row.source} — {row.url}")
+        lines.append(f"  {bank.message()}")
+        lines.append("")
+    if args.markdown:
+        lines += [
+            "# Calibration: the shipped scenarios against the figures they cite", "",
+            f"Generated by `levier check-calibration --paths {args.paths} --markdown --tornado > docs/calibration.md` "
+            "(run from the repository root); `tests/test_docs_calibration.py` checks that the tables are what the "
+            "command prints today. Each published figure, its accepted range and the reason for the range are in "
+            "levier's `programme_figures` table (`levier.datasets`); levier's value is a ratio of means over paths "
+            "with its 95 % Monte Carlo interval.", "",
+            "A *calibrated* target is one a scenario was sized on: agreement is expected and is not evidence. A "
+            "*validated* target was held out: no input was chosen on it, and its accepted range was written from "
+            "the source's own spread before levier was run on it. A target marked *restates an input* is reproduced "
+            "by construction (e.g. jobs per project from the pipeline's project sizes).", "",
+            "Default rates: the shipped scenarios' PD level comes from a mix of Banque de France cotes "
+            "(`levier calibrate rating-mix`, the mix is an assumption) through the regulatory 3-year default-rate "
+            "benchmarks of the credit quality steps (tables `bdf_rating_scale`, `default_rate_benchmarks`); INSEE "
+            "survival of new firms only spreads it between sectors.",
+        ]
+        for kind, title in (("calibrated", "Calibration targets: figures the scenarios were sized on"),
+                            ("validated", "Validation targets: figures held out")):
+            lines += ["", f"### {title}", "",
+                      "| scenario | published figure | published | accepted range | levier (95 % MC interval) | verdict |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for stem, row in rows:
+                if row.kind != kind:
+                    continue
+                disagreements += not row.agrees
+                note = " (restates an input)" if row.restates_input else ""
+                lines.append(
+                    f"| {stem} | {row.programme}: {row.published}{note} "
+                    f"({f'[source]({row.url})' if str(row.url).startswith('http') else row.url}) | "
+                    f"{format_number(row.value)} {row.unit} | {format_number(row.low)} – {format_number(row.high)} | "
+                    f"{format_number(row.levier)} [{format_number(row.levier_low)}, {format_number(row.levier_high)}] "
+                    f"({row.metric}) | {'agrees' if row.agrees else '**disagrees**'} |"
+                )
+        lines += ["", "### The bank's economics: expected interest against expected loss", "",
+                  "Undiscounted means over paths of `bank_interest` and `bank_loss` (€), before the bank's funding "
+                  "and operating costs: a positive margin is necessary for the bank to lend, not sufficient. "
+                  "`levier validate` prints the same check from a quick simulation.", "",
+                  "| scenario | bank lent | bank interest | bank loss | margin (± MC se) | covers its loss |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for stem, _, bank in banks:
+            lines.append(f"| {stem} | {format_number(bank.lent)} | {format_number(bank.interest)} | "
+                         f"{format_number(bank.loss)} | {format_number(bank.margin)} ± {format_number(bank.margin_se)} | "
+                         f"{'yes' if bank.covers else '**no**'} |")
         lines.append("")
     lines.append(f"{disagreements} disagreement(s) over {len(files)} scenario(s), {args.paths:,} paths each")
+    if args.markdown and args.tornado:  # the tornado goes last, after the line the docs test reads
+        lines += [""] + _tornado_markdown(files, args)
     print("\n".join(lines))
     return EXIT_OK
+
+
+def _tornado_markdown(files: Sequence[str], args: argparse.Namespace) -> list[str]:
+    from pathlib import Path
+
+    from levier.analysis.calibrate import assumption_tornado
+    from levier.model.datasets import load
+    from levier.present.display import format_number
+
+    named = {Path(f).stem: f for f in files}
+    lines = ["## What the assumptions weigh", "",
+             f"Generated with `--tornado` ({args.tornado_paths:,} paths a run, one seed for all). Each parameter marked "
+             "\"assumption\" in the scenario moves from the low to the high end of the range in levier's "
+             "`assumption_ranges` table (`levier.datasets`), the others staying put; the bar is the swing of the "
+             "headline, longest first, with its Monte Carlo standard error.", ""]
+    ranges = load("assumption_ranges")
+    for stem in sorted(set(ranges["scenario"]) & set(named)):
+        scenario = _load(named[stem], [])
+        for label, frame in assumption_tornado(scenario, stem, paths=args.tornado_paths, seed=args.seed).items():
+            base = frame["base"].iloc[0]
+            lines += [f"### {stem}: {label} (base {format_number(base)})", "",
+                      "| parameter (low – high) | at low | at high | swing (± MC se) | |", "| --- | --- | --- | --- | --- |"]
+            widest = frame["swing"].abs().max() or 1.0
+            for key, row in frame.iterrows():
+                bar = "█" * max(1, int(round(20 * abs(row["swing"]) / widest))) if row["swing"] else ""
+                lines.append(f"| {key} ({format_number(row['low_value'])} – {format_number(row['high_value'])}) | "
+                             f"{format_number(row['low'])} | {format_number(row['high'])} | "
+                             f"{format_number(row['swing'])} ± {format_number(row['swing_se'])} | {bar} |")
+            lines.append("")
+    return lines
 
 
 def _load(path: str, overrides: Sequence[str]):
@@ -421,6 +565,12 @@ def _load(path: str, overrides: Sequence[str]):
         pairs = dict(parse_assignment(item) for item in overrides)
         scenario = scenario.with_overrides(pairs)
     return scenario
+
+
+def _lang(args: argparse.Namespace) -> str:
+    from levier.present.i18n import check_lang
+
+    return check_lang(getattr(args, "lang", None))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -435,9 +585,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                                  f"stresses: {known})")])
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
-    from levier.present.display import ProgressBar
+    from levier.present.progress import terminal_bar
 
-    bar = ProgressBar(quiet=args.quiet)
+    bar = terminal_bar(quiet=args.quiet)
     try:
         with _cluster(args) as client:
             result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
@@ -455,12 +605,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
-        print(run_report(result))
+        print(run_report(result, lang=_lang(args)))
         for x, (p, se) in exceed.items():
             print(f"P(fund loss > {x:,.0f} €) = {p:.4f} ± {se:.4f} (MC se)")
     if args.out:
         files = write_result(result, args.out, force=args.force)
-        note = "" if has_parquet() else " (CSV only: install levier[parquet] for Parquet copies)"
+        note = "" if has_parquet() else " (CSV only: pip install pyarrow for Parquet copies)"
         print(f"wrote {len(files)} files to {args.out}{note}", file=sys.stderr)
     return EXIT_OK
 
@@ -472,6 +622,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     portfolio = build_portfolio(scenario)
     book = int(portfolio.in_book.sum())
     print(f"{args.scenario}: valid — {scenario!r}; {book} loans in the loan book")
+    if args.bank_check:
+        from levier.analysis.calibrate import bank_economics
+
+        # a quick simulation: the check is about the sign of a mean, a few thousand paths settle it
+        try:
+            economics = bank_economics(scenario, paths=args.bank_paths, funding_rate=args.bank_funding_rate)
+        except ValueError as exc:
+            raise InputError("--bank-funding-rate", [str(exc)]) from None
+        print(f"  {economics.message()}")
     return EXIT_OK
 
 
@@ -500,6 +659,14 @@ def _cluster(args: argparse.Namespace):
                 cluster.close()
 
     return context()
+
+
+def _bar(args: argparse.Namespace, description: str | None = None):
+    """The progress bar of a command (on a terminal only, not with --quiet); a context that
+    closes it before the command prints its results."""
+    from levier.present.progress import terminal_bar
+
+    return terminal_bar(quiet=args.quiet, description=description)
 
 
 def _lab_errors(args: argparse.Namespace):
@@ -548,8 +715,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     variants = dict(_variant(v) for v in args.variants) or None
-    with _lab_errors(args), _cluster(args) as client:
-        result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client)
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
+        result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client,
+                         progress=bar)
     n = result.results[result.baseline].n_paths
     print(f"{scenario.meta.name}: {len(result.results) - 1} variant(s) against the baseline, {n:,} paths each, "
           "common random numbers")
@@ -626,8 +794,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             objectives[spec] = sense
     with _lab_errors(args):
         grid = dict(parse_grid(g) for g in args.grid) if args.grid else None
-    with _lab_errors(args), _cluster(args) as client:
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         result = sweep(scenario, grid, design=args.design, n=args.n, bounds=_pairs(args.bounds, "--bounds") or None,
+                       progress=bar,
                        paths=args.paths, seed=args.seed, objectives=objectives, client=client)
     table = result.table
     shown = result.parameters + [c for c in table.columns if c not in result.parameters and not c.endswith("_se")
@@ -660,8 +829,9 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         if not match:
             raise InputError("--subject-to", [f"{item!r}: expected SPEC<=VALUE or SPEC>=VALUE"])
         constraints[match.group(1)] = f"{match.group(2)} {match.group(3)}"
-    with _lab_errors(args), _cluster(args) as client:
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         found = optimise(scenario, _pairs(args.over, "--over"), maximise=args.maximise, minimise=args.minimise,
+                         progress=bar,
                          subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
                          maxiter=args.maxiter, client=client)
     print(f"{scenario.meta.name}: best policy found over {len(found.evaluations)} evaluated points")
@@ -689,9 +859,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         try:
             import SALib  # noqa: F401
         except ImportError:
-            raise InputError("--sobol", ["Sobol' indices need SALib: pip install 'levier[lab]'"]) from None
-    with _lab_errors(args), _cluster(args) as client:
-        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client).table
+            raise InputError("--sobol", [f"Sobol' indices need SALib: {install_hint('SALib', 'lab')}"]) from None
+    with _lab_errors(args), _cluster(args) as client, _bar(args, "tornado") as bar:
+        table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client,
+                        progress=bar).table
     print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
     print(f"base value {format_number(table['base'].iloc[0])}")
     header = ["parameter", "range", "at low", "at high", "swing", "± se"]
@@ -701,8 +872,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     print(_plain_table(header, rows))
     if args.sobol:
         try:
-            with _lab_errors(args), _cluster(args) as client:
+            with _lab_errors(args), _cluster(args) as client, _bar(args, "Sobol' indices") as bar:
                 indices = sensitivity(scenario, ranges, args.output, n=args.n, paths=args.paths, seed=args.seed,
+                                      progress=bar,
                                       client=client).table
         except ImportError as exc:
             raise InputError("--sobol", [str(exc)]) from None
@@ -731,19 +903,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
         pyplot()
     except ImportError as exc:
         raise InputError("levier report", [str(exc)]) from None
-    if args.folder:
-        result = result_from_folder(args.folder)
-    else:
-        from levier.present.display import ProgressBar
+    from levier.present.progress import terminal_bar
 
-        scenario = _load(args.scenario, args.overrides)
-        bar = ProgressBar(quiet=args.quiet)
-        try:
+    bar = terminal_bar(quiet=args.quiet)
+    try:
+        if args.folder:
+            result = result_from_folder(args.folder, progress=bar)
+        else:
+            scenario = _load(args.scenario, args.overrides)
             with _cluster(args) as client:
                 result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar, client=client)
-        finally:
-            bar.close()
-    write_report(result, out, force=args.force)
+    finally:
+        bar.close()
+    write_report(result, out, force=args.force, lang=_lang(args))
     print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
     return EXIT_OK
 
@@ -763,7 +935,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's usage says what it takes, not the top-level one
+        _chosen(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
 
     def terminated(signum, frame):  # SIGTERM: unwind like Ctrl-C, so that nothing partial is left
         raise _Terminated()

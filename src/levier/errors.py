@@ -74,6 +74,12 @@ class OutputError(InputError):
     kind = "output"
 
 
+def install_hint(package: str, extra: str) -> str:
+    """How to install an optional dependency. levier is installed from its source folder (it is
+    not on PyPI, where ``pip install 'levier[plot]'`` would look), so name the package itself."""
+    return f"pip install {package} (or, in levier's source folder, pip install '.[{extra}]')"
+
+
 class LevierWarning(UserWarning):
     """Something the user should know about a run that is nonetheless valid (printed as a note
     by the command line)."""

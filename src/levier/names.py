@@ -43,6 +43,7 @@ PATH_COLUMNS = (
     "operating_costs",
     "clawbacks",  # subsidies clawed back
     "fund_outstanding_end",  # fund principal still owed by live firms at the horizon
+    "bank_interest",  # bank.rate x the bank loan outstanding at the start of each year the firm lives
 )
 
 #: Per-year metrics, by path and year (``by_year()``).

@@ -9,7 +9,14 @@ Four estimators, one per kind of data a fund has:
   of moments as a cross-check);
 * :func:`recovery_beta` — recovery mean and spread (a Beta law) from observed recovery rates;
 * :func:`bank_acceptance` — the bank's logistic acceptance curve (threshold and steepness) from
-  observed deals (quasi-equity ratio, financed or not).
+  observed deals (quasi-equity ratio, financed or not);
+* :func:`pd_from_rating_mix` — the annual PD of established firms from their mix of Banque de
+  France credit ratings (cotes), through the regulatory 3-year default-rate benchmarks of the
+  credit quality steps the cotes are mapped to (``levier.datasets``).
+
+Two checks of a scenario: :func:`check_calibration` (the published figures it cites) and
+:func:`bank_economics` (does the bank's expected interest cover its expected loss?); and
+:func:`assumption_tornado`, what the unsourced parameters weigh on the headlines.
 
 Each returns a :class:`Calibration` whose ``to_toml()`` is a fragment ready for a scenario.
 Standard errors come from the observed information (inverse Hessian of the log-likelihood) or,
@@ -37,7 +44,10 @@ from levier.stats import Z95
 __all__ = [
     "Calibration",
     "bank_acceptance",
+    "bank_economics",
     "check_calibration",
+    "assumption_tornado",
+    "pd_from_rating_mix",
     "pd_from_survival",
     "recovery_beta",
     "recovery_loading",
@@ -454,10 +464,207 @@ def bank_acceptance(ratios: Sequence[float], financed: Sequence[bool]) -> Calibr
     )
 
 
+# -- PD from a mix of credit ratings --------------------------------------------------------------
+
+
+def pd_from_rating_mix(mix: dict[str, float], multiplier: float = 1.0) -> Calibration:
+    """Annual PD of a portfolio of established firms from its mix of Banque de France cotes.
+
+    Each cote is mapped to a credit quality step (``bdf_rating_scale``), whose 3-year default
+    rate is the regulatory long-run benchmark (``default_rate_benchmarks``: mid value, lower and
+    upper bound). The mix's 3-year default rate is the weighted mean ``D = sum_g w_g D_g`` and the
+    annual PD the constant hazard that gives it, ``h = 1 - (1 - D)^(1/3)``.
+
+    Parameters
+    ----------
+    mix : dict
+        Cote (``"4"``, ``"5+"``, ...) → share of the firms; the shares must sum to 1.
+    multiplier : float
+        Scales the resulting PD (e.g. a sector's relative risk); the bounds are scaled alike.
+
+    Returns
+    -------
+    Calibration
+        ``annual_pd`` for a ``[[sectors]]`` table. The benchmark gives a range, not a standard
+        error, so the standard error is NaN; ``derived`` holds ``default_rate_3y`` and the PDs
+        at the benchmarks' lower and upper bounds (``annual_pd_low``, ``annual_pd_high``).
+
+    Examples
+    --------
+    Half the firms rated 4 (step 3, 1 % over 3 years), half rated 5 (step 4, 7.5 %):
+
+    >>> fit = pd_from_rating_mix({"4": 0.5, "5": 0.5})
+    >>> round(fit.derived["default_rate_3y"][0], 5), round(fit.parameters["annual_pd"], 5)
+    (0.0425, 0.01437)
+    """
+    from levier.model.datasets import load
+
+    if not mix:
+        raise ValueError("rating mix: give at least one cote with its share")
+    scale = load("bdf_rating_scale").astype({"cote": str}).set_index("cote")["credit_quality_step"]
+    bench = load("default_rate_benchmarks").set_index("credit_quality_step")
+    shares = {}
+    for cote, share in mix.items():
+        cote = str(cote).strip()
+        if cote not in scale.index:
+            raise ValueError(f"rating mix: unknown cote {cote!r}; known: {', '.join(scale.index)}")
+        if not (isinstance(share, (int, float)) and math.isfinite(share) and share >= 0):
+            raise ValueError(f"rating mix: the share of cote {cote} must be a number >= 0 (got {share!r})")
+        shares[cote] = shares.get(cote, 0.0) + float(share)
+    total = sum(shares.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"rating mix: the shares must sum to 1 (they sum to {total:g})")
+    if not (math.isfinite(multiplier) and multiplier > 0):
+        raise ValueError("multiplier must be a positive number")
+
+    def mixed(column: str) -> float:
+        return sum(w * float(bench.loc[int(scale[c]), column]) for c, w in shares.items())
+
+    def annual(d3: float) -> float:
+        return min(multiplier * (1.0 - (1.0 - min(d3, 1.0)) ** (1.0 / 3.0)), 1.0)
+
+    d_mid, d_low, d_high = mixed("default_rate"), mixed("low"), mixed("high")
+    h = annual(d_mid)
+    notes = [
+        "mix " + ", ".join(f"{c}: {w:g} (step {int(scale[c])})" for c, w in shares.items()),
+        f"3-year default rate {d_mid:.4g} (benchmark bounds {d_low:.4g} to {d_high:.4g}); "
+        f"annual PD range {annual(d_low):.4g} to {annual(d_high):.4g}",
+        "regulatory long-run benchmarks of the credit quality steps (Regulation (EU) 2016/1799), not "
+        "the Banque de France's own observed default rates",
+    ]
+    if multiplier != 1.0:
+        notes.append(f"multiplied by {multiplier:g}")
+    return Calibration({"annual_pd": h}, {"annual_pd": float("nan")}, "rating mix through regulatory 3-year benchmarks",
+                       len(shares), "sectors", notes,
+                       derived={"default_rate_3y": (d_mid, float("nan")), "annual_pd_low": (annual(d_low), float("nan")),
+                                "annual_pd_high": (annual(d_high), float("nan"))})
+
+
+# -- the bank's economics ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BankEconomics:
+    """The bank's expected interest against its expected loss on the loans it co-finances.
+
+    Attributes
+    ----------
+    interest, loss : float
+        Means over paths of ``bank_interest`` and ``bank_loss`` (€, undiscounted).
+    margin, margin_se : float
+        ``interest - loss`` and its Monte Carlo standard error.
+    lent : float
+        Mean ``bank_lent``.
+    paths : int
+    covers : bool
+        Whether the margin is positive beyond Monte Carlo noise (``margin > 2 margin_se``).
+    funding_rate : float
+        The bank's cost of funds taken out of ``interest`` (0: gross interest).
+    """
+
+    interest: float
+    loss: float
+    margin: float
+    margin_se: float
+    lent: float
+    paths: int
+    covers: bool
+    funding_rate: float = 0.0
+
+    def message(self) -> str:
+        """One line with the figures, as ``validate`` and ``check-calibration`` print it."""
+        def format_number(x: float) -> str:
+            return f"{x:,.0f}"
+
+        per = (lambda x: f" ({100 * x / self.lent:.1f} % of bank loans)") if self.lent > 0 else (lambda x: "")
+        head = "bank economics" if self.covers else "WARNING: the bank's expected interest does not cover its expected loss"
+        return (f"{head}: interest {format_number(self.interest)} €{per(self.interest)}, loss "
+                f"{format_number(self.loss)} €{per(self.loss)}, margin {format_number(self.margin)} "
+                f"± {format_number(self.margin_se)} € ({self.paths:,} paths, undiscounted, "
+                + (f"net of funding at {100 * self.funding_rate:g} %)" if self.funding_rate else "before funding costs)"))
+
+
+def bank_economics(scenario=None, *, result=None, paths: int | None = None, seed=None,
+                   funding_rate: float = 0.0) -> BankEconomics:
+    """Does the bank's expected interest margin cover its expected loss?
+
+    A bank that expects to lose more principal than it earns in interest does not lend: a
+    scenario where that happens contradicts its own acceptance rule. The margin is the mean over
+    paths of ``bank_interest - bank_loss`` (undiscounted, before the bank's funding and operating
+    costs, so a positive margin is necessary, not sufficient).
+
+    Parameters
+    ----------
+    scenario : Scenario, optional
+        Simulated with ``paths`` and ``seed`` when no ``result`` is given.
+    result : SimulationResult, optional
+    funding_rate : float
+        The bank's own cost of funds a year: the interest is then net of ``funding_rate`` on the
+        same loan-years (``bank_interest * (1 - funding_rate / bank.rate)``); needs ``scenario``.
+    """
+    if result is None:
+        from levier.engine.run import simulate
+
+        result = simulate(scenario, paths=paths, seed=seed)
+    interest = np.asarray(result.paths["bank_interest"], dtype=float)
+    if funding_rate:
+        if scenario is None or not (0.0 <= funding_rate) or scenario.bank.rate <= 0:
+            raise ValueError("funding_rate needs the scenario, a rate >= 0 and a bank.rate > 0")
+        # interest is bank.rate on the loan-years, so funding costs funding_rate on the same ones
+        interest = interest * (1.0 - funding_rate / scenario.bank.rate)
+    loss = np.asarray(result.paths["bank_loss"], dtype=float)
+    diff = interest - loss
+    n = diff.size
+    se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    margin = float(diff.mean())
+    covers = bool(margin > 2.0 * se) if se == se else margin > 0
+    return BankEconomics(float(interest.mean()), float(loss.mean()), margin, se,
+                         float(np.mean(result.paths["bank_lent"])), n, covers, float(funding_rate))
+
+
+# -- what the assumptions weigh -------------------------------------------------------------------
+
+#: The headlines of the tornado: (label, lab statistic).
+HEADLINES = (
+    ("additional jobs", "jobs_additional"),
+    ("cost per additional job (EUR)", "cost_per_job"),
+    ("fund loss (EUR)", "fund_loss"),
+    ("99 % ES of the fund loss (EUR)", "fund_loss.es_0.99"),
+)
+
+
+def assumption_tornado(scenario, name: str, *, paths: int = 2_000, seed=None, headlines=HEADLINES):
+    """One-at-a-time swings of each headline over the parameters marked "assumption".
+
+    The parameters and their ranges are the rows of ``assumption_ranges`` (``levier.datasets``)
+    for scenario ``name``; each headline is run through :func:`levier.lab.tornado` (one seed for
+    every run, so each swing is a paired difference with its own standard error).
+
+    Returns
+    -------
+    dict
+        Headline label → the tornado DataFrame (index ``parameter``, columns ``low_value``,
+        ``high_value``, ``low``, ``high``, ``base``, ``swing``, ``swing_se``).
+    """
+    from levier.analysis.lab import tornado
+    from levier.model.datasets import load
+
+    table = load("assumption_ranges")
+    table = table[table["scenario"] == name]
+    if table.empty:
+        raise ValueError(f"no assumption ranges for scenario {name!r} in levier's assumption_ranges table")
+    ranges = {}
+    for row in table.itertuples():
+        current = scenario.value_at(row.key)
+        cast = int if isinstance(current, int) and not isinstance(current, bool) else float
+        ranges[row.key] = (cast(row.low), cast(row.high))
+    return {label: tornado(scenario, ranges, spec, paths=paths, seed=seed).table for label, spec in headlines}
+
+
 # -- does a scenario reproduce the figures it cites? ------------------------------------------------
 
 
-def check_calibration(scenario, *, paths: int | None = None, seed=None):
+def check_calibration(scenario, *, paths: int | None = None, seed=None, result=None):
     """Compare a scenario's results with the published figures it cites (its ``[[targets]]``).
 
     Parameters
@@ -465,13 +672,16 @@ def check_calibration(scenario, *, paths: int | None = None, seed=None):
     scenario : Scenario
     paths, seed : optional
         As for :func:`levier.simulate`.
+    result : SimulationResult, optional
+        A simulation of ``scenario`` already run (``paths`` and ``seed`` are then ignored).
 
     Returns
     -------
     pandas.DataFrame
-        One row per target: the published figure, its accepted range and why, levier's value
-        (a ratio of means) with its 95 % Monte Carlo interval, and ``agrees`` — whether levier's
-        value lies in the published range.
+        One row per target: its ``kind`` (``calibrated`` or ``validated``) and ``restates_input``,
+        the published figure, its accepted range and why, levier's value (a ratio of means) with
+        its 95 % Monte Carlo interval, and ``agrees`` — whether levier's value lies in the
+        published range.
     """
     import pandas as pd
 
@@ -481,11 +691,19 @@ def check_calibration(scenario, *, paths: int | None = None, seed=None):
     from levier.stats import ratio_of_means
 
     figures = load("programme_figures").set_index("id")
-    result = simulate(scenario, paths=paths, seed=seed)
+    if result is None:
+        result = simulate(scenario, paths=paths, seed=seed)
     values = with_derived(dict(result.paths.items()))
+    # the bank's loan-years: the opening balance of each year a loan is outstanding, the surviving
+    # loans' (bank_interest / rate) plus the defaulters' exposure at default (bank_loss + recoveries)
+    at_default = values["bank_loss"] + values["bank_recoveries"]
+    rate = scenario.bank.rate
+    values["bank_at_default"] = at_default
+    values["bank_loan_years"] = (values["bank_interest"] / rate + at_default) if rate > 0 else at_default * np.nan
+    ratios = {**RATIOS, "bank_default_rate_by_amount": ("bank_at_default", "bank_loan_years")}
     rows = []
     for target in scenario.targets:
-        numerator, denominator = RATIOS[target.metric]
+        numerator, denominator = ratios[target.metric]
         if target.sector is None:
             num, den = values[numerator], values[denominator]
         else:
@@ -499,6 +717,8 @@ def check_calibration(scenario, *, paths: int | None = None, seed=None):
         agrees = bool(low <= value <= high) if not (pd.isna(low) or pd.isna(high)) else None
         rows.append({
             "scenario": scenario.meta.name,
+            "kind": target.kind,
+            "restates_input": target.restates_input,
             "figure": target.figure,
             "programme": fig["programme"],
             "published": fig["figure"],

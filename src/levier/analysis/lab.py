@@ -755,7 +755,9 @@ def sobol_indices(
         from SALib.analyze import sobol as analyze
         from SALib.sample import sobol as sample
     except ImportError:  # pragma: no cover - exercised in an environment without the extra
-        raise ImportError("Sobol' indices need SALib: pip install 'levier[lab]'") from None
+        from levier.errors import install_hint
+
+        raise ImportError(f"Sobol' indices need SALib: {install_hint('SALib', 'lab')}") from None
     problem = {"num_vars": len(bounds), "names": list(bounds), "bounds": [list(map(float, b)) for b in bounds.values()]}
     x = sample.sample(problem, n, calc_second_order=False, seed=seed)
     y = np.asarray(function(x), dtype=float)

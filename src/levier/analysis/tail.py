@@ -117,6 +117,15 @@ class TailEstimate:
         return f"<TailEstimate {self.metric} ({self.method}, {self.paths:,} paths): {rows}>"
 
 
+def threshold_text(value: float) -> str:
+    """A threshold as it was given, with grouped thousands: ``19.5`` stays ``19.5`` (rounding it
+    would print ``P(n_defaults > 20)`` for a different event), ``4e6`` reads ``4,000,000``."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e18:
+        return f"{value:,.0f}"
+    return f"{value:,}"
+
+
 @dataclass(frozen=True)
 class ProbabilityEstimate:
     """P(metric > threshold) (``side="upper"``) or P(metric < threshold) (``side="lower"``: the
@@ -138,7 +147,7 @@ class ProbabilityEstimate:
     @property
     def event(self) -> str:
         """The event estimated, e.g. ``"fund_loss > 12,000,000"`` or ``"jobs_additional < 700"``."""
-        return f"{self.metric} {'>' if self.side == 'upper' else '<'} {self.threshold:,.0f}"
+        return f"{self.metric} {'>' if self.side == 'upper' else '<'} {threshold_text(self.threshold)}"
 
     def to_frame(self) -> pd.DataFrame:
         """The estimate as a one-row table."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from levier._version import __version__
-from levier.errors import InputError, LevierWarning
+from levier.errors import InputError, LevierWarning, install_hint
 
 __all__ = ["WorkerLostWarning", "connect", "map_ranges", "tuned"]
 
@@ -70,7 +70,8 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise ImportError("running on a Dask cluster needs dask.distributed: pip install 'levier[dask]'") from None
+        raise ImportError("running on a Dask cluster needs dask.distributed: "
+                          + install_hint("'dask[distributed]'", "dask")) from None
     return distributed
 
 

@@ -239,6 +239,9 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     paths["fund_principal"] = year["principal"].sum(axis=1)
     paths["fund_recoveries"] = year["fund_rec"].sum(axis=1)
     paths["bank_recoveries"] = year["bank_rec"].sum(axis=1)
+    # the year's opening balance of each loan that survives the year; a defaulter's is bank_loss + bank_rec
+    opening = paths["bank_lent"] + year["bank_end"][:, :-1].sum(axis=1) - paths["bank_loss"] - paths["bank_recoveries"]
+    paths["bank_interest"] = terms.bank_rate * opening
     paths["operating_costs"] = operating.sum(axis=1)
     paths["clawbacks"] = year["clawed"].sum(axis=1)
     paths["cost_per_job"] = _ratio(paths["fund_net_cost"], paths["jobs_additional"])

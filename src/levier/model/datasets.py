@@ -4,6 +4,12 @@
 * ``basel_lgd`` — Basel II foundation-IRB supervisory LGDs (senior unsecured, subordinated);
 * ``recovery_by_rank`` — recoveries by creditor rank in French insolvencies (Unédic-AGS) and
   banks' recoveries in France, Germany and the UK (Davydenko and Franks);
+* ``default_rate_benchmarks`` — the regulatory long-run 3-year default rates of the six credit
+  quality steps, with their bounds (Regulation (EU) 2016/1799, Annex I);
+* ``bdf_rating_scale`` — Banque de France cotes (the 2004-2021 scale, 3++ to 9) and the credit
+  quality step each is mapped to (Regulation (EU) 2016/1800, Annex);
+* ``assumption_ranges`` — the range of each parameter a shipped scenario marks "assumption",
+  for the tornado of ``docs/calibration.md``;
 * ``programme_figures`` — published figures of loan programmes and conversion funds (PRT,
   Initiative France, Finorpa, the Lorraine coal basin, the seed article's poles, the UK Regional
   Growth Fund), with the range a scenario citing them must land in and why.
@@ -12,7 +18,7 @@ Examples
 --------
 >>> from levier import datasets
 >>> sorted(datasets.available())
-['basel_lgd', 'insee_survival', 'programme_figures', 'recovery_by_rank']
+['assumption_ranges', 'basel_lgd', 'bdf_rating_scale', 'default_rate_benchmarks', 'insee_survival', 'programme_figures', 'recovery_by_rank']
 >>> float(datasets.load("basel_lgd").set_index("claim").loc["subordinated", "lgd"])
 0.75
 """
@@ -37,7 +43,8 @@ def load(name: str) -> pd.DataFrame:
     if name not in available():
         raise KeyError(f"no shipped table {name!r}; available: {', '.join(available())}")
     with (resources.files("levier") / "data" / f"{name}.csv").open("r", encoding="utf-8") as fh:
-        return pd.read_csv(fh)
+        # cotes such as "3" and "3+" are labels, not numbers
+        return pd.read_csv(fh, dtype={"cote": str} if name == "bdf_rating_scale" else None)
 
 
 def programme_figure(figure_id: str) -> pd.Series:

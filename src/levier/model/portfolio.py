@@ -8,13 +8,15 @@ are computed from it by :mod:`levier.model.terms`, so that two policies see the 
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from levier.errors import LoanBookError, Problem
+from levier.errors import LoanBookError, Problem, install_hint
 from levier.model.scenario import MAX_EUROS, Scenario
 from levier.streams import coerce_seed, pipeline_generator
 
@@ -243,7 +245,15 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     entry = entry_year - (first - 1) if first is not None else entry_year
     horizon = scenario.simulation.horizon_years
     with np.errstate(invalid="ignore"):
-        flag(entry > horizon, f"entry_year: after the horizon (simulation year > {horizon})")
+        late = entry > horizon
+        calendar = late & (entry_year >= 1900) if first is None else np.zeros(len(entry), dtype=bool)
+    flag(late & ~calendar, f"entry_year: after the horizon (simulation year > {horizon})")
+    if calendar.any():
+        # a calendar year read as a simulation year: say which key makes it one
+        example = int(np.nanmin(entry_year[calendar]))
+        flag(calendar, f"entry_year: after the horizon (simulation year > {horizon}); it looks like a calendar "
+                       f"year: set first_year in [loan_book] to the calendar year of simulation year 1 "
+                       f"(e.g. first_year = {example})")
 
     if bad:
         problems = []
@@ -297,9 +307,20 @@ def _say_if_outside(scenario: Scenario, path: Path) -> None:
                       stacklevel=3)
 
 
+#: Columns read as numbers (the others are names).
+_NUMERIC = ("investment", "equity", "jobs_planned", "entry_year", "annual_pd", "loan_amount", "rate",
+            "maturity_years", "grace_years", "bank_amount")
+_EXCEL = (".xlsx", ".xlsm")
+_SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+#: Excel's "CSV UTF-8" choice, in the words French Excel uses for it.
+_SAVE_AS = ("save it from Excel as \"CSV UTF-8 (délimité par des virgules)\" or give the .xlsx workbook "
+            "itself")
+
+
 def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:
-    """Read CSV or Parquet; returns the frame, the offset from row index to what is reported,
-    and the name of the unit ("line" for CSV — the header is line 1 — or "row")."""
+    """Read CSV, Excel (.xlsx) or Parquet; returns the frame (text cells for CSV and Excel),
+    the offset from row index to what is reported, and the name of the unit ("line" for CSV —
+    the header is line 1 —, "row" for Excel, as Excel numbers them, and Parquet)."""
     source = str(path)
     suffix = path.suffix.lower()
     try:
@@ -308,23 +329,113 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:
                 import pyarrow  # noqa: F401
             except ImportError:
                 raise LoanBookError(
-                    source, ["reading Parquet needs pyarrow: pip install 'levier[parquet]' (or give a CSV)"]
+                    source, [f"reading Parquet needs pyarrow: {install_hint('pyarrow', 'parquet')}; or give a CSV"]
                 ) from None
             return pd.read_parquet(path), 1, "row"
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
+        if suffix == ".xls":
+            raise LoanBookError(source, ["is an old-style Excel .xls workbook; save it as .xlsx (or as CSV UTF-8)"])
+        raw = path.read_bytes()
+        if suffix in _EXCEL or raw.startswith(b"PK\x03\x04"):  # a zip: an Excel workbook, whatever its name
+            return _read_excel(path), 2, "row"
+        try:
+            text = raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
+        except UnicodeDecodeError as exc:
+            raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); {_SAVE_AS}"]) from None
+        separator = _separator(text, source)
+        frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_values=[""],
                             skipinitialspace=True)
-        return frame, 2, "line"
+        return _decimal_comma(frame, source, first_line=2), 2, "line"
     except LoanBookError:
         raise
     except FileNotFoundError:
         raise LoanBookError(source, ["no such file"]) from None
     except UnicodeDecodeError as exc:
-        raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"]) from None
+        raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); {_SAVE_AS}"]) from None
     except pd.errors.EmptyDataError:
         raise LoanBookError(source, ["is empty; expected a header line with the columns "
                                      + ", ".join(LOAN_BOOK_COLUMNS)]) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise LoanBookError(source, [f"cannot be read as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: {exc}"]) from None
+        kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
+        raise LoanBookError(source, [f"cannot be read as {kind}: {exc}"]) from None
+
+
+def _read_excel(path: Path) -> pd.DataFrame:
+    """The first sheet of a workbook, as text cells (numbers as Excel stores them)."""
+    import zipfile
+
+    source = str(path)
+    try:
+        frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl", keep_default_na=False,
+                              na_values=[""])
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # openpyxl and zipfile raise many kinds for a file that is not a workbook
+        kind = "not a zip archive" if isinstance(exc, zipfile.BadZipFile) else f"{type(exc).__name__}: {exc}"
+        raise LoanBookError(source, [f"cannot be read as an Excel workbook ({kind})"]) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    # Excel keeps rows that were once formatted: trailing rows with nothing in them are not loans
+    filled = frame.notna().any(axis=1).to_numpy()
+    last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
+    frame = frame.iloc[:last]
+    if len(frame) == 0 and len(frame.columns) == 0:
+        raise LoanBookError(source, ["its first sheet is empty; expected a header row with the columns "
+                                     + ", ".join(LOAN_BOOK_COLUMNS)])
+    return _decimal_comma(frame, source, first_line=2, unit="row")
+
+
+def _separator(text: str, source: str) -> str:
+    """The CSV's separator (comma, semicolon or tab): the one that splits the header line into
+    the most of the loan book's column names. French Excel writes semicolons."""
+    import csv
+
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    scores = {}
+    for sep in _SEPARATORS:
+        fields = next(csv.reader([header], delimiter=sep), [])
+        scores[sep] = sum(f.strip() in LOAN_BOOK_COLUMNS + LOAN_BOOK_OPTIONAL for f in fields)
+    best = max(scores.values())
+    winners = [sep for sep, score in scores.items() if score == best]
+    if best > 0 and len(winners) > 1:
+        names = " and ".join(_SEPARATORS[s] for s in winners)
+        raise LoanBookError(source, [Problem("line 1", f"cannot tell the separator: the header splits as well on "
+                                             f"{names}; separate the columns with one of them only")])
+    return winners[0] if best > 0 else ","
+
+
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?$")
+_COMMA_DECIMAL = re.compile(r"^[+-]?\d*,\d+$")
+_POINT_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+def _decimal_comma(frame: pd.DataFrame, source: str, *, first_line: int, unit: str = "line") -> pd.DataFrame:
+    """Numbers written the French way (``0,05``; ``1 500 000`` grouped by spaces) read as numbers.
+
+    A file that mixes decimal commas and decimal points is refused, naming a cell of each:
+    ``1,500`` could then be one and a half or fifteen hundred.
+    """
+    columns = [c for c in _NUMERIC if c in frame.columns]
+    commas, points = [], []
+    cleaned = {}
+    for col in columns:
+        text = frame[col].astype("string").str.strip()
+        grouped = text.str.fullmatch(_GROUPED.pattern).fillna(False)
+        text = text.where(~grouped, text.str.replace(r"[ \u00a0\u202f]", "", regex=True))
+        comma = text.str.fullmatch(_COMMA_DECIMAL.pattern).fillna(False).to_numpy()
+        point = text.str.fullmatch(_POINT_DECIMAL.pattern).fillna(False).to_numpy()
+        commas += [(int(i), col, frame[col].iloc[i]) for i in np.flatnonzero(comma)]
+        points += [(int(i), col, frame[col].iloc[i]) for i in np.flatnonzero(point)]
+        cleaned[col] = text
+    if commas and points:
+        (i, a, x), (j, b, y) = min(commas), min(points)
+        raise LoanBookError(source, [f"mixes decimal commas ({unit} {i + first_line}, {a}: {x!r}) and decimal points "
+                                     f"({unit} {j + first_line}, {b}: {y!r}); write every number with the same one"])
+    if not commas and not any((cleaned[c] != frame[c].astype("string").str.strip()).fillna(False).any()
+                              for c in columns):
+        return frame
+    frame = frame.copy()
+    for col in columns:
+        frame[col] = cleaned[col].str.replace(",", ".", regex=False).astype(object).where(frame[col].notna(), None)
+    return frame
 
 
 def _codes(column: pd.Series, names: list[str], label: str, flag) -> np.ndarray:

@@ -60,76 +60,68 @@ class _Model(BaseModel):
 class Meta(_Model):
     """Name and description of the scenario (free text)."""
 
-    name: str = "unnamed scenario"
-    description: str = ""
+    name: str = Field("unnamed scenario", description="Name of the scenario, shown in tables and reports.")
+    description: str = Field("", description="Free text shown under the name in the report.")
 
 
 class Simulation(_Model):
     """Monte Carlo settings: paths, horizon, seed, discounting and reported risk levels."""
 
-    paths: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
-    horizon_years: Annotated[int, Field(ge=1, le=100)] = 10
-    seed: Annotated[int, Field(ge=0)] | None = None
-    discount_rate: Annotated[float, Field(gt=-1.0, lt=1.0)] = 0.03
-    risk_levels: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)] = [
-        0.95,
-        0.99,
-        0.999,
-    ]
-    quantiles: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)] = [
-        0.05,
-        0.5,
-        0.95,
-    ]
+    paths: Annotated[int, Field(ge=1, le=100_000_000)] = Field(10_000, description="Monte Carlo paths of a run (the CLI's --paths overrides it).", json_schema_extra={"unit": "paths"})
+    horizon_years: Annotated[int, Field(ge=1, le=100)] = Field(10, description="Years simulated, counted from the first entry year (year 1).", json_schema_extra={"unit": "years"})
+    seed: Annotated[int, Field(ge=0)] | None = Field(None, description="Seed of the Monte Carlo draws; absent: fresh entropy, recorded in the results so that the run can be repeated.")
+    discount_rate: Annotated[float, Field(gt=-1.0, lt=1.0)] = Field(0.03, description="Annual rate at which the fund's flows are discounted to year 0 for its net cost.", json_schema_extra={"unit": "per year"})
+    risk_levels: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)] = Field([0.95, 0.99, 0.999], description="Levels α of the VaR and expected shortfall reported for losses.", json_schema_extra={"unit": "probability"})
+    quantiles: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)] = Field([0.05, 0.5, 0.95], description="Quantiles reported for every metric in summaries and tables.", json_schema_extra={"unit": "probability"})
 
 
 class Fund(_Model):
     """The fund: capital available to lend (and pay subsidies from), running costs, recycling."""
 
-    capital: Euros
-    operating_cost_per_file: Euros = 0.0
-    recycle: bool = False
+    capital: Euros = Field(description="What the fund can commit: loans and subsidies of the pipeline are refused once it is spent.", json_schema_extra={"unit": "€"})
+    operating_cost_per_file: Euros = Field(0.0, description="Running cost of each live file (loan not yet repaid or defaulted), per year; 0 = none.", json_schema_extra={"unit": "€ per file per year"})
+    recycle: bool = Field(False, description="Lend repaid principal, the fund's recoveries and clawed-back subsidies again to later years' pipeline.")
 
 
 class Policy(_Model):
     """The fund's rules (what a policy comparison varies)."""
 
-    loan_per_job: Euros
-    loan_cap: Euros
-    max_share_of_investment: Probability = 1.0
-    rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    maturity_years: Annotated[int, Field(ge=1, le=50)] = 7
-    grace_years: Annotated[int, Field(ge=0, le=49)] = 0
-    amortisation: Literal["linear", "annuity", "bullet"] = "linear"
-    max_pd: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    subsidy_per_job: Euros = 0.0
-    clawback_year: Annotated[int, Field(ge=1, le=100)] = 3
-    clawback: Literal["pro_rata", "full"] = "pro_rata"
-    takeover_job_share: Probability = 0.0
-    max_sector_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    max_territory_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    loan_per_job: Euros = Field(description="Participative loan offered per planned job; the offer is min(loan_cap, loan_per_job · J, max_share_of_investment · I).", json_schema_extra={"unit": "€ per planned job"})
+    loan_cap: Euros = Field(description="Largest loan to one firm.", json_schema_extra={"unit": "€"})
+    max_share_of_investment: Probability = Field(1.0, description="Largest loan as a share of the project's investment I; 1 = no such limit.", json_schema_extra={"unit": "share of I"})
+    rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.0, description="Fixed interest rate of the fund's loan; 0 = an interest-free loan.", json_schema_extra={"unit": "per year"})
+    maturity_years: Annotated[int, Field(ge=1, le=50)] = Field(7, description="Life of the fund's loan, from disbursement to the last repayment.", json_schema_extra={"unit": "years"})
+    grace_years: Annotated[int, Field(ge=0, le=49)] = Field(0, description="Years of interest only before repayment starts (less than maturity_years).", json_schema_extra={"unit": "years"})
+    amortisation: Literal["linear", "annuity", "bullet"] = Field("linear", description="Repayment after the grace years: equal principal instalments (linear), equal payments (annuity, at rate) or all at maturity (bullet).")
+    max_pd: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1.0, description="Screening: projects whose annual PD is above it get no loan; 1 = no screening.", json_schema_extra={"unit": "probability per year"})
+    subsidy_per_job: Euros = Field(0.0, description="Conditional subsidy paid at entry per planned job, clawed back at clawback_year if the jobs did not come; 0 = none.", json_schema_extra={"unit": "€ per planned job"})
+    clawback_year: Annotated[int, Field(ge=1, le=100)] = Field(3, description="Life year of the firm at which job targets are checked for the clawback (and jobs at check are counted).", json_schema_extra={"unit": "life year"})
+    clawback: Literal["pro_rata", "full"] = Field("pro_rata", description="What is clawed back from a surviving firm below its target: the missing share of the subsidy (pro_rata) or all of it (full).")
+    takeover_job_share: Probability = Field(0.0, description="Share of a defaulted firm's jobs kept by a takeover; 0 = all lost.", json_schema_extra={"unit": "share of jobs"})
+    max_sector_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1.0, description="Most the fund may commit to one sector, as a share of capital; 1 = no limit.", json_schema_extra={"unit": "share of capital"})
+    max_territory_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1.0, description="Most the fund may commit to one territory, as a share of capital; 1 = no limit.", json_schema_extra={"unit": "share of capital"})
 
 
 class Bank(_Model):
     """The co-financing bank: acceptance rule on the quasi-equity ratio, gearing, its loan."""
 
-    threshold: Probability
-    steepness: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.0
-    gearing: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
-    rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    maturity_years: Annotated[int, Field(ge=1, le=50)] = 7
-    grace_years: Annotated[int, Field(ge=0, le=49)] = 0
-    amortisation: Literal["linear", "annuity", "bullet"] = "linear"
-    closing_tolerance: Annotated[float, Field(ge=0.0, lt=1.0)] = 1e-6
+    threshold: Probability = Field(description="Quasi-equity ratio (E + P) / I the bank asks for before it lends.", json_schema_extra={"unit": "share of I"})
+    steepness: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = Field(0.0, description="0: a hard threshold (accept iff the ratio reaches it); > 0: width of a logistic acceptance curve around it.", json_schema_extra={"unit": "share of I"})
+    gearing: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)] = Field(description="The bank lends at most gearing × (equity + quasi-equity).", json_schema_extra={"unit": "€ per € of (E + P)"})
+    rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.0, description="The bank loan's rate; it only shapes an annuity repayment profile (levier does not report the bank's interest).", json_schema_extra={"unit": "per year"})
+    maturity_years: Annotated[int, Field(ge=1, le=50)] = Field(7, description="Life of the bank loan.", json_schema_extra={"unit": "years"})
+    grace_years: Annotated[int, Field(ge=0, le=49)] = Field(0, description="Years of interest only before the bank loan is repaid (less than maturity_years).", json_schema_extra={"unit": "years"})
+    amortisation: Literal["linear", "annuity", "bullet"] = Field("linear", description="Repayment profile of the bank loan (linear, annuity at rate, or bullet).")
+    closing_tolerance: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(1e-6, description="The round closes if E + P + S + B ≥ I − tolerance × I.", json_schema_extra={"unit": "share of I"})
 
 
 class Defaults(_Model):
     """The latent factor model: macro loading and the AR(1) autocorrelation of the factors."""
 
-    macro_loading: Loading = 0.0
-    macro_autocorrelation: Autocorrelation = 0.0
-    sector_autocorrelation: Autocorrelation | None = None
-    territory_autocorrelation: Autocorrelation | None = None
+    macro_loading: Loading = Field(0.0, description="Loading β of every firm on the economy-wide factor; 0 with zero sector and territory loadings = independent defaults.")
+    macro_autocorrelation: Autocorrelation = Field(0.0, description="Year-to-year AR(1) autocorrelation of the factors; 0 = independent years.")
+    sector_autocorrelation: Autocorrelation | None = Field(None, description="AR(1) autocorrelation of the sector factors; absent: macro_autocorrelation.")
+    territory_autocorrelation: Autocorrelation | None = Field(None, description="AR(1) autocorrelation of the territory factors; absent: macro_autocorrelation.")
     copula: Literal["gaussian", "t"] = Field(
         default="gaussian",
         description='"gaussian" (the default) or "t": a Student t factor copula, one mixing variable '
@@ -153,15 +145,15 @@ class Defaults(_Model):
 class Sector(_Model):
     """A sector (filière): default, recovery and job parameters."""
 
-    name: Name
-    annual_pd: PD
-    loading: Loading = 0.0
-    recovery_mean: Probability = 0.0
-    recovery_sd: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
-    job_realisation_mean: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = 1.0
-    job_realisation_sd: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = 0.0
-    job_ramp: Annotated[list[Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]], Field(min_length=1, max_length=100)] = [1.0]
-    deadweight: Probability = 0.0
+    name: Name = Field(description="Name of the sector (filière), unique; the mixes and the loan book refer to it.")
+    annual_pd: PD = Field(description="Unconditional annual default probability of the sector's firms.", json_schema_extra={"unit": "probability per year"})
+    loading: Loading = Field(0.0, description="Loading on the sector's own factor; 0 = no sector effect.")
+    recovery_mean: Probability = Field(0.0, description="Mean recovery R of the pool at default, as a share of the outstanding debt (bank + fund); 0 = nothing recovered.", json_schema_extra={"unit": "share of debt"})
+    recovery_sd: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = Field(0.0, description="Standard deviation of R (a Beta law); 0 = R is fixed at recovery_mean.", json_schema_extra={"unit": "share of debt"})
+    job_realisation_mean: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = Field(1.0, description="Mean ratio φ of realised to planned jobs (lognormal).", json_schema_extra={"unit": "ratio"})
+    job_realisation_sd: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = Field(0.0, description="Standard deviation of φ; 0 = every firm creates exactly mean × planned jobs.", json_schema_extra={"unit": "ratio"})
+    job_ramp: Annotated[list[Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]], Field(min_length=1, max_length=100)] = Field([1.0], description="Share of realised jobs present at the end of life years 1, 2, …; the last value holds afterwards.", json_schema_extra={"unit": "share of jobs"})
+    deadweight: Probability = Field(0.0, description="Share of the sector's additional jobs that would have existed anyway (for jobs net of deadweight).", json_schema_extra={"unit": "share of jobs"})
     recovery_loading: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = Field(
         default=0.0,
         description="downturn recovery: loading gamma of the recovery's uniform on the firm's "
@@ -172,37 +164,38 @@ class Sector(_Model):
 class Territory(_Model):
     """A territory (bassin): its own factor loading, PD multiplier and deadweight."""
 
-    name: Name
-    loading: Loading = 0.0
-    pd_multiplier: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] = 1.0
-    deadweight: Probability = 0.0
+    name: Name = Field(description="Name of the territory (bassin), unique.")
+    loading: Loading = Field(0.0, description="Loading on the territory's own factor; 0 = no territory effect.")
+    pd_multiplier: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] = Field(1.0, description="Multiplies the sector's annual PD for firms of this territory.", json_schema_extra={"unit": "ratio"})
+    deadweight: Probability = Field(0.0, description="Share of the territory's additional jobs that would have existed anyway (combined with the sector's: (1 − d_s)(1 − d_t) are net).", json_schema_extra={"unit": "share of jobs"})
 
 
 class Pipeline(_Model):
     """The candidate projects the fund will see, drawn once per scenario seed."""
 
-    projects_per_year: Annotated[int, Field(ge=0, le=1_000_000)]
-    years: Annotated[int, Field(ge=1, le=100)] = 1
-    investment_median: Annotated[float, Field(gt=0.0, le=1e11, allow_inf_nan=False)]
-    investment_sigma: Sigma = 0.0
-    jobs_per_million: Annotated[float, Field(gt=0.0, le=1e5, allow_inf_nan=False)]
-    jobs_sigma: Sigma = 0.0
-    equity_ratio_mean: Annotated[float, Field(ge=0.0, lt=1.0)]
-    equity_ratio_sd: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
-    pd_sigma: Sigma = 0.0
-    sector_mix: dict[str, NonNegative] | None = None
-    territory_mix: dict[str, NonNegative] | None = None
-    seed: Annotated[int, Field(ge=0)] | None = None
+    projects_per_year: Annotated[int, Field(ge=0, le=1_000_000)] = Field(description="Candidate projects arriving each year.", json_schema_extra={"unit": "projects per year"})
+    years: Annotated[int, Field(ge=1, le=100)] = Field(1, description="Years during which projects arrive (years 1 … years; at most horizon_years).", json_schema_extra={"unit": "years"})
+    investment_median: Annotated[float, Field(gt=0.0, le=1e11, allow_inf_nan=False)] = Field(description="Median investment I of a project (lognormal).", json_schema_extra={"unit": "€"})
+    investment_sigma: Sigma = Field(0.0, description="σ of log I: the lognormal spread of investments around the median; 0 = all equal.", json_schema_extra={"unit": "σ of ln €"})
+    jobs_per_million: Annotated[float, Field(gt=0.0, le=1e5, allow_inf_nan=False)] = Field(description="Planned jobs per million euros invested (median); J = max(1, round(jobs_per_million · I / 1e6 · e^(jobs_sigma·z))).", json_schema_extra={"unit": "jobs per M€"})
+    jobs_sigma: Sigma = Field(0.0, description="σ of the log of planned jobs around jobs_per_million · I; 0 = proportional to I.", json_schema_extra={"unit": "σ of ln jobs"})
+    equity_ratio_mean: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(description="Mean promoter equity E / I (normal, clipped to [0, 0.99]).", json_schema_extra={"unit": "share of I"})
+    equity_ratio_sd: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = Field(0.0, description="Standard deviation of E / I.", json_schema_extra={"unit": "share of I"})
+    pd_sigma: Sigma = Field(0.0, description="Mean-preserving lognormal spread of project PDs around the sector's (screening bites on it); 0 = every project has its sector's PD.", json_schema_extra={"unit": "σ of ln PD"})
+    sector_mix: dict[str, NonNegative] | None = Field(None, description="Share of projects in each sector, by name; must sum to 1 (may be omitted with a single sector).", json_schema_extra={"unit": "share of projects"})
+    territory_mix: dict[str, NonNegative] | None = Field(None, description="Share of projects in each territory, by name; must sum to 1 (may be omitted with a single territory).", json_schema_extra={"unit": "share of projects"})
+    seed: Annotated[int, Field(ge=0)] | None = Field(None, description="Seed of the candidate projects (part of the scenario, not of the run); absent: simulation.seed, or 0.")
 
 
 class LoanBook(_Model):
     """The fund's existing portfolio, a CSV or Parquet file (path relative to the scenario)."""
 
-    path: Annotated[str, Field(min_length=1)]
-    first_year: int | None = None
+    path: Annotated[str, Field(min_length=1)] = Field(description="CSV or Parquet file of the fund's existing loans, relative to the scenario file. Its firms are already financed: no screening and no bank decision.")
+    first_year: int | None = Field(None, description="Calendar year of simulation year 1; absent: entry_year counts in simulation years (≤ 0 = before the start).", json_schema_extra={"unit": "calendar year"})
 
 
-#: Portfolio ratios a calibration target may name (the keys of ``levier.names.RATIOS``).
+#: Portfolio ratios a calibration target may name: the keys of ``levier.names.RATIOS``, then
+#: :data:`DERIVED_TARGET_METRICS`.
 TARGET_METRICS = (
     "cost_per_job",
     "cost_per_net_job",
@@ -215,7 +208,13 @@ TARGET_METRICS = (
     "jobs_created_per_project",
     "fund_lent_per_planned_job",
     "fund_outlay_per_job_created",
+    "bank_default_rate_by_amount",
 )
+
+#: Target metrics that are not result ratios, computed by ``check_calibration``:
+#: ``bank_default_rate_by_amount`` — the bank's exposure at default over its loan-years (the opening
+#: balances of each year a loan is outstanding), an annual default rate weighted by amount.
+DERIVED_TARGET_METRICS = ("bank_default_rate_by_amount",)
 
 
 class Target(_Model):
@@ -223,11 +222,20 @@ class Target(_Model):
 
     ``figure`` is an id of levier's ``programme_figures`` table (``levier.datasets``),
     ``metric`` the portfolio ratio to compare with it, ``sector`` restricts it to one sector.
+    ``kind`` says what the figure is to the scenario: ``"calibrated"`` if the scenario's inputs
+    were sized on it (agreement is then expected, not evidence), ``"validated"`` if it was held
+    out (agreement is evidence). ``restates_input = true`` marks a calibrated figure that levier
+    reproduces by construction from an input (e.g. jobs per project from the pipeline's sizes).
     """
 
-    figure: Name
-    metric: Literal[TARGET_METRICS]  # type: ignore[valid-type]
-    sector: str | None = None
+    figure: Name = Field(description="Id of a published figure in levier.datasets.load('programme_figures').")
+    metric: Literal[TARGET_METRICS] = Field(description="The ratio of result.ratios() to compare with it.")  # type: ignore[valid-type]
+    sector: str | None = Field(None, description="Restrict the comparison to one sector; absent: the whole portfolio.")
+    kind: Literal["calibrated", "validated"] = Field(
+        "calibrated", description="calibrated: the scenario was sized on this figure; validated: held out, its "
+        "accepted range written from the source before running levier.")
+    restates_input: bool = Field(False, description="The figure restates an input of the scenario (not evidence "
+                                 "of the model): reported, never counted as agreement.")
 
 
 class Variant(_Model):
@@ -237,8 +245,8 @@ class Variant(_Model):
     tables are flattened into dotted keys).
     """
 
-    name: Name
-    set: dict[str, Any]
+    name: Name = Field(description="Name of the variant (unique; not 'baseline').")
+    set: dict[str, Any] = Field(description="Dotted keys → new values, e.g. {\"policy.loan_per_job\" = 11000}.")
 
     @field_validator("set", mode="before")
     @classmethod
@@ -297,18 +305,18 @@ class Scenario(_Model):
     10000.0
     """
 
-    meta: Meta = Meta()
-    simulation: Simulation = Simulation()
-    fund: Fund
-    policy: Policy
-    bank: Bank
-    defaults: Defaults = Defaults()
-    sectors: Annotated[list[Sector], Field(min_length=1)]
-    territories: Annotated[list[Territory], Field(min_length=1)]
-    pipeline: Pipeline | None = None
-    loan_book: LoanBook | None = None
-    targets: list[Target] = []
-    variants: list[Variant] = []
+    meta: Meta = Field(Meta(), description="Name and description.")
+    simulation: Simulation = Field(Simulation(), description="Monte Carlo settings.")
+    fund: Fund = Field(description="The fund's capital, running costs and recycling.")
+    policy: Policy = Field(description="The fund's rules: what a policy comparison varies.")
+    bank: Bank = Field(description="The co-financing bank.")
+    defaults: Defaults = Field(Defaults(), description="The factor model of defaults.")
+    sectors: Annotated[list[Sector], Field(min_length=1)] = Field(description="The sectors (filières), at least one.")
+    territories: Annotated[list[Territory], Field(min_length=1)] = Field(description="The territories (bassins), at least one.")
+    pipeline: Pipeline | None = Field(None, description="The candidate projects (a pipeline, a loan book, or both).")
+    loan_book: LoanBook | None = Field(None, description="The fund's existing portfolio.")
+    targets: list[Target] = Field([], description="Published figures the scenario claims to reproduce.")
+    variants: list[Variant] = Field([], description="Policies compared with the scenario on common random numbers.")
     stresses: list[Stress] = Field(default=[], description="named stress paths of the factors ([[stresses]])")
 
     _source: str = PrivateAttr(default="<dict>")
@@ -339,7 +347,9 @@ class Scenario(_Model):
         try:
             scenario = cls.model_validate(data)
         except ValidationError as exc:
-            raise ScenarioError(source, _problems_from_pydantic(exc, data)) from None
+            problems = _problems_from_pydantic(exc, data)
+            # the checks across keys too, so that one pass lists everything to fix
+            raise ScenarioError(source, problems + _cross_key_despite(exc, data, problems)) from None
         scenario._source = source
         scenario._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         problems = _consistency_problems(scenario)
@@ -468,15 +478,21 @@ class Scenario(_Model):
         )
         book = f", loan book {self.loan_book.path!r}" if self.loan_book is not None else ""
         return (
-            f"Scenario({self.meta.name!r}: {len(self.sectors)} sectors, "
-            f"{len(self.territories)} territories, {n_pipe} pipeline projects{book}, "
-            f"{self.simulation.paths:,} paths over {self.simulation.horizon_years} years)"
+            f"Scenario({self.meta.name!r}: {_count(len(self.sectors), 'sector', 'sectors')}, "
+            f"{_count(len(self.territories), 'territory', 'territories')}, "
+            f"{_count(n_pipe, 'pipeline project', 'pipeline projects')}{book}, "
+            f"{_count(self.simulation.paths, 'path', 'paths')} over "
+            f"{_count(self.simulation.horizon_years, 'year', 'years')})"
         )
 
     def _repr_html_(self) -> str:
         from levier.present.display import scenario_html
 
         return scenario_html(self)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -672,6 +688,65 @@ def _problems_from_pydantic(exc: ValidationError, data: Any) -> list[Problem]:
     return problems
 
 
+def _cross_key_despite(exc: ValidationError, data: Any, found: list[Problem]) -> list[Problem]:
+    """The cross-key problems of data that failed the schema: each bad value is replaced by its
+    default (or, for a required key, by some value its type accepts), the checks run, and any
+    problem that names a replaced key is dropped, since its value was not the user's. Gives up
+    (no problem) when a whole table is missing or malformed."""
+    import copy
+
+    if not isinstance(data, Mapping):
+        return []
+    repaired: Any = copy.deepcopy(dict(data))
+    replaced: set[str] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        parent: Any = repaired
+        try:
+            for part in loc[:-1]:
+                parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return []
+        if not isinstance(parent, dict) or not loc or not isinstance(loc[-1], str):
+            return []
+        name = loc[-1]
+        if err["type"] == "extra_forbidden":
+            parent.pop(name, None)
+            continue
+        model = _model_at([str(p) for p in loc[:-1]])
+        if model is None or name not in model.model_fields:
+            return []
+        info = model.model_fields[name]
+        replaced.add(name)
+        if not info.is_required():
+            parent.pop(name, None)
+            continue
+        stand_in = _stand_in(info)
+        if stand_in is None:
+            return []
+        parent[name] = stand_in
+    try:
+        scenario = Scenario.model_validate(repaired)
+    except ValidationError:
+        return []
+    seen = {p.where for p in found}
+    return [p for p in _consistency_problems(scenario)
+            if p.where not in seen and not any(name in p.where or name in p.message for name in replaced)]
+
+
+def _stand_in(info: Any) -> Any:
+    """Some value a required field accepts (for :func:`_cross_key_despite`), or None."""
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(Annotated[info.annotation, *info.metadata]) if info.metadata else TypeAdapter(info.annotation)
+    for candidate in (0.5, 1, 0.1, 0, 2, 10, 1_000, 1e6, "x", True, [1.0], {}):
+        try:
+            return adapter.validate_python(candidate)
+        except ValidationError:
+            continue
+    return None
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -726,15 +801,15 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
             )
         )
     if s.pipeline is not None:
-        for mix_key, names, label in (
-            ("sector_mix", s.sector_names, "sector"),
-            ("territory_mix", s.territory_names, "territory"),
+        for mix_key, names, label, labels in (
+            ("sector_mix", s.sector_names, "sector", "sectors"),
+            ("territory_mix", s.territory_names, "territory", "territories"),
         ):
             mix = getattr(s.pipeline, mix_key)
             where = f"pipeline.{mix_key}"
             if mix is None:
                 if len(names) > 1:
-                    problems.append(Problem(where, f"missing: with several {label}s, give each one's share"))
+                    problems.append(Problem(where, f"missing: with several {labels}, give each one's share"))
                 continue
             unknown = [k for k in mix if k not in names]
             for k in unknown:

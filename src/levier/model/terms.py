@@ -85,6 +85,7 @@ class Terms:
     territory_limit: float
     n_sectors: int
     n_territories: int
+    bank_rate: float = 0.0
     #: Degrees of freedom of the t copula (0 = Gaussian); ``pd_threshold`` is then ``t_nu^-1(h)``.
     degrees_of_freedom: float = 0.0
     #: (m,) downturn-recovery loading gamma of each project's recovery uniform (None = all 0).
@@ -291,6 +292,7 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
         accept_without=acceptance_probability(q_without, bank.threshold, bank.steepness),
         closes_without=closes_without,
         fund_rate=rate,
+        bank_rate=float(bank.rate),
         fund_out=fund_out,
         bank_out=bank_out,
         ramp=ramp,

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, SupportsFloat
 
 import numpy as np
 import pandas as pd
+
+from levier.present.i18n import format_number as _format_number
+from levier.present.i18n import format_percent
+from levier.present.i18n import t as _t
 
 if TYPE_CHECKING:
     from levier.engine.result import SimulationResult
@@ -16,24 +20,17 @@ if TYPE_CHECKING:
 __all__ = ["format_number", "frame_html", "headline_table", "result_html", "scenario_html", "text_table"]
 
 
-def format_number(value: float, digits: int = 3) -> str:
-    """A number for people: thousands separators, about ``digits`` significant figures."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    value = float(value)
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if magnitude >= 10 ** (digits - 1):
-        return f"{value:,.0f}"
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(magnitude))))
-    return f"{value:,.{min(decimals, 6)}f}"
+def format_number(value: SupportsFloat | None, digits: int = 3, lang: str = "en") -> str:
+    """A number for people: thousands separators, about ``digits`` significant figures
+    (French separators with ``lang="fr"``: see :func:`levier.present.i18n.format_number`)."""
+    return _format_number(value, digits, lang)
 
 
-def headline_table(result: SimulationResult, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+def headline_table(result: SimulationResult, summary: pd.DataFrame | None = None, lang: str = "en") -> pd.DataFrame:
     """Key figures with mean, Monte Carlo standard error and the scenario's quantiles.
 
-    Ratios for the policy as a whole (cost per job, leverage) are ratios of means with
+    The row labels are in ``lang``; the columns keep their code names (``mean``, ``mc_se``,
+    ``q_0.05``). Ratios for the policy as a whole (cost per job, leverage) are ratios of means with
     delta-method standard errors; their quantile columns are the per-path distribution.
     """
     sim = result.scenario.simulation
@@ -45,16 +42,16 @@ def headline_table(result: SimulationResult, summary: pd.DataFrame | None = None
 
     def from_summary(label: str, metric: str) -> None:
         row = summary.loc[metric]
-        rows.append((label, row["mean"], row["mc_se"], [row[c] for c in qcols]))
+        rows.append((_t(label, lang, year=horizon), row["mean"], row["mc_se"], [row[c] for c in qcols]))
 
     def from_ratio(label: str, ratio: str, metric: str) -> None:
         r = ratios.loc[ratio]
-        rows.append((label, r["value"], r["mc_se"], [summary.loc[metric, c] for c in qcols]))
+        rows.append((_t(label, lang), r["value"], r["mc_se"], [summary.loc[metric, c] for c in qcols]))
 
     from_summary("Projects financed", "n_financed")
     from_summary("  of which additional", "n_additional")
-    from_summary(f"Jobs created (year {horizon})", "jobs_created")
-    from_summary(f"Jobs additional (year {horizon})", "jobs_additional")
+    from_summary("Jobs created (year {year})", "jobs_created")
+    from_summary("Jobs additional (year {year})", "jobs_additional")
     from_summary("Jobs additional, net of deadweight", "jobs_net")
     from_ratio("Cost per additional job (€)", "cost_per_job", "cost_per_job")
     from_ratio("Bank € per fund €", "leverage_bank", "leverage_bank")
@@ -67,16 +64,29 @@ def headline_table(result: SimulationResult, summary: pd.DataFrame | None = None
     from_summary("Defaults", "n_defaults")
     frame = pd.DataFrame(
         [[label, mean, se, *qs] for label, mean, se, qs in rows],
-        columns=["figure", "mean", "mc_se", *qcols],
-    ).set_index("figure")
+        columns=[_t("figure", lang), "mean", "mc_se", *qcols],
+    ).set_index(_t("figure", lang))
     return frame
 
 
 _RISK_METRICS = ["fund_loss", "fund_net_cost", "bank_loss"]
+#: How the risk tables name their metrics for people (English keeps the code names in the CLI).
+_RISK_LABELS = {"fund_loss": "Fund loss", "fund_net_cost": "Fund's net cost", "bank_loss": "Bank loss"}
 
 
-def risk_table(result: SimulationResult, summary: pd.DataFrame | None = None) -> pd.DataFrame:
-    """VaR and ES of the fund's loss, net cost and the bank's loss at the scenario's levels."""
+def _risk_index(frame: pd.DataFrame, lang: str, readable: bool) -> pd.DataFrame:
+    if lang == "en" and not readable:
+        return frame
+    frame = frame.copy()
+    frame.index = [_t(_RISK_LABELS[m], lang) for m in frame.index]
+    return frame
+
+
+def risk_table(result: SimulationResult, summary: pd.DataFrame | None = None, lang: str = "en",
+               readable: bool = False) -> pd.DataFrame:
+    """VaR and ES of the fund's loss, net cost and the bank's loss at the scenario's levels.
+
+    Rows are code names (``fund_loss``) unless ``readable`` or French ("Fund loss")."""
     summary = result.summary(_RISK_METRICS) if summary is None else summary.loc[_RISK_METRICS]
     records = []
     for alpha in result.scenario.simulation.risk_levels:
@@ -90,27 +100,33 @@ def risk_table(result: SimulationResult, summary: pd.DataFrame | None = None) ->
                 }
             )
     frame = pd.DataFrame.from_records(records).pivot(index="metric", columns="level")
-    frame.columns = [f"{stat} {float(level):.4g}" for stat, level in frame.columns]
-    return frame.loc[["fund_loss", "fund_net_cost", "bank_loss"]]
+    if lang == "en" and not readable:
+        frame.columns = [f"{stat} {float(level):.4g}" for stat, level in frame.columns]
+    else:
+        frame.columns = [f"{stat} {format_percent(float(level), lang)}" for stat, level in frame.columns]
+    return _risk_index(frame.loc[["fund_loss", "fund_net_cost", "bank_loss"]], lang, readable)
 
 
-def var_interval_table(result: SimulationResult, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+def var_interval_table(result: SimulationResult, summary: pd.DataFrame | None = None, lang: str = "en",
+                       readable: bool = False) -> pd.DataFrame:
     """Each VaR's 95 % order-statistic interval, as text ``low – high`` ("–" where too few paths)."""
     summary = result.summary(_RISK_METRICS) if summary is None else summary.loc[_RISK_METRICS]
     columns = {}
     for alpha in result.scenario.simulation.risk_levels:
         low, high = summary[f"var_{alpha:g}_low"], summary[f"var_{alpha:g}_high"]
-        columns[f"VaR {alpha:.4g}"] = [
-            "–" if (lo != lo or hi != hi) else f"{format_number(lo)} – {format_number(hi)}" for lo, hi in zip(low, high)
+        name = f"VaR {alpha:.4g}" if lang == "en" and not readable else f"VaR {format_percent(alpha, lang)}"
+        columns[name] = [
+            "–" if (lo != lo or hi != hi) else f"{format_number(lo, lang=lang)} – {format_number(hi, lang=lang)}"
+            for lo, hi in zip(low, high)
         ]
-    return pd.DataFrame(columns, index=summary.index)
+    return _risk_index(pd.DataFrame(columns, index=summary.index), lang, readable)
 
 
-def text_table(frame: pd.DataFrame, *, index_header: str = "") -> str:
+def text_table(frame: pd.DataFrame, *, index_header: str = "", lang: str = "en") -> str:
     """A plain-text table with right-aligned, human-formatted numbers."""
     header = [index_header or (frame.index.name or "")] + [str(c) for c in frame.columns]
     body = [
-        [str(idx)] + [format_number(v) if isinstance(v, (int, float, np.floating, np.integer)) else str(v) for v in row]
+        [str(idx)] + [format_number(v, lang=lang) if isinstance(v, (int, float, np.floating, np.integer)) else str(v) for v in row]
         for idx, row in zip(frame.index, frame.itertuples(index=False))
     ]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
@@ -121,46 +137,62 @@ def text_table(frame: pd.DataFrame, *, index_header: str = "") -> str:
     return "\n".join(lines)
 
 
-def run_report(result: SimulationResult) -> str:
-    """What ``levier run`` prints: title, headline figures, risk figures, provenance."""
+def run_report(result: SimulationResult, lang: str = "en") -> str:
+    """What ``levier run`` prints: title, headline figures, risk figures, provenance (in ``lang``)."""
     meta = result.meta
     sim = result.scenario.simulation
-    title = (
-        f"{result.scenario.meta.name} — {meta['paths']:,} paths, {sim.horizon_years} years, "
-        f"{meta['n_projects']} projects ({meta['n_loan_book']} in the loan book)"
-    )
+
+    def whole(n: float) -> str:
+        return format_number(n, 1, lang)
+
+    title = _t("{title} — {paths} paths, {years} years, {projects} projects ({book} in the loan book)", lang,
+               title=result.scenario.meta.name, paths=whole(meta["paths"]), years=sim.horizon_years,
+               projects=meta["n_projects"], book=meta["n_loan_book"])
     if not result.paths["n_financed"].any():
-        return "\n".join([
-            title,
-            "",
-            "No project was financed on any path: check the bank's threshold and gearing, the screening",
-            "(policy.max_pd), the offer (policy.loan_per_job, loan_cap) and the fund's capital.",
-        ])
+        return "\n".join([title, "", _t(
+            "No project was financed on any path: check the bank's threshold and gearing, the screening\n"
+            "(policy.max_pd), the offer (policy.loan_per_job, loan_cap) and the fund's capital.", lang)])
     summary = result.summary()  # computed once for the three tables
-    headline = headline_table(result, summary).rename(columns={"mc_se": "± MC se"})
-    headline.columns = [c.replace("q_", "q ") for c in headline.columns]
+    headline = headline_table(result, summary, lang).rename(columns={"mc_se": _t("± MC se", lang),
+                                                                     "mean": _t("mean", lang)})
+    if lang == "en":
+        headline.columns = [c.replace("q_", "q ") for c in headline.columns]
+    else:
+        headline.columns = [_t("q {q}", lang, q=format_percent(float(c[2:]), lang)) if c.startswith("q_") else c
+                            for c in headline.columns]
+    seconds = meta["elapsed_seconds"]
     parts = [
         title,
         "",
-        text_table(headline),
+        text_table(headline, lang=lang),
         "",
-        text_table(risk_table(result, summary), index_header="risk (€)"),
+        text_table(risk_table(result, summary, lang), index_header=_t("risk (€)", lang), lang=lang),
         "",
-        text_table(var_interval_table(result, summary), index_header="VaR, 95 % interval"),
+        text_table(var_interval_table(result, summary, lang), index_header=_t("VaR, 95 % interval", lang), lang=lang),
         "",
-        f"seed entropy {meta['seed_entropy']} · scenario {meta['scenario_hash'][:12]} · "
-        f"levier {meta['levier_version']} · {meta['elapsed_seconds']:.2f} s "
-        f"({meta['paths'] / max(meta['elapsed_seconds'], 1e-9):,.0f} paths/s)",
+        _t("seed entropy {seed} · scenario {hash} · levier {version} · {seconds} s ({rate} paths/s)", lang,
+           seed=meta["seed_entropy"], hash=meta["scenario_hash"][:12], version=meta["levier_version"],
+           seconds=f"{seconds:.2f}" if lang == "en" else f"{seconds:.2f}".replace(".", ","),
+           rate=whole(round(meta["paths"] / max(seconds, 1e-9)))),
     ]
     return "\n".join(parts)
 
 
-def html_table(frame: pd.DataFrame) -> str:
+def _cell(value: object, lang: str) -> str:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):  # a count or a year: whole, with separators
+        return format_number(value, 1, lang)
+    return format_number(value, lang=lang)
+
+
+def html_table(frame: pd.DataFrame, lang: str = "en") -> str:
+    """An HTML table of ``frame``: numbers formatted for people (in ``lang``), text as is."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame.columns])
     rows = []
     for idx, row in zip(frame.index, frame.itertuples(index=False)):
         cells = "".join(
-            f"<td style='text-align:right'>{html.escape(format_number(v) if isinstance(v, (int, float, np.floating)) else str(v))}</td>"
+            f"<td style='text-align:right'>{html.escape(_cell(v, lang))}</td>"
             for v in row
         )
         rows.append(f"<tr><th style='text-align:left'>{html.escape(str(idx))}</th>{cells}</tr>")
@@ -225,47 +257,3 @@ def scenario_html(scenario: Scenario) -> str:
         f"<div><strong>{html.escape(scenario.meta.name)}</strong>"
         f"<p>{html.escape(scenario.meta.description)}</p>{html_table(facts)}{html_table(sectors)}</div>"
     )
-
-
-class ProgressBar:
-    """A one-line progress bar with ETA on a terminal: paths done, paths per second.
-
-    Silent when ``stream`` is not a terminal (a log file, a pipe, CI) or when ``quiet``.
-    Call it as ``bar(done, total)``; :meth:`close` ends the line.
-    """
-
-    def __init__(self, stream=None, *, quiet: bool = False, width: int = 28, every: float = 0.2, label: str = "paths"):
-        import sys
-        import time
-
-        self.stream = stream if stream is not None else sys.stderr
-        self.active = not quiet and bool(getattr(self.stream, "isatty", lambda: False)())
-        self.width, self.every, self.label = width, every, label
-        self._clock = time.perf_counter
-        self._start = self._clock()
-        self._last = -1.0
-        self._shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.active:
-            return
-        now = self._clock()
-        if done < total and now - self._last < self.every:
-            return
-        self._last = now
-        elapsed = max(now - self._start, 1e-9)
-        rate = done / elapsed
-        eta = (total - done) / rate if rate > 0 else float("inf")
-        filled = int(self.width * done / max(total, 1))
-        bar = "#" * filled + "-" * (self.width - filled)
-        eta_text = "--:--" if not math.isfinite(eta) else f"{int(eta) // 60:d}:{int(eta) % 60:02d}"
-        self.stream.write(f"\r[{bar}] {done:,}/{total:,} {self.label} · {rate:,.0f} {self.label}/s · ETA {eta_text} ")
-        self.stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        """End the bar's line (if one was drawn)."""
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False

@@ -3,6 +3,15 @@
 The tables are written into a temporary folder beside the target, then moved into place in one
 rename. An existing non-empty folder is refused unless ``force=True``; with it, the old folder
 is kept aside until the new one is in place.
+
+What is written follows the user's umask, as any file they create would (0o666 & ~umask for
+files, 0o777 & ~umask for folders): colleagues on a shared drive can read the results. The
+staging folder and file made by :mod:`tempfile` are private (0o700 / 0o600) by design, so they
+are opened up before the rename.
+
+A results folder is self-contained: it holds the scenario of the run (``scenario.toml``, its
+overrides applied) and a copy of its loan book, so that ``levier report --from DIR`` replays it
+from any working directory, even once the original files are gone.
 """
 
 from __future__ import annotations
@@ -14,12 +23,33 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from levier.errors import OutputError
+from levier.errors import OutputError, install_hint
 
 if TYPE_CHECKING:
     from levier.engine.result import SimulationResult
 
-__all__ = ["check_target", "has_parquet", "write_csv_atomic", "write_file_atomic", "write_result"]
+__all__ = ["check_target", "has_parquet", "scenario_of_folder", "scenario_toml", "write_csv_atomic", "write_file_atomic", "write_result"]
+
+#: The copy of the run's scenario inside a results folder, and the folder holding its loan book
+#: when the scenario's own reference to it cannot be kept (an absolute path, or one out of the
+#: scenario's folder).
+SCENARIO_COPY = "scenario.toml"
+BOOK_FOLDER = "loan_book"
+#: CSV for people as well as programs: a byte-order mark tells Excel the file is UTF-8 (without
+#: it, "Alès" reads "AlÃ¨s"); pandas and most readers skip it.
+CSV_ENCODING = "utf-8-sig"
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_created(path: Path, *, folder: bool) -> None:
+    """Give ``path`` the mode an ordinary ``open``/``mkdir`` would have given it."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
 def has_parquet() -> bool:
@@ -48,7 +78,12 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
 
 
 def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool = False, parquet: bool | None = None) -> list[Path]:
-    """Write paths, summary, ratios, by-year, by-sector and by-territory tables and ``meta.json``.
+    """Write the tables, ``results.xlsx``, ``meta.json`` and the scenario (with its loan book).
+
+    The tables are paths, summary, ratios, by-year, by-sector and by-territory, each as CSV
+    (UTF-8 with a byte-order mark, full precision) and, with pyarrow, Parquet. ``results.xlsx``
+    holds all but the paths, one sheet each, for Excel. ``scenario.toml`` is the run's scenario
+    with its overrides applied, next to a copy of its loan book.
 
     Parameters
     ----------
@@ -64,7 +99,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
     Returns
     -------
     list of Path
-        The files written, inside ``out_dir``.
+        The files written, inside ``out_dir`` (the loan book's copy included).
 
     Raises
     ------
@@ -75,7 +110,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
     target = check_target(out_dir, force=force)
     parquet = has_parquet() if parquet is None else parquet
     if parquet and not has_parquet():
-        raise OutputError(str(target), ["Parquet output needs pyarrow: pip install 'levier[parquet]'"])
+        raise OutputError(str(target), [f"Parquet output needs pyarrow: {install_hint('pyarrow', 'parquet')}"])
 
     tables = {
         "paths": result.paths.reset_index(),
@@ -89,23 +124,146 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
+        _as_created(staging, folder=True)
     except OSError as exc:
         raise OutputError(str(target), [f"cannot create a folder in {parent}: {exc.strerror}"]) from None
     try:
+        from levier.present.excel import write_workbook
+
         names = []
         for name, frame in tables.items():
-            frame.to_csv(staging / f"{name}.csv", index=False)
+            frame.to_csv(staging / f"{name}.csv", index=False, encoding=CSV_ENCODING)
             names.append(f"{name}.csv")
             if parquet:
                 frame.to_parquet(staging / f"{name}.parquet", index=False)
                 names.append(f"{name}.parquet")
-        meta = dict(result.meta, files=sorted(names + ["meta.json"]))
+        copies, copy_hash = _copy_scenario(result.scenario, staging)
+        names += copies
+        meta = dict(result.meta, files=sorted(names + ["meta.json", "results.xlsx"]), scenario_copy=SCENARIO_COPY,
+                    scenario_copy_hash=copy_hash)
+        write_workbook({k: v for k, v in tables.items() if k != "paths"}, meta, staging / "results.xlsx")
+        names.append("results.xlsx")
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [target / n for n in sorted(names + ["meta.json"])]
+
+
+def _copy_scenario(scenario, folder: Path) -> tuple[list[str], str]:
+    """Write ``scenario.toml`` and the loan book's copy into ``folder``.
+
+    A relative reference that stays inside the scenario's folder (``books/2024.csv``) is kept
+    and the book copied to the same place, so the copy's content hash is the run's. Any other
+    (absolute, or ``../``) is pointed at ``loan_book/<name>``: the hash then differs only by
+    that path.
+
+    Returns
+    -------
+    names : list of str
+        The files written, relative to ``folder``.
+    content_hash : str
+        The content hash of the copy, read from ``folder``.
+    """
+    from levier.model.scenario import Scenario
+
+    names = []
+    book = scenario.loan_book_path
+    if book is not None:
+        reference = Path(scenario.loan_book.path)
+        inside = not reference.is_absolute() and ".." not in reference.parts
+        relative = reference if inside else Path(BOOK_FOLDER) / reference.name
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(book, folder / relative)
+        names.append(relative.as_posix())
+        data = scenario.model_dump(mode="python", exclude_unset=True)
+        data["loan_book"] = dict(data["loan_book"], path=relative.as_posix())
+        scenario = Scenario.from_dict(data, source=scenario.source, base_dir=folder)
+    (folder / SCENARIO_COPY).write_text(scenario_toml(scenario), encoding="utf-8")
+    return [SCENARIO_COPY, *names], scenario.content_hash()
+
+
+def scenario_toml(scenario) -> str:
+    """The scenario as a TOML file: every key with its validated value (defaults spelled out).
+
+    Reading it back gives the same scenario (the same :meth:`~levier.Scenario.content_hash`
+    for the same loan book). Keys whose value is none are left out: they are optional and
+    none by default.
+    """
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    head = [f"# The scenario of a levier run: {scenario.source}, as validated (defaults spelled out).", ""]
+    scalars = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not _is_table(v) and not _is_tables(v)]
+    lines = head + scalars
+    for key, value in data.items():
+        if _is_table(value):
+            lines += ["", f"[{_toml_key(key)}]"] + [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in value.items()]
+        elif _is_tables(value):
+            for item in value:
+                lines += ["", f"[[{_toml_key(key)}]]"] + [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def scenario_of_folder(folder: str | Path, meta: dict):
+    """The scenario of the run in results ``folder``, read from the folder's own copy.
+
+    A folder written before the copy existed falls back to the file the run named (relative
+    paths taken from the current folder, as they were then).
+
+    Raises
+    ------
+    InputError
+        If the scenario cannot be found, or its content differs from the run's.
+    """
+    from levier.errors import InputError
+    from levier.model.scenario import load_scenario
+
+    folder = Path(folder)
+    copy = meta.get("scenario_copy")
+    if copy:
+        path, expected = folder / copy, meta.get("scenario_copy_hash", meta.get("scenario_hash"))
+        if not path.is_file():
+            raise InputError(str(folder), [f"{copy} is missing: this folder holds the scenario of its run"])
+    else:
+        source = meta.get("scenario_source")
+        if not source or not Path(source).is_file():
+            raise InputError(str(folder), [f"the scenario file of this run is gone: {source}"])
+        path, expected = Path(source), meta.get("scenario_hash")
+    scenario = load_scenario(path)
+    if scenario.content_hash() != expected:
+        raise InputError(str(folder), [f"{path} (or its loan book) has changed since this run (its SHA-256 differs)"])
+    return scenario
+
+
+def _is_table(value) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_tables(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(x, dict) for x in value)
+
+
+def _toml_key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)  # the shortest text that reads back as the same double
+        return {"inf": "inf", "-inf": "-inf", "nan": "nan"}.get(text, text)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON's escapes are TOML's basic-string escapes
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {value!r}")
 
 
 def _move_into_place(staging: Path, target: Path) -> None:
@@ -146,6 +304,7 @@ def write_file_atomic(path: str | Path, write, *, force: bool = False) -> Path:
         parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=parent)
         os.close(fd)
+        _as_created(Path(tmp), folder=False)
     except OSError as exc:
         raise OutputError(str(target), [f"cannot write in {parent}: {exc.strerror}"]) from None
     try:
@@ -158,5 +317,6 @@ def write_file_atomic(path: str | Path, write, *, force: bool = False) -> Path:
 
 
 def write_csv_atomic(frame, path: str | Path, *, force: bool = False) -> Path:
-    """Write a table as CSV, all or nothing (see :func:`write_file_atomic`)."""
-    return write_file_atomic(path, frame.to_csv, force=force)
+    """Write a table as CSV (UTF-8 with a byte-order mark, for Excel), all or nothing (see
+    :func:`write_file_atomic`)."""
+    return write_file_atomic(path, lambda tmp: frame.to_csv(tmp, encoding=CSV_ENCODING), force=force)

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from levier.names import risk_level
+from levier.present.i18n import format_percent, t as _t
 from levier.stats import Z95, expected_shortfall, value_at_risk
 
 if TYPE_CHECKING:  # pragma: no cover
     from levier.analysis.lab import Comparison, Sweep, Tornado
     from levier.engine.result import SimulationResult
 
-__all__ = ["ComparisonPlots", "ResultPlots", "SweepPlots", "pyplot", "tail"]
+__all__ = ["ComparisonPlots", "ResultPlots", "SweepPlots", "exceedance", "pyplot", "tail"]
 
 #: Colours of the figures (colour-blind safe: Okabe and Ito).
 COLOURS = {"fund": "#0072B2", "bank": "#E69F00", "investment": "#009E73", "jobs": "#CC79A7", "risk": "#D55E00",
@@ -40,7 +41,9 @@ def pyplot():
     try:
         import matplotlib.pyplot as plt  # without a display, matplotlib picks Agg by itself
     except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'levier[plot]'") from None
+        from levier.errors import install_hint
+
+        raise ImportError(f"plots need matplotlib: {install_hint('matplotlib', 'plot')}") from None
     return plt
 
 
@@ -51,80 +54,136 @@ def _axes(ax, figsize=(7.0, 4.0)):
     return ax
 
 
-def _money(ax, axis="x") -> None:
+def _label(metric: str, lang: str) -> str:
+    return _t(_LABELS[metric], lang) if metric in _LABELS else metric
+
+
+def _amount(v: float, lang: str = "en") -> str:
+    """An axis or legend amount: ``10.7 M``, ``250 k`` (French: ``10,7 M``)."""
+    a = abs(v)
+    text = f"{v / 1e6:,.1f} M" if a >= 1e6 else (f"{v / 1e3:,.0f} k" if a >= 1e3 else f"{v:,.0f}")
+    return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
+
+
+def _money(ax, axis="x", lang: str = "en") -> None:
     from matplotlib.ticker import FuncFormatter
 
     def fmt(v, _):
-        a = abs(v)
-        return f"{v / 1e6:,.1f} M" if a >= 1e6 else (f"{v / 1e3:,.0f} k" if a >= 1e3 else f"{v:,.0f}")
+        return _amount(v, lang)
 
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(FuncFormatter(fmt))
 
 
-def loss(result: SimulationResult, metric: str = "fund_loss", levels=None, ax=None, bins: int = 60):
-    """Distribution of a loss with its expected loss, and VaR and ES at each level, marked.
+def loss(result: SimulationResult, metric: str = "fund_loss", levels=None, ax=None, bins: int = 60, lang: str = "en"):
+    """Distribution of a loss with its expected loss, and its VaR and ES, marked.
 
-    The vertical lines are labelled ``EL``, ``VaR 99 %`` and ``ES 99 %`` (their x is the
-    statistic, as in ``result.summary()``).
+    ``levels`` defaults to one level (99 %, or the scenario's highest): three lines — ``EL``,
+    ``VaR 99 %``, ``ES 99 %`` (their x is the statistic, as in ``result.summary()``) — that a
+    reader can tell apart; the legend gives their values.
     """
     ax = _axes(ax)
     x = result.paths[metric].to_numpy()
-    levels = list(levels or result.scenario.simulation.risk_levels)
-    ax.hist(x, bins=bins, density=True, color=COLOURS["fund"], alpha=0.55, label=f"{len(x):,} paths")
-    ax.axvline(x.mean(), color=COLOURS["neutral"], lw=2, label="EL")
-    styles = ["--", "-.", ":"]
+    levels = list(levels or [risk_level(result.scenario.simulation.risk_levels)])
+    ax.hist(x, bins=bins, density=True, color=COLOURS["fund"], alpha=0.55,
+            label=_t("{n} paths", lang, n=f"{len(x):,}".replace(",", "\u202f" if lang == "fr" else ",")))
+    ax.axvline(x.mean(), color=COLOURS["neutral"], lw=2.2, label=f"{_t('EL', lang)}: {_amount(x.mean(), lang)}")
+    styles = ["--", ":", "-."]
     for i, alpha in enumerate(levels):
-        style = styles[i % len(styles)]
-        ax.axvline(value_at_risk(x, alpha), color=COLOURS["risk"], ls=style, lw=1.8, label=f"VaR {100 * alpha:g} %")
-        ax.axvline(expected_shortfall(x, alpha), color="black", ls=style, lw=1.2, label=f"ES {100 * alpha:g} %")
-    ax.set_xlabel(_LABELS.get(metric, metric))
-    ax.set_ylabel("density")
+        style, level = styles[i % len(styles)], format_percent(alpha, lang)
+        var, es = value_at_risk(x, alpha), expected_shortfall(x, alpha)
+        ax.axvline(var, color=COLOURS["risk"], ls=style, lw=2.2, label=f"{_t('VaR {level}', lang, level=level)}: {_amount(var, lang)}")
+        ax.axvline(es, color="black", ls=style, lw=1.6, label=f"{_t('ES {level}', lang, level=level)}: {_amount(es, lang)}")
+    ax.set_xlabel(_label(metric, lang))
+    ax.set_ylabel(_t("density", lang))
     ax.set_yticks([])
-    _money(ax)
-    ax.legend(fontsize="small", frameon=False)
-    ax.set_title(f"{_LABELS.get(metric, metric)}: expected loss, VaR and ES")
+    _money(ax, lang=lang)
+    ax.legend(fontsize="medium", frameon=True, framealpha=0.9, loc="upper right")
+    ax.set_title(_t("{label}: expected loss, VaR and ES", lang, label=_label(metric, lang)))
     return ax
 
 
-def distribution(result: SimulationResult, metric: str = "jobs_additional", ax=None, bins: int = 50):
+def exceedance(result: SimulationResult, metric: str = "fund_loss", levels=None, ax=None, lang: str = "en"):
+    """The loss-exceedance curve: P(loss > x) against x, the probability on a log scale.
+
+    Read it as "with probability p (once in 1/p futures) the loss is more than x". The VaR at
+    level α is where the curve crosses ``1 − α`` (marked), and the ES — the mean loss beyond
+    the VaR — is marked at the same height. Probabilities below ``1 / paths`` cannot be seen.
+    """
+    ax = _axes(ax)
+    x = np.sort(result.paths[metric].to_numpy())
+    n = x.size
+    values = np.unique(x)  # ties (many paths lose nothing) make one step, not many
+    survival = 1.0 - np.searchsorted(x, values, side="right") / n  # P(L > v) on the sample
+    keep = survival > 0
+    ax.step(values[keep], survival[keep], where="post", color=COLOURS["fund"], lw=2.0)
+    ax.set_yscale("log")
+    levels = list(levels or result.scenario.simulation.risk_levels)
+    for alpha in levels:
+        p = 1.0 - alpha
+        if p < 1.0 / n:
+            continue
+        var, es = value_at_risk(x, alpha, presorted=True), expected_shortfall(x, alpha, presorted=True)
+        level = format_percent(alpha, lang)
+        ax.plot([x[0], var], [p, p], color=COLOURS["neutral"], lw=0.8, ls=":")
+        ax.plot([var], [p], "o", color=COLOURS["risk"], ms=7)
+        ax.plot([es], [p], "D", color="black", ms=6)
+        ax.annotate(f"VaR {level} {_amount(var, lang)}  ·  ES {_amount(es, lang)}", (es, p), xytext=(8, 2),
+                    textcoords="offset points", fontsize="small", va="bottom")
+    from matplotlib.lines import Line2D
+
+    ax.legend(handles=[Line2D([], [], color=COLOURS["risk"], marker="o", ls="", label="VaR"),
+                       Line2D([], [], color="black", marker="D", ls="", label="ES")],
+              loc="lower left", fontsize="medium", frameon=True, framealpha=0.9)
+    ax.set_xlabel(_t("Fund loss over the horizon (€)", lang) if metric == "fund_loss" else _label(metric, lang))
+    ax.set_ylabel(_t("Probability that the fund loses more", lang))
+    _money(ax, lang=lang)
+    ax.set_ylim(max(0.5 / n, 1e-6), 1.0)
+    ax.margins(x=0.12)
+    ax.set_title(_t("How much the fund can lose: the chance of losing more than each amount", lang), fontsize="medium")
+    return ax
+
+
+def distribution(result: SimulationResult, metric: str = "jobs_additional", ax=None, bins: int = 50, lang: str = "en"):
     """Histogram of a per-path metric with its mean and median (missing values left out)."""
     ax = _axes(ax)
     x = result.paths[metric].to_numpy()
     x = x[~np.isnan(x)]
     colour = COLOURS["jobs"] if "job" in metric and "cost" not in metric else COLOURS["fund"]
-    ax.hist(x, bins=bins, color=colour, alpha=0.6, label=f"{len(x):,} paths")
-    ax.axvline(x.mean(), color=COLOURS["neutral"], lw=2, label="mean")
-    ax.axvline(np.quantile(x, 0.5, method="inverted_cdf"), color=COLOURS["neutral"], ls="--", lw=1.5, label="median")
-    ax.set_xlabel(_LABELS.get(metric, metric))
-    ax.set_ylabel("paths")
+    ax.hist(x, bins=bins, color=colour, alpha=0.6,
+            label=_t("{n} paths", lang, n=f"{len(x):,}".replace(",", "\u202f" if lang == "fr" else ",")))
+    ax.axvline(x.mean(), color=COLOURS["neutral"], lw=2, label=_t("mean", lang))
+    ax.axvline(np.quantile(x, 0.5, method="inverted_cdf"), color=COLOURS["neutral"], ls="--", lw=1.5,
+               label=_t("median", lang))
+    ax.set_xlabel(_label(metric, lang))
+    ax.set_ylabel(_t("paths", lang))
     if "cost" in metric:
-        _money(ax)
-    ax.legend(fontsize="small", frameon=False)
-    ax.set_title(_LABELS.get(metric, metric))
+        _money(ax, lang=lang)
+    ax.legend(fontsize="medium", frameon=False)
+    ax.set_title(_label(metric, lang))
     return ax
 
 
-def fan(result: SimulationResult, metric: str = "jobs", ax=None):
+def fan(result: SimulationResult, metric: str = "jobs", ax=None, lang: str = "en"):
     """Fan chart of a per-year metric: the median and the 50 % and 90 % bands across paths."""
     ax = _axes(ax)
     values = result.year_paths(metric).to_numpy()
     years = np.arange(1, values.shape[1] + 1)
     q = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0, method="inverted_cdf")
     colour = COLOURS["jobs"] if metric == "jobs" else COLOURS["fund"]
-    ax.fill_between(years, q[0], q[4], color=colour, alpha=0.18, lw=0, label="90 % of paths")
-    ax.fill_between(years, q[1], q[3], color=colour, alpha=0.35, lw=0, label="50 % of paths")
-    ax.plot(years, q[2], color=colour, lw=2.2, marker="o", ms=3, label="median")
-    ax.set_xlabel("year")
-    ax.set_ylabel(_LABELS.get(metric, metric))
+    ax.fill_between(years, q[0], q[4], color=colour, alpha=0.18, lw=0, label=_t("90 % of paths", lang))
+    ax.fill_between(years, q[1], q[3], color=colour, alpha=0.35, lw=0, label=_t("50 % of paths", lang))
+    ax.plot(years, q[2], color=colour, lw=2.2, marker="o", ms=3, label=_t("median", lang))
+    ax.set_xlabel(_t("year", lang))
+    ax.set_ylabel(_label(metric, lang))
     ax.set_xticks(years)
     if metric in ("fund_outstanding", "bank_outstanding", "fund_cash_flow"):
-        _money(ax, "y")
-    ax.legend(fontsize="small", frameon=False, loc="best")
-    ax.set_title(f"{_LABELS.get(metric, metric)}, year by year")
+        _money(ax, "y", lang)
+    ax.legend(fontsize="medium", frameon=False, loc="best")
+    ax.set_title(_t("{label}, year by year", lang, label=_label(metric, lang)))
     return ax
 
 
-def leverage(result: SimulationResult, ax=None):
+def leverage(result: SimulationResult, ax=None, lang: str = "en"):
     """The leverage cascade: fund € → bank € → total investment per financed project (bars),
     with the totals and the jobs they carry written on the bars."""
     ax = _axes(ax)
@@ -132,24 +191,26 @@ def leverage(result: SimulationResult, ax=None):
     financed = p["n_financed"].mean()
     totals = {"fund": p["fund_lent"].mean(), "bank": p["bank_lent"].mean(), "investment": p["investment"].mean()}
     per_project = {k: v / financed if financed > 0 else np.nan for k, v in totals.items()}
-    names = ["Fund's loan", "Bank credit", "Total investment"]
+    names = [_t(name, lang) for name in ("Fund's loan", "Bank credit", "Total investment")]
     colours = [COLOURS["fund"], COLOURS["bank"], COLOURS["investment"]]
     bars = ax.bar(names, list(per_project.values()), color=colours)
     fund = per_project["fund"]
     for bar, key in zip(bars, per_project):
         multiple = per_project[key] / fund if fund else np.nan
-        ax.annotate(f"× {multiple:.1f}\ntotal {totals[key] / 1e6:,.1f} M€", (bar.get_x() + bar.get_width() / 2,
+        label = _t("× {multiple}\ntotal {total} M€", lang, multiple=f"{multiple:.1f}", total=f"{totals[key] / 1e6:,.1f}")
+        ax.annotate(label.replace(".", ",") if lang == "fr" else label, (bar.get_x() + bar.get_width() / 2,
                     bar.get_height()), ha="center", va="bottom", fontsize="small")
     jobs = p["jobs_additional"].mean()
-    ax.set_ylabel("€ per financed project")
-    _money(ax, "y")
+    ax.set_ylabel(_t("€ per financed project", lang))
+    _money(ax, "y", lang)
     ax.set_ylim(0, max(per_project.values()) * 1.3 if financed > 0 else 1)
-    ax.set_title(f"Leverage: {financed:,.1f} projects financed, {jobs:,.0f} additional jobs "
-                 f"({jobs / financed if financed else 0:,.1f} per project)")
+    title = _t("Leverage: {financed} projects financed, {jobs} additional jobs ({per} per project)", lang,
+               financed=f"{financed:,.1f}", jobs=f"{jobs:,.0f}", per=f"{jobs / financed if financed else 0:,.1f}")
+    ax.set_title(title.replace(".", ",") if lang == "fr" else title, fontsize="medium")
     return ax
 
 
-def groups(result: SimulationResult, by: str = "sector", level: float | None = None, ax=None):
+def groups(result: SimulationResult, by: str = "sector", level: float | None = None, ax=None, lang: str = "en"):
     """Expected loss and contribution to the fund's ES, by sector (or territory)."""
     ax = _axes(ax)
     table = result.by_sector() if by == "sector" else result.by_territory()
@@ -159,14 +220,15 @@ def groups(result: SimulationResult, by: str = "sector", level: float | None = N
     if column not in table:
         raise ValueError(f"no ES contribution at {alpha:g}; the scenario's risk levels are {levels}")
     y = np.arange(len(table))
-    ax.barh(y - 0.2, table["fund_loss"], height=0.4, color=COLOURS["fund"], label="expected loss")
-    ax.barh(y + 0.2, table[column], height=0.4, color=COLOURS["risk"], label=f"contribution to ES {100 * alpha:g} %")
+    ax.barh(y - 0.2, table["fund_loss"], height=0.4, color=COLOURS["fund"], label=_t("expected loss", lang))
+    ax.barh(y + 0.2, table[column], height=0.4, color=COLOURS["risk"],
+            label=_t("contribution to ES {level}", lang, level=format_percent(alpha, lang)))
     ax.set_yticks(y, table.index)
     ax.invert_yaxis()
     ax.set_xlabel("€")
-    _money(ax)
-    ax.legend(fontsize="small", frameon=False)
-    ax.set_title(f"Fund loss by {by}")
+    _money(ax, lang=lang)
+    ax.legend(fontsize="medium", frameon=False)
+    ax.set_title(_t("Fund loss by {by}", lang, by=_t(by, lang)))
     return ax
 
 
@@ -236,26 +298,29 @@ class ResultPlots:
     def __init__(self, result: SimulationResult):
         self._result = result
 
-    def loss(self, metric: str = "fund_loss", levels=None, ax=None, bins: int = 60):
-        return loss(self._result, metric, levels, ax, bins)
+    def loss(self, metric: str = "fund_loss", levels=None, ax=None, bins: int = 60, lang: str = "en"):
+        return loss(self._result, metric, levels, ax, bins, lang)
 
-    def distribution(self, metric: str = "jobs_additional", ax=None, bins: int = 50):
-        return distribution(self._result, metric, ax, bins)
+    def exceedance(self, metric: str = "fund_loss", levels=None, ax=None, lang: str = "en"):
+        return exceedance(self._result, metric, levels, ax, lang)
 
-    def jobs(self, ax=None):
-        return distribution(self._result, "jobs_additional", ax)
+    def distribution(self, metric: str = "jobs_additional", ax=None, bins: int = 50, lang: str = "en"):
+        return distribution(self._result, metric, ax, bins, lang)
 
-    def cost_per_job(self, ax=None):
-        return distribution(self._result, "cost_per_job", ax)
+    def jobs(self, ax=None, lang: str = "en"):
+        return distribution(self._result, "jobs_additional", ax, lang=lang)
 
-    def fan(self, metric: str = "jobs", ax=None):
-        return fan(self._result, metric, ax)
+    def cost_per_job(self, ax=None, lang: str = "en"):
+        return distribution(self._result, "cost_per_job", ax, lang=lang)
 
-    def leverage(self, ax=None):
-        return leverage(self._result, ax)
+    def fan(self, metric: str = "jobs", ax=None, lang: str = "en"):
+        return fan(self._result, metric, ax, lang)
 
-    def groups(self, by: str = "sector", level: float | None = None, ax=None):
-        return groups(self._result, by, level, ax)
+    def leverage(self, ax=None, lang: str = "en"):
+        return leverage(self._result, ax, lang)
+
+    def groups(self, by: str = "sector", level: float | None = None, ax=None, lang: str = "en"):
+        return groups(self._result, by, level, ax, lang)
 
 
 class ComparisonPlots:

@@ -1,0 +1,143 @@
+"""One Excel workbook of a run's tables, for an analyst who opens results in Excel.
+
+Numbers are written as numbers, to 16 significant digits (openpyxl's writing; Excel itself
+computes with 15; the CSVs keep every digit); only their display is rounded, by a number
+format chosen from each column's values (thousands grouped for euros and counts, four decimals
+for rates and shares). Excel shows them with the reader's own separators (``1 234 567`` and
+``0,2850`` in French Excel), because a format code is locale-independent. Each sheet has a bold,
+frozen header row and a frozen first column, and columns wide enough for their content.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SHEETS", "number_format", "write_workbook"]
+
+#: Tables with one metric per row: their numbers are formatted row by row (a loss rate and a loss
+#: in euros share a column); the others, column by column.
+_BY_ROW = ("summary", "ratios")
+#: The sheet of each table, in the workbook's order.
+SHEETS = {"summary": "summary", "ratios": "ratios", "by_year": "by year", "by_sector": "by sector",
+          "by_territory": "by territory"}
+_MAX_WIDTH = 40
+
+
+def number_format(values: np.ndarray) -> str:
+    """The display format for a column of numbers (the stored values keep full precision).
+
+    Whole numbers and magnitudes from 1 000 get grouped thousands and no decimals; from 10, one
+    decimal; from 1, three; below 1 (shares, rates, probabilities), four.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return "General"
+    largest = float(np.max(np.abs(finite)))
+    if np.all(finite == np.round(finite)) or largest >= 1_000:
+        return "#,##0"
+    if largest >= 10:
+        return "#,##0.0"
+    if largest >= 1:
+        return "0.000"
+    return "0.0000"
+
+
+def _cell(value):
+    """A value openpyxl writes as Excel reads it: numbers as numbers, NaN as an empty cell."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")  # Excel has no infinity
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str | Path) -> Path:
+    """Write ``tables`` (one sheet each, see :data:`SHEETS`) and ``meta`` to an ``.xlsx`` file.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        Tables with a plain index (as written to CSV: ``frame.reset_index()``), keyed by the
+        names of :data:`SHEETS`; others get a sheet of their own name.
+    meta : mapping
+        The run's provenance, written as a ``meta`` sheet of key / value rows (lists and
+        tables as JSON text).
+    path : path
+        The file to write (replaced if it exists: callers write into a staging folder).
+
+    Returns
+    -------
+    Path
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    book.remove(book.active)
+    bold = Font(bold=True)
+    for name, frame in tables.items():
+        sheet = book.create_sheet(SHEETS.get(name, name)[:31])
+        sheet.append([str(c) for c in frame.columns])
+        for row in frame.itertuples(index=False):
+            sheet.append([_cell(v) for v in row])
+        numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+                   for c in frame.columns]
+        values = frame.to_numpy(dtype=object)
+        formats = np.full(values.shape, "General", dtype=object)
+        if name in _BY_ROW:
+            for i in range(len(frame)):
+                row = np.array([float(v) for v, n in zip(values[i], numeric) if n], dtype=float)
+                formats[i, numeric] = number_format(row)
+        else:
+            for j, n in enumerate(numeric):
+                if n:
+                    formats[:, j] = number_format(frame.iloc[:, j].to_numpy(dtype=float))
+        for j, column in enumerate(frame.columns, start=1):
+            sheet.cell(1, j).font = bold
+            shown = [str(column)]
+            for i in range(len(frame)):
+                if numeric[j - 1]:
+                    sheet.cell(i + 2, j).number_format = formats[i, j - 1]
+                    shown.append(_shown(values[i, j - 1], formats[i, j - 1]))
+                else:
+                    shown.append("" if values[i, j - 1] is None else str(values[i, j - 1]))
+            sheet.column_dimensions[get_column_letter(j)].width = min(_MAX_WIDTH, max(map(len, shown)) + 2)
+        sheet.freeze_panes = "B2"
+    sheet = book.create_sheet("meta")
+    sheet.append(["key", "value"])
+    for key in sorted(meta):
+        value = meta[key]
+        sheet.append([key, _cell(value) if not isinstance(value, (list, dict, tuple)) else json.dumps(value)])
+    sheet.cell(1, 1).font = sheet.cell(1, 2).font = bold
+    sheet.column_dimensions["A"].width = max(len(str(k)) for k in [*meta, "key"]) + 2
+    sheet.column_dimensions["B"].width = _MAX_WIDTH * 2
+    sheet.freeze_panes = "A2"
+    path = Path(path)
+    book.save(path)
+    return path
+
+
+def _shown(value, fmt: str) -> str:
+    """About the text Excel shows for ``value`` in ``fmt`` (for the column's width)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(value):
+        return "" if math.isnan(value) else "-inf"
+    decimals = len(fmt.rsplit(".", 1)[1]) if "." in fmt else 0
+    return f"{value:,.{decimals}f}"

@@ -1,0 +1,286 @@
+"""Labels in English and French, and numbers, amounts and dates as each language writes them.
+
+The code names (``fund_loss``, ``q_0.05``) and the scenario keys stay English everywhere; only
+what people read — the CLI's tables and the report — changes with ``lang``. French numbers use
+a narrow no-break space (U+202F) between thousands and a decimal comma: ``10 904 €``,
+``5,41 M€``, ``99 %``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from collections.abc import Mapping
+from typing import SupportsFloat
+
+__all__ = ["LANGS", "check_lang", "default_lang", "format_date", "format_estimate", "format_number", "format_percent",
+           "t"]
+
+LANGS = ("en", "fr")
+#: The thousands separator of French numbers: a narrow no-break space.
+NNBSP = "\u202f"
+
+
+def default_lang(environ: Mapping[str, str] | None = None) -> str:
+    """The language of the user's locale: ``"fr"`` if it is French, else ``"en"``.
+
+    As POSIX reads them, the first of ``LC_ALL``, ``LC_MESSAGES`` and ``LANG`` that is set and
+    not empty decides (``fr_FR.UTF-8``, ``fr_CA``, ``fr`` are French).
+    """
+    env = os.environ if environ is None else environ
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(name, "")
+        if value:
+            return "fr" if value.lower().startswith("fr") else "en"
+    return "en"
+
+
+def check_lang(lang: str | None) -> str:
+    """``lang`` itself if it is one of :data:`LANGS`, the locale's language if None."""
+    if lang is None:
+        return default_lang()
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
+    return lang
+
+
+def _group(text: str, lang: str) -> str:
+    """Swap Python's ``1,234.5`` to the language's separators."""
+    if lang == "fr":
+        return text.replace(",", NNBSP).replace(".", ",").replace("-", "\u2212")
+    return text
+
+
+def format_number(value: SupportsFloat | None, digits: int = 3, lang: str = "en") -> str:
+    """A number for people: thousands separators, about ``digits`` significant figures.
+
+    >>> format_number(10904.2), format_number(10904.2, lang="fr")
+    ('10,904', '10\u202f904')
+    >>> format_number(5.1434, lang="fr")
+    '5,14'
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    value = float(value)
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 10 ** (digits - 1):
+        return _group(f"{value:,.0f}", lang)
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(magnitude))))
+    return _group(f"{value:,.{min(decimals, 6)}f}", lang)
+
+
+def _fixed(value: float, decimals: int, lang: str) -> str:
+    if decimals <= 0:
+        step = 10.0 ** (-decimals)
+        return _group(f"{round(value / step) * step:,.0f}", lang)
+    return _group(f"{value:,.{decimals}f}", lang)
+
+
+def format_estimate(value: float, half_width: float, unit: str = "", lang: str = "en") -> tuple[str, str, int]:
+    """An estimate rounded to what its Monte Carlo error supports.
+
+    The value is rounded at the decimal of the first significant figure of ``half_width`` (the
+    half-width of its 95 % interval), and amounts in euros of a million or more are written in
+    M€. Returns ``(value with unit, "± half-width", decimals)`` — ``decimals`` (in the unit
+    shown, M€ or not) lets the interval's ends be written the same way.
+
+    >>> format_estimate(5_409_228, 28_220, "€")
+    ('5.41 M€', '± 0.03', 2)
+    >>> format_estimate(11_133, 56, "€", lang="fr")
+    ('11\u202f130 €', '± 60', -1)
+    >>> format_estimate(5.1434, 0.0023)
+    ('5.143', '± 0.002', 3)
+    """
+    if value is None or not math.isfinite(value):
+        return "–", "", 0
+    scale, shown_unit = (1e6, "M€") if unit == "€" and abs(value) >= 1e6 else (1.0, unit)
+    v, h = value / scale, abs(half_width) / scale if half_width == half_width else 0.0
+    if h > 0 and math.isfinite(h):
+        decimals = -int(math.floor(math.log10(h)))
+    else:  # no error to speak of (a constant): three significant figures
+        decimals = 2 - int(math.floor(math.log10(abs(v)))) if v else 0
+    decimals = min(decimals, 6)
+    text = _fixed(v, decimals, lang)
+    pm = f"± {_fixed(h, decimals, lang)}" if h > 0 else ""
+    return (f"{text} {shown_unit}" if shown_unit else text), pm, decimals
+
+
+def format_interval(low: float, high: float, decimals: int, unit: str = "", lang: str = "en", scale: float = 1.0) -> str:
+    """``low – high`` written with ``decimals`` (as from :func:`format_estimate`), in its unit."""
+    text = f"{_fixed(low / scale, decimals, lang)} – {_fixed(high / scale, decimals, lang)}"
+    return f"{text} {unit}" if unit else text
+
+
+def format_percent(share: float, lang: str = "en") -> str:
+    """``0.99`` → ``99 %`` (``99 %`` with a narrow no-break space in French)."""
+    number = f"{100 * share:g}"
+    return (number.replace(".", ",") + NNBSP + "%") if lang == "fr" else number + " %"
+
+
+_MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+              "novembre", "décembre"]
+
+
+def format_date(when: _dt.datetime, lang: str = "en") -> str:
+    """A UTC time as the language writes it: ``2026-12-01 19:30 UTC``, ``1er décembre 2026, 19 h 30 UTC``."""
+    when = when.astimezone(_dt.timezone.utc)
+    if lang == "fr":
+        day = "1er" if when.day == 1 else str(when.day)
+        return f"{day} {_MONTHS_FR[when.month - 1]} {when.year}, {when.hour} h {when.minute:02d} UTC"
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+#: French for every English label levier shows (the English text is the key).
+FRENCH: dict[str, str] = {
+    # headline table
+    "figure": "indicateur", "mean": "moyenne", "± MC se": "± erreur MC", "median": "médiane",
+    "{q} quantile": "quantile {q}", "q {q}": "q {q}",
+    "Projects financed": "Projets financés", "  of which additional": "  dont additionnels",
+    "Jobs created (year {year})": "Emplois créés (année {year})",
+    "Jobs additional (year {year})": "Emplois additionnels (année {year})",
+    "Jobs additional, net of deadweight": "Emplois additionnels, nets de l'effet d'aubaine",
+    "Cost per additional job (€)": "Coût par emploi additionnel (€)", "Bank € per fund €": "€ de banque par € du fonds",
+    "Investment € per fund €": "€ d'investissement par € du fonds", "Fund lent (€)": "Prêté par le fonds (€)",
+    "Fund loss (€)": "Perte du fonds (€)", "Fund net cost, PV (€)": "Coût net du fonds, valeur actuelle (€)",
+    "Bank lent (€)": "Prêté par la banque (€)", "Bank loss (€)": "Perte de la banque (€)", "Defaults": "Défaillances",
+    # risk tables
+    "risk (€)": "risque (€)", "VaR, 95 % interval": "VaR, intervalle à 95 %", "Fund loss": "Perte du fonds",
+    "Fund's net cost": "Coût net du fonds", "Bank loss": "Perte de la banque",
+    "{title} — {paths} paths, {years} years, {projects} projects ({book} in the loan book)":
+        "{title} — {paths} trajectoires, {years} ans, {projects} projets ({book} en portefeuille)",
+    "seed entropy {seed} · scenario {hash} · levier {version} · {seconds} s ({rate} paths/s)":
+        "graine {seed} · scénario {hash} · levier {version} · {seconds} s ({rate} trajectoires/s)",
+    "No project was financed on any path: check the bank's threshold and gearing, the screening\n"
+    "(policy.max_pd), the offer (policy.loan_per_job, loan_cap) and the fund's capital.":
+        "Aucun projet n'est financé sur aucune trajectoire : vérifiez le seuil et le levier de la banque, la "
+        "sélection\n(policy.max_pd), l'offre (policy.loan_per_job, loan_cap) et le capital du fonds.",
+    # report: cards and sections
+    "What the fund gets, and what it can lose": "Ce que le fonds obtient, et ce qu'il peut perdre",
+    "Additional jobs in year {year}": "Emplois additionnels en année {year}",
+    "Cost per additional job": "Coût par emploi additionnel", "Fund expected loss": "Perte moyenne du fonds",
+    "Fund loss, ES {level}": "Perte du fonds, ES {level}",
+    "95 % interval {interval}": "intervalle à 95 % : {interval}",
+    "95 % interval {interval} (bootstrap)": "intervalle à 95 % : {interval} (bootstrap)",
+    "The loss in a bad decade": "La perte dans une mauvaise décennie",
+    "Pictures": "Figures", "Key figures": "Chiffres clés", "Risk": "Risque",
+    "Ratios of the portfolio": "Ratios du portefeuille",
+    "Jobs and cost by sector": "Emplois et coût par filière", "Jobs and cost by territory": "Emplois et coût par territoire",
+    "The scenario": "Le scénario", "Provenance": "Provenance",
+    "{description} {paths} Monte Carlo paths over {years} years, {projects} projects ({book} in the loan book). "
+    "Figures are means over paths with the half-width of their 95 % Monte Carlo interval (±), rounded to what "
+    "that error supports.":
+        "{description} {paths} trajectoires Monte Carlo sur {years} ans, {projects} projets ({book} en "
+        "portefeuille). Les chiffres sont des moyennes sur les trajectoires, avec la demi-largeur de leur "
+        "intervalle Monte Carlo à 95 % (±), arrondies à ce que cette erreur permet.",
+    "Made by levier: the same seed and scenario give the same figures, to the last digit.":
+        "Produit par levier : la même graine et le même scénario donnent les mêmes chiffres, au dernier chiffre près.",
+    "Once in {n} {years}-year futures, the fund loses more than {var} (the {level} VaR); in those futures it "
+    "loses {es} on average (the {level} ES). Its expected loss is {el}.":
+        "Une fois sur {n} en {years} ans, le fonds perd plus de {var} (la VaR {level}) ; dans ces cas-là il perd "
+        "en moyenne {es} (l'ES {level}). Sa perte moyenne est de {el}.",
+    "The ES interval is a bootstrap interval: {resamples} resamples of the paths, ES ± 1.96 × their standard "
+    "deviation. The VaR interval is distribution-free (order statistics).":
+        "L'intervalle de l'ES est un intervalle bootstrap : {resamples} rééchantillonnages des trajectoires, "
+        "ES ± 1,96 × leur écart type. L'intervalle de la VaR est non paramétrique (statistiques d'ordre).",
+    # report: figures
+    "Probability that the fund loses more": "Probabilité que le fonds perde davantage",
+    "Fund loss over the horizon (€)": "Perte du fonds sur l'horizon (€)",
+    "How much the fund can lose: the chance of losing more than each amount":
+        "Ce que le fonds peut perdre : la probabilité de perdre plus que chaque montant",
+    "paths": "trajectoires", "density": "densité", "expected loss": "perte moyenne", "year": "année",
+    "{n} paths": "{n} trajectoires", "EL": "Perte moyenne", "mean": "moyenne",
+    "VaR {level}": "VaR {level}", "ES {level}": "ES {level}",
+    "{label}: expected loss, VaR and ES": "{label} : perte moyenne, VaR et ES",
+    "Additional jobs at the horizon": "Emplois additionnels à l'horizon", "Jobs at the horizon": "Emplois à l'horizon",
+    "Cost per additional job (€), path by path": "Coût par emploi additionnel (€), trajectoire par trajectoire",
+    "Jobs present": "Emplois présents", "Fund outstanding (€)": "Encours du fonds (€)",
+    "Bank outstanding (€)": "Encours bancaire (€)", "Defaults in the year": "Défaillances de l'année",
+    "Fund net cash flow (€)": "Flux net du fonds (€)", "New loans": "Nouveaux prêts", "Live files": "Dossiers vivants",
+    "90 % of paths": "90 % des trajectoires", "50 % of paths": "50 % des trajectoires",
+    "{label}, year by year": "{label}, année par année",
+    "Fund's loan": "Prêt du fonds", "Bank credit": "Crédit bancaire", "Total investment": "Investissement total",
+    "€ per financed project": "€ par projet financé",
+    "× {multiple}\ntotal {total} M€": "× {multiple}\ntotal {total} M€",
+    "Leverage: {financed} projects financed, {jobs} additional jobs ({per} per project)":
+        "Effet de levier : {financed} projets financés, {jobs} emplois additionnels ({per} par projet)",
+    "contribution to ES {level}": "contribution à l'ES {level}", "Fund loss by {by}": "Perte du fonds par {by}",
+    "sector": "filière", "territory": "territoire",
+    "The fund's loss: the chance of losing more than each amount (log scale), with the VaR and ES at the "
+    "scenario's levels.":
+        "La perte du fonds : la probabilité de perdre plus que chaque montant (échelle logarithmique), avec la VaR "
+        "et l'ES aux niveaux du scénario.",
+    "The fund's loss over the horizon: its distribution, the expected loss, and the VaR and ES at {level}.":
+        "La perte du fonds sur l'horizon : sa distribution, la perte moyenne, la VaR et l'ES à {level}.",
+    "Additional jobs at the horizon, path by path.": "Emplois additionnels à l'horizon, trajectoire par trajectoire.",
+    "Cost per additional job path by path (the card's figure is the ratio of the totals).":
+        "Coût par emploi additionnel, trajectoire par trajectoire (le chiffre de la carte est le rapport des totaux).",
+    "Jobs present at each year's end.": "Emplois présents à la fin de chaque année.",
+    "The fund's principal still owed by live firms.": "Le capital dû au fonds par les entreprises vivantes.",
+    "Defaults in each year.": "Défaillances de chaque année.",
+    "What one financed project mobilises: the fund's loan, the bank's credit, the total investment.":
+        "Ce que mobilise un projet financé : le prêt du fonds, le crédit bancaire, l'investissement total.",
+    "Expected loss and contribution to the ES, by sector (the contributions add up to the ES).":
+        "Perte moyenne et contribution à l'ES, par filière (les contributions s'additionnent à l'ES).",
+    "The same by territory.": "La même chose par territoire.",
+    "95 % interval of the {stat}": "intervalle à 95 % de la {stat}", "risk": "risque",
+    "VaR: the loss exceeded with probability 1 − α (the lower α-quantile of the paths); its interval is "
+    "distribution-free (order statistics; – where there are too few paths). ES: the mean loss in the worst "
+    "1 − α of paths; its interval is a bootstrap one.":
+        "VaR : la perte dépassée avec la probabilité 1 − α (le quantile α des trajectoires) ; son intervalle est non "
+        "paramétrique (statistiques d'ordre ; – quand les trajectoires sont trop peu nombreuses). ES : la perte "
+        "moyenne dans les 1 − α pires trajectoires ; son intervalle est un intervalle bootstrap.",
+    # report: group tables
+    "projects financed": "projets financés", "additional projects": "projets additionnels",
+    "additional jobs": "emplois additionnels", "fund lent": "prêté par le fonds",
+    "expected loss": "perte moyenne", "contribution to ES {level}": "contribution à l'ES {level}",
+    "expected loss per additional job": "perte moyenne par emploi additionnel",
+    "fund lent per additional job": "prêt du fonds par emploi additionnel",
+    "Means over paths. The fund's net cost (present value of all its flows) is not split by sector or territory; "
+    "the cost shown per additional job is the fund's expected loss and its lending, group by group. Three "
+    "significant figures.":
+        "Moyennes sur les trajectoires. Le coût net du fonds (valeur actuelle de tous ses flux) n'est pas réparti "
+        "par filière ni par territoire ; le coût par emploi additionnel indiqué ici est la perte moyenne du fonds "
+        "et son prêt, groupe par groupe. Trois chiffres significatifs.",
+    # report: tables
+    "ratio": "ratio", "value": "valeur", "parameter": "paramètre", "level": "niveau",
+    "cost per additional job (€)": "coût par emploi additionnel (€)",
+    "cost per additional job net of deadweight (€)": "coût par emploi additionnel net d'aubaine (€)",
+    "bank € per fund €": "€ de banque par € du fonds", "investment € per fund €": "€ d'investissement par € du fonds",
+    "fund loss rate": "taux de perte du fonds", "bank loss rate": "taux de perte de la banque",
+    "fund lent per project (€)": "prêt du fonds par projet (€)", "planned jobs per project": "emplois prévus par projet",
+    "jobs created per project": "emplois créés par projet",
+    "fund lent per planned job (€)": "prêt du fonds par emploi prévu (€)",
+    "fund outlay per job created (€)": "décaissement du fonds par emploi créé (€)",
+    "fund capital (€)": "capital du fonds (€)", "recycling of repayments": "recyclage des remboursements",
+    "yes": "oui", "no": "non", "loan per planned job (€)": "prêt par emploi prévu (€)", "loan cap (€)": "plafond du prêt (€)",
+    "max share of investment": "part maximale de l'investissement", "loan rate": "taux du prêt",
+    "maturity / grace (years)": "durée / différé (ans)", "max PD (screening)": "PD maximale (sélection)",
+    "subsidy per job (€)": "subvention par emploi (€)", "bank threshold (quasi-equity ratio)": "seuil de la banque (ratio de quasi-fonds propres)",
+    "bank gearing": "levier bancaire maximal", "macro loading / autocorrelation": "sensibilité macro / autocorrélation",
+    "horizon (years)": "horizon (ans)", "annual PD": "PD annuelle", "loading": "sensibilité",
+    "recovery mean": "récupération moyenne", "recovery sd": "écart type de la récupération", "deadweight": "effet d'aubaine",
+    "PD multiplier": "multiplicateur de PD", "share of projects": "part des projets",
+    "projects per year / years": "projets par an / années", "median investment (€)": "investissement médian (€)",
+    "investment spread (σ of ln I)": "dispersion de l'investissement (σ de ln I)",
+    "planned jobs per M€ invested": "emplois prévus par M€ investi", "promoter equity ratio (mean / sd)": "ratio de fonds propres du porteur (moyenne / écart type)",
+    "candidate projects": "projets candidats", "loan book": "portefeuille existant",
+    "The fund and its policy": "Le fonds et sa politique", "The pipeline": "Le flux de projets", "Sectors": "Filières",
+    "Territories": "Territoires",
+    "provenance": "provenance", "levier": "levier", "numpy": "numpy", "seed entropy": "graine (entropie)", "seed spawn key": "clé de dérivation de la graine",
+    "scenario SHA-256": "SHA-256 du scénario", "scenario file": "fichier du scénario", "factor sampler": "tirage des facteurs",
+    "run time": "durée du calcul", "report generated": "rapport produit le",
+    "{name} — levier report": "{name} — rapport levier",
+}
+
+
+def t(text: str, lang: str = "en", **values: object) -> str:
+    """``text`` in ``lang``, with ``{name}`` fields filled from ``values``.
+
+    A French label missing from :data:`FRENCH` is a bug: it raises ``KeyError`` (the tests
+    render every French table and report, so a missing one fails there, not in front of a user).
+    """
+    template = FRENCH[text] if lang == "fr" else text
+    return template.format(**values) if values else template

@@ -1,0 +1,116 @@
+"""The smaller things a new user trips on: python -m levier, help for every option, the
+subcommand's own usage, a global --quiet, plurals, one-pass validation, labels as given."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tomllib
+
+import numpy as np
+import pytest
+
+import levier
+from levier.analysis.tail import ProbabilityEstimate, threshold_text
+from levier.cli import _subparsers, build_parser, main
+
+from conftest import ROOT, SHIPPED, base_dict, make_scenario
+from test_fuzz import to_toml
+
+
+def test_python_m_levier():
+    proc = subprocess.run([sys.executable, "-m", "levier", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "usage: levier" in proc.stdout and "report" in proc.stdout
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    parser = build_parser()
+    silent = []
+    for command in [parser, *_subparsers(parser)]:
+        for action in command._actions:
+            if isinstance(action, (argparse._SubParsersAction, argparse._HelpAction)):
+                continue
+            if not action.help:
+                silent.append(f"{command.prog} {'/'.join(action.option_strings) or action.dest}")
+    assert silent == []
+    assert len(_subparsers(parser)) >= 14  # the walk saw calibrate's kinds too
+
+
+def test_an_unknown_option_prints_the_commands_usage(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(SHIPPED), "--bogus"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: levier run ") and "unrecognized arguments: --bogus" in err
+    with pytest.raises(SystemExit):
+        main(["calibrate", "survival", "--horizons", "3", "--survival", "0.7", "--bogus"])
+    assert capsys.readouterr().err.startswith("usage: levier calibrate survival ")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_is_accepted_by_every_command(where, capsys):
+    parser = build_parser()
+    for command in _subparsers(parser):
+        assert "--quiet" in command._option_string_actions, command.prog
+    argv = ["run", str(SHIPPED), "--paths", "20"]
+    argv = ["--quiet", *argv] if where == "before" else [*argv, "--quiet"]
+    assert main(argv) == 0
+    assert parser.parse_args(["--quiet", "validate", "x.toml"]).quiet is True
+    assert parser.parse_args(["validate", "x.toml"]).quiet is False
+
+
+def test_counts_read_in_english():
+    one = make_scenario(territories=[{"name": "Alès"}], pipeline=dict(base_dict()["pipeline"],
+                                                                     territory_mix={"Alès": 1.0}))
+    assert "1 territory," in repr(one) and "2 sectors" in repr(one)
+    data = base_dict()
+    del data["pipeline"]["territory_mix"]
+    with pytest.raises(levier.ScenarioError, match="with several territories, give"):
+        levier.Scenario.from_dict(data)
+
+
+def test_validate_lists_schema_and_cross_key_problems_in_one_pass(tmp_path, capsys):
+    data = base_dict()
+    data["bank"]["gearing"] = "three"  # a schema problem (required key)
+    data["simulation"]["discount_rate"] = "high"  # a schema problem (key with a default)
+    data["policy"]["grace_years"] = 9  # a cross-key problem: grace ≥ maturity
+    data["sectors"][1]["name"] = "plasturgie"  # another: a duplicate name
+    (tmp_path / "bad.toml").write_text(to_toml(data), encoding="utf-8")
+    assert main(["validate", str(tmp_path / "bad.toml")]) == 2
+    err = capsys.readouterr().err
+    for words in ("bank.gearing", "simulation.discount_rate", "policy.grace_years: must be less than",
+                  "sectors[1].name: duplicate name"):
+        assert words in err, words
+    # a check that involves a bad key is not run on the stand-in value
+    data = base_dict()
+    data["policy"]["maturity_years"] = "long"
+    with pytest.raises(levier.ScenarioError) as info:
+        levier.Scenario.from_dict(data)
+    assert [p.where for p in info.value.problems] == ["policy.maturity_years"]
+
+
+def test_a_probability_label_shows_the_threshold_as_given(capsys):
+    est = ProbabilityEstimate("n_defaults", 19.5, "plain", 100, 10, 0.1, 0.05, 0.15, 0.02)
+    assert "P(n_defaults > 19.5)" in repr(est)
+    assert threshold_text(4e6) == "4,000,000" and threshold_text(1234567.25) == "1,234,567.25"
+    assert main(["tail", str(SHIPPED), "--metric", "n_defaults", "--threshold", "19.5", "--paths", "200",
+                 "--method", "plain", "--batches", "4"]) == 0
+    assert "P(n_defaults > 19.5) = " in capsys.readouterr().out
+
+
+def test_install_hints_name_the_package(monkeypatch):
+    from levier.present import plots
+
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install matplotlib \(or, in levier's source folder"):
+        plots.pyplot()
+
+
+def test_the_licence():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert meta["license"] == "Apache-2.0" and meta["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License\n                           Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text and len(text.splitlines()) == 202
+    assert "[Apache License 2.0](LICENSE)" in (ROOT / "README.md").read_text(encoding="utf-8")

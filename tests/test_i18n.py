@@ -1,0 +1,91 @@
+"""French and English: the locale picks the language, numbers are written each language's way,
+and `--lang fr` turns the CLI's tables and the report into French (scenario keys stay English)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from levier.cli import main
+from levier.present.i18n import FRENCH, NNBSP, default_lang, format_date, format_estimate, format_number, format_percent, t
+
+from conftest import SHIPPED
+
+
+@pytest.mark.parametrize("env, lang", [
+    ({"LANG": "fr_FR.UTF-8"}, "fr"), ({"LANG": "en_GB.UTF-8"}, "en"), ({}, "en"), ({"LANG": "C.UTF-8"}, "en"),
+    ({"LC_ALL": "fr_CA.UTF-8", "LANG": "en_US"}, "fr"), ({"LC_ALL": "C", "LANG": "fr_FR"}, "en"),
+    ({"LC_MESSAGES": "fr_BE", "LANG": "en_US"}, "fr"), ({"LC_ALL": "", "LC_MESSAGES": "", "LANG": "fr"}, "fr"),
+])
+def test_the_locale_decides_the_default_language(env, lang):
+    assert default_lang(env) == lang
+
+
+def test_numbers_amounts_percentages_and_dates_in_french():
+    assert format_number(10_904.4, lang="fr") == f"10{NNBSP}904"
+    assert format_number(10_904.4) == "10,904"
+    assert format_number(5.1434, lang="fr") == "5,14" and format_number(-1234.0, lang="fr") == f"\u22121{NNBSP}234"
+    assert format_estimate(5_409_228, 28_220, "€", "fr")[:2] == ("5,41 M€", "± 0,03")
+    assert format_estimate(11_133, 56, "€", "fr")[:2] == (f"11{NNBSP}130 €", "± 60")
+    assert format_estimate(830.2, 2.4)[:2] == ("830", "± 2")
+    assert format_percent(0.999, "fr") == f"99,9{NNBSP}%" and format_percent(0.99) == "99 %"
+    when = dt.datetime(2026, 12, 1, 19, 5, tzinfo=dt.timezone.utc)
+    assert format_date(when, "fr") == "1er décembre 2026, 19 h 05 UTC"
+    assert format_date(when.replace(day=14), "fr") == "14 décembre 2026, 19 h 05 UTC"
+    assert format_date(when) == "2026-12-01 19:05 UTC"
+
+
+def test_every_french_label_fills_the_same_fields_as_its_english():
+    import string
+
+    for english, french in FRENCH.items():
+        fields = {f for _, f, _, _ in string.Formatter().parse(english) if f}
+        assert fields == {f for _, f, _, _ in string.Formatter().parse(french) if f}, english
+    with pytest.raises(KeyError):
+        t("a label nobody translated", "fr")
+
+
+def _run(argv, capsys) -> str:
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_lang_fr_turns_the_run_tables_into_french(capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "C")
+    english = _run(["run", str(SHIPPED), "--paths", "400", "--seed", "1"], capsys)
+    french = _run(["--lang", "fr", "run", str(SHIPPED), "--paths", "400", "--seed", "1"], capsys)
+    assert "Projects financed" in english and "Projets financés" not in english
+    for words in ("Projets financés", "Emplois additionnels (année 12)", "Coût par emploi additionnel (€)",
+                  "moyenne", "± erreur MC", f"q 5{NNBSP}%", "Perte du fonds", f"VaR 99{NNBSP}%", "trajectoires/s"):
+        assert words in french, words
+    assert "fund_loss" not in french and "Projects financed" not in french
+    # the numbers are French: narrow no-break spaces between thousands, decimal commas
+    assert f"{NNBSP}" in french and "," in french.split("€ de banque par € du fonds")[1].split("\n")[0]
+    # the same figures, only written differently: the first table's cost-per-job mean agrees
+    cost_en = [w for w in english.split("Cost per additional job (€)")[1].split(" ") if w][0]
+    cost_fr = [w for w in french.split("Coût par emploi additionnel (€)")[1].split(" ") if w][0]  # not on NNBSP
+    assert cost_fr == cost_en.replace(",", NNBSP)
+    # --lang after the command works too
+    assert "Projets financés" in _run(["run", str(SHIPPED), "--paths", "200", "--lang", "fr"], capsys)
+
+
+def test_a_french_locale_gives_french_unless_told_otherwise(capsys, monkeypatch):
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    assert "Projets financés" in _run(["run", str(SHIPPED), "--paths", "200"], capsys)
+    assert "Projects financed" in _run(["--lang", "en", "run", str(SHIPPED), "--paths", "200"], capsys)
+
+
+def test_a_bad_lang_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--lang", "de", "run", str(SHIPPED)])
+    assert info.value.code == 2 and "invalid choice: 'de'" in capsys.readouterr().err
+
+
+def test_report_command_in_french(tmp_path, capsys):
+    out = tmp_path / "rapport.html"
+    assert main(["report", str(SHIPPED), "--paths", "300", "--lang", "fr", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "<html lang='fr'>" in text and "Ce que le fonds obtient" in text

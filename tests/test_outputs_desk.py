@@ -1,0 +1,181 @@
+"""Outputs on a shared drive: modes that follow the umask, a results folder that replays from
+anywhere, CSVs and a workbook that Excel opens."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import stat
+import tomllib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import levier
+from levier.cli import main
+from levier.present.output import scenario_toml, write_csv_atomic, write_file_atomic, write_result
+from levier.present.report import result_from_folder
+
+from conftest import ROOT, SHIPPED, base_dict, book_row, write_book
+from test_fuzz import to_toml
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and restore it."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+
+    def set_to(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_to
+    os.umask(saved)
+
+
+@pytest.mark.parametrize("mask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
+def test_outputs_follow_the_umask(tmp_path, umask, mask, file_mode, folder_mode):
+    umask(mask)
+    book_dir = tmp_path / "in" / "books"
+    book_dir.mkdir(parents=True)
+    write_book(book_dir / "book.csv", [book_row(1), book_row(2)])
+    (tmp_path / "in" / "s.toml").write_text(to_toml(base_dict(loan_book={"path": "books/book.csv"})), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "in" / "s.toml"), "--paths", "40", "--out", str(out), "--quiet"]) == 0
+    assert _mode(out) == folder_mode and _mode(out / "books") == folder_mode
+    for path in out.rglob("*"):
+        assert _mode(path) == (folder_mode if path.is_dir() else file_mode), path
+    written = write_file_atomic(tmp_path / "r.html", lambda tmp: tmp.write_text("<p>", encoding="utf-8"))
+    table = write_csv_atomic(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    assert _mode(written) == file_mode and _mode(table) == file_mode
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.stem)
+def test_the_scenario_copy_reads_back_as_the_same_scenario(path):
+    scenario = levier.load_scenario(path)
+    copy = levier.Scenario.from_dict(tomllib.loads(scenario_toml(scenario)), base_dir=path.parent)
+    assert copy.content_hash() == scenario.content_hash()
+
+
+def test_the_scenario_copy_keeps_overrides_and_odd_strings():
+    scenario = levier.load_scenario(SHIPPED).with_overrides(
+        {"policy.loan_per_job": 12_345.5, "meta.name": 'Alès "bassin"\n\\ 名', "simulation.risk_levels": [0.9, 0.999]})
+    copy = levier.Scenario.from_dict(tomllib.loads(scenario_toml(scenario)), base_dir=SHIPPED.parent)
+    assert copy.content_hash() == scenario.content_hash()
+    assert copy.meta.name == 'Alès "bassin"\n\\ 名' and copy.policy.loan_per_job == 12_345.5
+
+
+@pytest.mark.parametrize("reference", ["books/book.csv", "../outside/book.csv", "ABSOLUTE"])
+def test_report_from_replays_anywhere_after_the_originals_are_gone(tmp_path, monkeypatch, reference):
+    home = tmp_path / "project"
+    book = (home / reference).resolve() if reference != "ABSOLUTE" else tmp_path / "abs" / "book.csv"
+    book.parent.mkdir(parents=True, exist_ok=True)
+    write_book(book, [book_row(1), book_row(2, sector="automobile", entry_year=2)])
+    home.mkdir(exist_ok=True)
+    ref = str(book) if reference == "ABSOLUTE" else reference
+    (home / "s.toml").write_text(to_toml(base_dict(loan_book={"path": ref})), encoding="utf-8")
+    monkeypatch.chdir(home)  # a relative scenario path, as a user types it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", levier.errors.OutsideFolderWarning)
+        assert main(["run", "s.toml", "--paths", "60", "--seed", "3", "--out", "results", "--quiet",
+                     "--set", "policy.loan_per_job=9000"]) == 0
+    folder = home / "results"
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    copied = folder / (reference if reference == "books/book.csv" else "loan_book/book.csv")
+    assert copied.read_bytes() == book.read_bytes() and f"{copied.relative_to(folder).as_posix()}" in meta["files"]
+    before = pd.read_csv(folder / "paths.csv")
+
+    shutil.move(str(folder), str(tmp_path / "moved"))  # the folder travels; the originals go
+    shutil.rmtree(home)
+    book.unlink(missing_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    replayed = result_from_folder(tmp_path / "moved")
+    assert replayed.scenario.policy.loan_per_job == 9000  # the override travels with the folder
+    assert int(replayed.portfolio.in_book.sum()) == 2
+    pd.testing.assert_frame_equal(replayed.paths.reset_index(), before, check_dtype=False, rtol=1e-12)
+
+
+def test_a_folder_whose_copy_was_edited_is_refused(tmp_path):
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1)
+    folder = tmp_path / "r"
+    write_result(result, folder)
+    text = (folder / "scenario.toml").read_text(encoding="utf-8")
+    (folder / "scenario.toml").write_text(text.replace("loan_per_job = ", "loan_per_job = 1"), encoding="utf-8")
+    with pytest.raises(levier.InputError, match="has changed since this run"):
+        result_from_folder(folder)
+
+
+def test_report_from_on_the_command_line_in_another_folder(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    shutil.copy(SHIPPED, tmp_path / "s.toml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "s.toml", "--paths", "30", "--out", "res", "--quiet"]) == 0
+    (tmp_path / "s.toml").unlink()
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    assert main(["report", "--from", "../res", "--out", "r.html"]) == 0
+    assert (tmp_path / "other" / "r.html").stat().st_size > 10_000
+
+
+def test_csvs_carry_a_byte_order_mark_and_full_precision(tmp_path):
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=50, seed=2)
+    write_result(result, tmp_path / "r", parquet=False)
+    raw = (tmp_path / "r" / "paths.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(tmp_path / "r" / "paths.csv")
+    assert list(back.columns)[0] == "path"  # the mark is not part of the first column's name
+    assert np.array_equal(back["fund_loss"].to_numpy(), result.paths["fund_loss"].to_numpy())
+
+
+def test_the_workbook_holds_the_csvs_values(tmp_path):
+    from openpyxl import load_workbook
+
+    result = levier.simulate(levier.load_scenario(ROOT / "scenarios" / "ales.toml"), paths=80, seed=5)
+    folder = tmp_path / "r"
+    write_result(result, folder, parquet=False)
+    book = load_workbook(folder / "results.xlsx")
+    assert book.sheetnames == ["summary", "ratios", "by year", "by sector", "by territory", "meta"]
+    for name, sheet_name in [("summary", "summary"), ("ratios", "ratios"), ("by_year", "by year"),
+                             ("by_sector", "by sector"), ("by_territory", "by territory")]:
+        sheet = book[sheet_name]
+        assert sheet.freeze_panes == "B2"
+        rows = list(sheet.iter_rows(values_only=True))
+        csv = pd.read_csv(folder / f"{name}.csv", keep_default_na=False)
+        assert list(rows[0]) == list(csv.columns)
+        assert len(rows) - 1 == len(csv)
+        for cells, (_, expected) in zip(rows[1:], csv.iterrows()):
+            for got, want in zip(cells, expected):
+                if isinstance(got, (int, float)) and not isinstance(got, bool):
+                    # a number; openpyxl writes 16 significant digits (Excel computes with 15)
+                    assert got == pytest.approx(float(want), rel=2e-16 * 8, abs=0)
+                elif got is None:
+                    assert want == ""
+                else:
+                    assert str(got) == str(want)
+        numeric_formats = {c.number_format for row in sheet.iter_rows(min_row=2) for c in row
+                           if isinstance(c.value, float)}
+        assert numeric_formats and "General" not in numeric_formats
+    meta = {k: v for k, v in book["meta"].iter_rows(min_row=2, values_only=True)}
+    assert meta["scenario_hash"] == result.meta["scenario_hash"] and meta["paths"] == 80
+
+
+def test_number_formats():
+    from levier.present.excel import number_format
+
+    assert number_format(np.array([1.0, 2.0, np.nan])) == "#,##0"
+    assert number_format(np.array([1234.5, 2.0])) == "#,##0"
+    assert number_format(np.array([12.5])) == "#,##0.0"
+    assert number_format(np.array([5.14])) == "0.000"
+    assert number_format(np.array([0.285, -0.01])) == "0.0000"
+    assert number_format(np.array([math.nan])) == "General"
