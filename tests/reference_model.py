@@ -76,9 +76,9 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     ]
     out = dict.fromkeys(
         ["fund_loss", "bank_loss", "fund_net_cost", "job_years", "clawbacks", "fund_interest", "operating_costs",
-         "fund_recoveries", "bank_recoveries", "fund_principal", "jobs_at_check"], 0.0)
+         "fund_recoveries", "bank_recoveries", "fund_principal", "jobs_at_check", "bank_interest"], 0.0)
     years = {name: [0.0] * T for name in ("jobs", "defaults", "fund_outstanding", "bank_outstanding", "live_files",
-                                          "new_loans", "fund_cash_flow")}
+                                          "new_loans", "fund_cash_flow", "bank_interest")}
     kept = [0.0] * m
     jobs_end = [0.0] * m
     d = 1.0 + terms.discount_rate
@@ -139,6 +139,9 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
                 kept[i] = terms.takeover * terms.jobs[i] * realisation[i] * _ramp(terms, i, t)
             else:
                 interest = float(terms.fund_rate[i]) * f0
+                # the bank's interest on its loan outstanding at the start of the year, as the fund's
+                out["bank_interest"] += float(terms.bank_rate) * b0
+                years["bank_interest"][t - 1] += float(terms.bank_rate) * b0
                 out["fund_interest"] += interest
                 inflow += interest + (f0 - f1)
                 out["fund_principal"] += f0 - f1

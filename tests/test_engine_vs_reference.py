@@ -16,7 +16,7 @@ from reference_model import reference_path
 COMPARED = ["fund_lent", "bank_lent", "fund_loss", "bank_loss", "fund_net_cost", "n_financed", "n_additional",
             "n_defaults", "jobs_created", "jobs_additional", "job_years", "subsidies", "clawbacks",
             "fund_interest", "operating_costs", "fund_recoveries", "bank_recoveries", "fund_principal", "jobs_at_check",
-            "jobs_net", "jobs_planned", "investment"]
+            "jobs_net", "jobs_planned", "investment", "bank_interest"]
 
 VARIANTS = {
     "base": {},
@@ -60,6 +60,7 @@ def test_engine_matches_scalar_reference(name):
     engine = assert_matches_reference(terms, block_draws(terms, coerce_seed(11), 0).rows(0, 40))
     # the variants must exercise what they claim: some defaults, some refusals for capital
     assert engine["n_defaults"].sum() > 0
+    assert engine["bank_interest"].min() > 0
 
 
 def test_engine_matches_reference_with_loan_book(tmp_path):

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,6 +87,21 @@ def test_more_chunks_than_paths_and_one_path():
 
 # -- outputs: complete or absent, previous output intact, under SIGINT and SIGTERM -----------------
 
+def _wait_for_main(proc, timeout: float = 120.0) -> None:
+    """Until the CLI's main() has installed its SIGTERM handler (imports can take seconds on a
+    loaded machine); without /proc, a fixed wait."""
+    status = Path(f"/proc/{proc.pid}/status")
+    if not status.exists():
+        time.sleep(4.0)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        caught = [line.split()[1] for line in status.read_text().splitlines() if line.startswith("SigCgt:")]
+        if caught and int(caught[0], 16) & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
                                              (signal.SIGINT, 130, "interrupted")])
 def test_a_signal_mid_run_leaves_the_previous_output_intact(tmp_path, sig, code, said):
@@ -95,7 +111,8 @@ def test_a_signal_mid_run_leaves_the_previous_output_intact(tmp_path, sig, code,
     proc = subprocess.Popen([sys.executable, "-m", "levier.cli", "run", str(SHIPPED), "--paths", "3000000",
                              "--keep", "compact", "--out", str(out), "--force", "--no-resource-check"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(4.0)  # well into the simulation
+    _wait_for_main(proc)
+    time.sleep(1.0)  # into the simulation
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err

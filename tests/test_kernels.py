@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from levier.engine.paths import _default_years, class_default_cdf
+from levier.engine.kernel import CDF_STEP, CDF_XMAX, _search, normal_cdf
 from levier.model.terms import RECOVERY_GRID, beta_quantile_table, project_terms
 from levier.engine.kernels import recovery_rate
 from levier.model.portfolio import build_portfolio
@@ -33,37 +33,61 @@ def test_fixed_recovery_is_its_mean():
     assert np.all(recovery_rate(u, np.zeros(1000, dtype=np.intp), table[None, :]) == 0.35)
 
 
+def _default_years(u, cdf):
+    """The kernel's year search, row by row: (offset, residual uniform) of each defaulter."""
+    found = np.array([_search(cdf[None], 0, k, cdf.shape[1] - 1, x) for k, x in enumerate(u)])
+    upper = cdf[np.arange(u.size), found]
+    lower = np.where(found > 0, cdf[np.arange(u.size), np.maximum(found - 1, 0)], 0.0)
+    return found, (u - lower) / (upper - lower)
+
+
 def test_default_years_and_residuals_against_brute_force():
     rng = np.random.default_rng(7)
-    n, classes, years = 50, 6, 9
-    cdf = np.sort(rng.random((n, classes, years)), axis=2)
-    u = rng.random((n, classes)) * cdf[:, :, -1]  # every draw defaults within the horizon
-    rows, cls = np.nonzero(np.ones((n, classes), dtype=bool))
-    found, residual = _default_years(u[rows, cls], rows, cls, cdf)
-    for k, (p, c) in enumerate(zip(rows, cls)):
-        j = int(np.sum(cdf[p, c] <= u[p, c]))
-        lower = cdf[p, c, j - 1] if j else 0.0
+    n, years = 300, 9
+    cdf = np.sort(rng.random((n, years)), axis=1)
+    cdf[:20, 3:6] = cdf[:20, 3:4]  # years without hazard: equal values
+    u = rng.random(n) * cdf[:, -1]  # every draw defaults within the horizon
+    found, residual = _default_years(u, cdf)
+    for k in range(n):
+        j = int(np.sum(cdf[k] <= u[k]))
+        lower = cdf[k, j - 1] if j else 0.0
         assert found[k] == j
-        assert residual[k] == pytest.approx((u[p, c] - lower) / (cdf[p, c, j] - lower), rel=1e-12)
+        assert residual[k] == pytest.approx((u[k] - lower) / (cdf[k, j] - lower), rel=1e-12)
 
 
 def test_recovery_residual_is_uniform_whatever_the_default_year():
     # conditional on the factors, u given a default in year j is uniform on its slice of F
-    scenario = make_scenario(defaults={"macro_loading": 0.4})
-    terms = project_terms(scenario, build_portfolio(scenario))
     rng = np.random.default_rng(3)
-    n = 4000
-    factors = rng.standard_normal((n, terms.horizon, terms.n_factors))
-    classes = terms.class_members[:1]
-    cdf = class_default_cdf(terms, classes, 1, factors)
+    n, years, beta = 4000, 10, 0.4
+    factors = rng.standard_normal((n, years))
+    pd = special.ndtr((special.ndtri(0.03) - beta * factors) / np.sqrt(1 - beta**2))
+    cdf = 1.0 - np.cumprod(1.0 - pd, axis=1)
     u = rng.random(n)
-    hit = np.flatnonzero(u < cdf[:, 0, -1])
-    found, residual = _default_years(u[hit], hit, np.zeros(hit.size, dtype=np.intp), cdf)
+    hit = np.flatnonzero(u < cdf[:, -1])
+    found, residual = _default_years(u[hit], cdf[hit])
     assert hit.size > 300
     assert stats.kstest(residual, "uniform").pvalue > 1e-4
     early, late = residual[found < 2], residual[found >= 2]
     assert early.size > 50 and late.size > 50
     assert stats.ks_2samp(early, late).pvalue > 1e-4
+
+
+def test_tabulated_normal_cdf_is_within_its_error_bound():
+    # the remainder of quintic Hermite interpolation: max|phi^(5)| h^6 / (6! 2^6)
+    x = np.linspace(-CDF_XMAX, CDF_XMAX, 400_001)
+    phi5 = np.abs(x**5 - 10 * x**3 + 15 * x) * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+    bound = phi5.max() * CDF_STEP**6 / (720 * 64)
+    assert bound < 1e-16
+    # against scipy between and at the nodes, plus the rounding of the evaluation (a few ulp of 1)
+    x = np.concatenate([np.linspace(-8.0, 8.0, 300_007), np.arange(-CDF_XMAX, CDF_XMAX, CDF_STEP),
+                        [-np.inf, np.inf, -CDF_XMAX, CDF_XMAX, np.nextafter(CDF_XMAX, 0.0)]])
+    ours = np.array([normal_cdf(v) for v in x])
+    exact = special.ndtr(x)
+    assert np.max(np.abs(ours - exact)) <= bound + 4 * np.finfo(float).eps
+    # relative accuracy where a small default probability needs it
+    assert np.max(np.abs(ours - exact)[exact > 0] / exact[exact > 0]) < 1e-11
+    assert np.all(np.diff(ours[:300_007]) >= 0)  # monotone, as a CDF
+    assert np.isnan(normal_cdf(np.nan))
 
 
 def test_float32_normals_and_uniform_bits():

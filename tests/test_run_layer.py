@@ -58,14 +58,7 @@ ENTRY_POINTS = {
 }
 
 
-#: The vectorised engine's per-path sums round differently for one-path chunks (numpy picks its
-#: summation order by array shape); the compiled per-path kernel removes the cause. Strict: once
-#: it passes, the mark must go.
-_KNOWN = pytest.mark.xfail(strict=True, reason="one-path chunks round differently in the vectorised engine")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_KNOWN) if n in ("simulate", "compare") else n
-                                  for n in ENTRY_POINTS])
+@pytest.mark.parametrize("name", ENTRY_POINTS)
 def test_every_entry_point_gives_the_same_bytes_for_every_chunk_size(scenario, name):
     run = ENTRY_POINTS[name]
     reference = run(scenario, seed=11, chunk_size=CHUNKS[-1])

@@ -136,23 +136,18 @@ def test_twisting_the_default_probabilities_pays_in_a_small_weakly_correlated_bo
 
 
 def test_twist_theta_solves_the_twisted_mean_equation():
-    from levier.engine.paths import Twist, _twist_theta, _twisted
-
-    class Co:  # a one-cohort plan over five loans
-        cols = slice(0, 5)
-        local_class = np.arange(5)
-
-    class Plan:
-        cohorts = (Co,)
+    from levier.engine.kernel import twist_thetas
+    from levier.engine.paths import _twisted
 
     rng = np.random.default_rng(0)
     p = rng.random((4, 5)) * 0.05
     loss = np.array([1.0, 2.0, 0.5, 3.0, 0.0])
-    cdf = p[:, :, None]
+    weight = np.ones(5)
     target = 2.0
-    theta = _twist_theta(Plan, {id(Co): cdf}, Twist(loss, target), 4)
+    theta = np.empty(4)
+    twist_thetas(0, 4, p, loss, weight, target, theta)
     assert np.all(theta > 0)
     np.testing.assert_allclose((loss * _twisted(p, theta, loss)).sum(axis=1), target, rtol=1e-9)
     # no twist where the factors already bring the expected loss to the target
-    theta = _twist_theta(Plan, {id(Co): cdf}, Twist(loss, 0.01), 4)
+    twist_thetas(0, 4, p, loss, weight, 0.01, theta)
     assert np.all(theta == 0)

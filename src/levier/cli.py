@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: simulation.paths)")
     run.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     run.add_argument("--chunk-size", type=_positive_int, help="paths held in memory at once (never changes results)")
+    run.add_argument("--threads", type=_positive_int, metavar="N",
+                     help="threads running paths in parallel (default: the cores available; never changes results)")
     run.add_argument("--keep", choices=("all", "compact"), default="all",
                      help="per-path group tables: all metrics (default) or only the fund loss (less memory)")
     run.add_argument("--sampler", choices=("random", "sobol"), default="random",
@@ -592,7 +594,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with _cluster(args) as client:
             result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
                               sampler=args.sampler, progress=bar, client=client,
-                              check_resources=args.check_resources, stress=args.stress)
+                              check_resources=args.check_resources, threads=args.threads,
+                              stress=args.stress)
     finally:
         bar.close()
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}

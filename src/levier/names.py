@@ -43,7 +43,7 @@ PATH_COLUMNS = (
     "operating_costs",
     "clawbacks",  # subsidies clawed back
     "fund_outstanding_end",  # fund principal still owed by live firms at the horizon
-    "bank_interest",  # bank.rate x the bank loan outstanding at the start of each year the firm lives
+    "bank_interest",  # interest received by the banks: bank.rate x their loan outstanding at the year's start
 )
 
 #: Per-year metrics, by path and year (``by_year()``).
@@ -55,6 +55,7 @@ YEAR_COLUMNS = (
     "fund_cash_flow",  # inflows - outflows of the fund in the year
     "new_loans",
     "live_files",
+    "bank_interest",  # the banks' interest received in the year (undiscounted)
 )
 
 #: Metrics kept by path and sector / territory (``by_sector()``, ``by_territory()``).

@@ -14,6 +14,7 @@ chunk size or the process that runs it (random streams are keyed by block of pat
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -22,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from levier._version import __version__
-from levier.engine.cohorts import Plan, plan_work
-from levier.engine.paths import Draws, PathBlock, Twist, block_draws, simulate_paths
+from levier.engine.paths import Draws, PathBlock, Plan, Twist, block_draws, plan_work, simulate_paths
 from levier.engine.resources import check, default_chunk_size
 from levier.engine.result import SimulationResult
 from levier.model.portfolio import Portfolio, build_portfolio
@@ -44,6 +44,21 @@ def seed_root(scenario: Scenario, seed: Any = None) -> np.random.SeedSequence:
     """The seed rule, in its one home: ``seed`` if given, else ``simulation.seed``, else fresh
     entropy (recorded in the result). A SeedSequence passed in is copied, never mutated."""
     return coerce_seed(scenario.simulation.seed if seed is None else seed)
+
+
+def default_threads() -> int:
+    """The kernel's threads by default: the cores this process may use, 1 in a Dask worker."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        return 1
+    except (ImportError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
 
 
 def iterate_chunks(
@@ -91,18 +106,20 @@ def simulate_range(
     twist: Twist | None = None,
     only: str | None = None,
     keep_shocks: bool = False,
+    threads: int = 1,
 ) -> PathBlock:
     """Paths ``start .. stop - 1``, chunk by chunk: the engine's one unit of work.
 
     With ``factor_shift`` (importance sampling) the factor shocks are shifted and the block's
     ``log_weight`` holds each path's log likelihood ratio (the shift's, plus the twist's if a
     ``twist`` is given). ``only`` keeps just that per-path metric (the tail estimators need no
-    more); ``keep_shocks`` keeps the factor shocks (the cross-entropy pilots). Its result depends
-    only on its arguments — not on the chunk, nor on which process runs it.
+    more); ``keep_shocks`` keeps the factor shocks (the cross-entropy pilots); ``threads`` share
+    each chunk's paths in the compiled kernel. Its result depends only on its paths' draws — not on
+    the chunk, the threads, nor on which process runs it.
     """
     parts = []
     for _, _, draws in iterate_chunks(terms, root, stop, chunk, factor_shift, sampler, first=start):
-        block = simulate_paths(terms, draws, plan, twist)
+        block = simulate_paths(terms, draws, plan, twist, threads=threads)
         log_weight = block.log_weight
         if factor_shift is not None:
             shifted = -(draws.shocks * factor_shift).sum(axis=(1, 2)) + 0.5 * float((factor_shift * factor_shift).sum())
@@ -195,6 +212,7 @@ class PreparedRun:
     keep: str = "all"
     sampler: str = "random"
     client: Any = None
+    threads: int = 1
     stress: str | None = None  #: the ``[[stresses]]`` entry imposed on the factors, if any
 
     def with_scenario(self, scenario: Scenario) -> PreparedRun:
@@ -252,7 +270,8 @@ class PreparedRun:
         """Run every path and gather the :class:`SimulationResult`."""
         started = time.perf_counter()
         collector = Collector(self.paths, self.terms, self.keep)
-        for start, stop, block in self.ranges(simulate_range, (self.sampler,), progress=progress):
+        args = (self.sampler, None, None, None, False, self.threads)
+        for start, stop, block in self.ranges(simulate_range, args, progress=progress):
             collector.add(start, stop, block)
         return collector.result(self.scenario, self.portfolio, self.meta(time.perf_counter() - started))
 
@@ -280,6 +299,7 @@ class PreparedRun:
         meta["keep"] = self.keep
         meta["sampler"] = self.sampler
         meta["dask_workers"] = len(self.client.scheduler_info()["workers"]) if self.client is not None else 0
+        meta["threads"] = self.threads
         return meta
 
 
@@ -294,6 +314,7 @@ def prepare(
     sampler: str = "random",
     client: Any = None,
     check_resources: bool = True,
+    threads: int | None = None,
     stress: str | None = None,
 ) -> PreparedRun:
     """Validate the run's arguments and build what every path needs (see :func:`simulate`)."""
@@ -312,8 +333,13 @@ def prepare(
     portfolio = build_portfolio(scenario) if portfolio is None else portfolio
     terms = project_terms(scenario, portfolio, stress)
     chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
+    if client is not None:
+        threads = 1  # a Dask worker's parallelism is the cluster's
+    threads = default_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     return PreparedRun(scenario, portfolio, terms, plan_work(terms), root, n_paths, chunk, keep, sampler, client,
-                       stress)
+                       threads, stress)
 
 
 def simulate(
@@ -328,6 +354,7 @@ def simulate(
     progress: Progress = None,
     client: Any = None,
     check_resources: bool = True,
+    threads: int | None = None,
     stress: str | None = None,
 ) -> SimulationResult:
     """Run the Monte Carlo simulation of a scenario.
@@ -367,6 +394,10 @@ def simulate(
     check_resources : bool, optional
         Refuse up front a run whose estimated memory or time is beyond reason
         (:func:`levier.engine.resources.check`, a :class:`~levier.engine.resources.ResourceError`).
+    threads : int, optional
+        Threads sharing each chunk's paths in the compiled kernel (default: the cores this
+        process may use; 1 inside a Dask worker and for a run on a cluster, whose parallelism is
+        the cluster's). The results are the same, byte for byte, for any number.
     stress : str, optional
         The name of one of the scenario's ``[[stresses]]``: its factor values are imposed, the
         rest stays random, on the same random numbers as the baseline (so the two compare path
@@ -379,7 +410,7 @@ def simulate(
     Notes
     -----
     Working memory is O(chunk_size · m) for m projects, whatever the number of paths; the kept
-    per-path outputs take ``8 · 26 + 4 · 7 · T`` bytes a path, plus ``8 · (S + K)`` (compact) or
+    per-path outputs take ``8 · 27 + 4 · 8 · T`` bytes a path, plus ``8 · (S + K)`` (compact) or
     ``48 · (S + K)`` (all) for S sectors and K territories. Nothing of size paths × projects is
     ever held.
     Random streams are keyed by (seed, block of 128 paths, purpose); see :mod:`levier.streams`.
@@ -391,6 +422,6 @@ def simulate(
     >>> levier.simulate(s, paths=2_000, seed=1).summary().loc["jobs_additional", "mean"]  # doctest: +SKIP
     """
     run = prepare(scenario, paths=paths, seed=seed, chunk_size=chunk_size, portfolio=portfolio, keep=keep,
-                  sampler=sampler, client=client, check_resources=check_resources, stress=stress)
+                  sampler=sampler, client=client, check_resources=check_resources, threads=threads, stress=stress)
     with as_progress(progress, run.paths) as bar:
         return run.simulate(bar)

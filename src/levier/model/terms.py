@@ -85,7 +85,7 @@ class Terms:
     territory_limit: float
     n_sectors: int
     n_territories: int
-    bank_rate: float = 0.0
+    bank_rate: float = 0.0  # the bank's interest rate (for the banks' interest received)
     #: Degrees of freedom of the t copula (0 = Gaussian); ``pd_threshold`` is then ``t_nu^-1(h)``.
     degrees_of_freedom: float = 0.0
     #: (m,) downturn-recovery loading gamma of each project's recovery uniform (None = all 0).

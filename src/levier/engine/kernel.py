@@ -1,0 +1,508 @@
+"""The compiled per-path kernel: one pass per path over the loans, all outputs at once.
+
+:func:`plan_work` turns a scenario's :class:`~levier.model.terms.Terms` into the static tables of
+the run (once per run); :func:`run_paths` then does every path's work in one compiled loop:
+
+1. the factors (AR(1)) and, per default class, the conditional PD of each year and the
+   cumulative default probability ``F`` from each cohort's first year (tabulated normal CDF,
+   :func:`normal_cdf`);
+2. year by year, the fund's decisions on the year's pipeline (first come, first served under
+   the capital and the sector / territory limits), the loan book's entries;
+3. per financed loan: realised jobs, additionality, the default test ``u < F_T`` against its
+   class's cumulative PD, for defaulters the year (first ``F_t > u``), the recovery from the
+   residual uniform ``(u - F_{tau-1}) / (F_tau - F_{tau-1})``, the waterfall, lost jobs, and the
+   clawback at the check year;
+4. the loans' yearly flows as the unit schedules of their *bucket* (loans sharing first year and
+   schedules) weighted by the path's sums of the bucket's loans still alive, these sums kept by
+   default year; the year's flows are complete at its end, so the fund can recycle what came
+   back. Per-group sums are kept by *cell* (a bucket's loans of one sector and territory).
+
+Every sum of a path is taken in a fixed order that does not depend on the other paths: results
+are the same to the last bit for any chunk size and any number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+from scipy import special
+
+from levier.engine.compiled import compile_notice, jit
+from levier.engine.plan import (  # noqa: F401  (accumulator indices, constants to numba)
+    A_ADD, A_ALIVE, A_ALIVE_ADD, A_ALIVE_NET, A_BANK, A_BLOSS, A_CHECK_ALIVE, A_CHECK_KEPT, A_FIN, A_FLOSS, A_INV, A_KEPT, A_KEPT_ADD, A_KEPT_NET, A_LOAN, A_NDEF, A_PLANNED, A_SUB, GROUP_ACC, N_ACC, Y_BEND, Y_BINT, Y_BREC, Y_CLAW, Y_DEF, Y_DISB, Y_FEND, Y_FILES, Y_FREC, Y_INT, Y_JOBS, Y_NEW, Y_PRIN)
+
+__all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "horizon_pd", "normal_cdf", "run_paths", "twist_thetas"]
+
+#: The tabulated normal CDF: quintic Hermite interpolation of Phi on a grid of step CDF_STEP over
+#: [-CDF_XMAX, CDF_XMAX], with the exact first and second derivatives (phi, -x phi) at the nodes.
+#: The remainder of Hermite interpolation bounds its error by
+#: ``max|Phi^(6)| h^6 / (6! 2^6) = max|phi^(5)| h^6 / 46080``, about 1.8e-17 for h = 1/128 (below
+#: the rounding of the evaluation, ~1e-16); outside the grid (|x| >= 6, Phi < 1e-9) ``erfc``.
+CDF_STEP = 1.0 / 128.0
+CDF_XMAX = 6.0
+_CDF_NODES = np.linspace(-CDF_XMAX, CDF_XMAX, int(round(2 * CDF_XMAX / CDF_STEP)) + 1)
+_PHI = np.exp(-0.5 * _CDF_NODES**2) / math.sqrt(2 * math.pi)
+_CDF_TABLE = np.ascontiguousarray(
+    np.column_stack([special.ndtr(_CDF_NODES), CDF_STEP * _PHI, -(CDF_STEP**2) * _CDF_NODES * _PHI])
+)
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+
+@jit
+def normal_cdf(x):
+    """``Phi(x)``: tabulated on [-CDF_XMAX, CDF_XMAX] (error below 1e-16), by ``erfc`` outside."""
+    if -CDF_XMAX <= x < CDF_XMAX:
+        s = (x + CDF_XMAX) * (1.0 / CDF_STEP)
+        k = int(s)
+        t = s - k
+        t2 = t * t
+        t3 = t2 * t
+        t4 = t3 * t
+        t5 = t4 * t
+        h3 = 10.0 * t3 - 15.0 * t4 + 6.0 * t5  # the basis of the value at the right node (1 - that of the left)
+        v0 = _CDF_TABLE[k, 0]
+        return (v0 + h3 * (_CDF_TABLE[k + 1, 0] - v0)
+                + (t - 6.0 * t3 + 8.0 * t4 - 3.0 * t5) * _CDF_TABLE[k, 1]
+                + 0.5 * (t2 - 3.0 * t3 + 3.0 * t4 - t5) * _CDF_TABLE[k, 2]
+                + (-4.0 * t3 + 7.0 * t4 - 3.0 * t5) * _CDF_TABLE[k + 1, 1]
+                + 0.5 * (t3 - 2.0 * t4 + t5) * _CDF_TABLE[k + 1, 2])
+    return 0.5 * math.erfc(-x * _SQRT1_2)
+
+
+@jit
+def normal_ppf(u):
+    """``Phi^-1(u)`` for u in (0, 1): Acklam's rational approximation (relative error 1.2e-9)
+    refined by one Halley step on :func:`normal_cdf` (then about 1e-15); clamped to (2^-60, 1 - 2^-53)."""
+    u = min(max(u, 2.0**-60), 1.0 - 2.0**-53)
+    if u < 0.02425:
+        q = math.sqrt(-2.0 * math.log(u))
+        x = ((((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838) * q
+                - 2.549732539343734) * q + 4.374664141464968) * q + 2.938163982698783)
+             / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996) * q
+                 + 3.754408661907416) * q + 1.0))
+    elif u <= 1.0 - 0.02425:
+        q = u - 0.5
+        r = q * q
+        x = (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
+               + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239) * q / (
+            ((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r
+              + 6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1.0)
+    else:
+        q = math.sqrt(-2.0 * math.log1p(-u))
+        x = -((((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838) * q
+                 - 2.549732539343734) * q + 4.374664141464968) * q + 2.938163982698783)
+              / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996) * q
+                  + 3.754408661907416) * q + 1.0))
+    e = normal_cdf(x) - u
+    d = e * math.sqrt(2.0 * math.pi) * math.exp(0.5 * x * x)
+    return x - d / (1.0 + 0.5 * x * d)
+
+
+@jit
+def _search(cdf, y, c, j_max, u):
+    """The number of offsets ``j <= j_max`` with ``cdf[y, c, j] <= u`` (non-decreasing in ``j``;
+    ``cdf[y, c, j_max] > u`` for a defaulter): its default year is ``y + j``."""
+    lo, hi = 0, j_max
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cdf[y, c, mid] <= u:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@jit
+def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta, twist_loss, twisting,
+              out_paths, out_years, out_sec, out_ter, out_logw,
+              scalars, discount, ar_a, ar_scale,
+              first, dclass, cell_of, sector, territory, check_year, eligible, acc_with, acc_without,
+              loan, bank_loan, investment, jobs, subsidy, cost, net_share, real_mean, real_sigma, rec_mean, rec_spread,
+              fund_out, bank_out, ramp, rec_table,
+              pipe_range, book_range, cell_range, bucket_range,
+              cell_bucket, cell_sector, cell_ter, report_b, unit, ramp_b, book_acc,
+              enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
+              class_coef, class_factor, class_surv, class_load, rec_gamma):
+    """Paths ``lo .. hi - 1`` of the draws: writes row ``p`` of each ``out_*`` array.
+
+    ``inv_sqrt_w`` (n, T) is ``1 / sqrt(W_t)`` of the t copula (ones under the Gaussian one);
+    ``class_load`` (C, 3) and ``rec_gamma`` (m,) tie a defaulter's recovery to its factor.
+
+    ``twist_theta`` (n,) holds each path's twist (used where ``twisting``), ``twist_loss`` (m,)
+    the loans' losses of the :class:`~levier.engine.paths.Twist`.
+    """
+    T = shocks.shape[1]
+    F = shocks.shape[2]
+    m = loan.shape[0]
+    S = out_sec.shape[2]
+    K = out_ter.shape[2]
+    C = class_coef.shape[0]
+    n_cells = cell_bucket.shape[0]
+    n_buckets = report_b.shape[0]
+    capital, eps, operating_cost, takeover = scalars[0], scalars[1], scalars[2], scalars[3]
+    sector_limit, territory_limit, pre_value = scalars[4], scalars[5], scalars[6]
+    recycle, clawback_full, correlated, autoregressive = scalars[7] > 0, scalars[8] > 0, scalars[9] > 0, scalars[10] > 0
+    grid = rec_table.shape[1] - 1
+
+    z = np.empty((T, F))
+    cdf = np.empty((T + 1, C, T))  # [first year, class, offset]: cumulative PD by year first + offset
+    surv = np.empty((C, T))
+    acc = np.empty((n_cells, 18))
+    year = np.empty((13, T))
+    by_tau = np.empty((n_buckets, T + 1, 4))  # [bucket, default year - 1 (T: none), loan/bank/file/jobs]
+    kept_from = np.empty(T)  # jobs kept by takeovers, from their default year on
+    sec_used = np.empty(S)
+    ter_used = np.empty(K)
+    run_s = np.empty(S)
+    run_k = np.empty(K)
+    max_pipe = 0
+    for t in range(1, T + 1):
+        max_pipe = max(max_pipe, pipe_range[t, 1] - pipe_range[t, 0])
+    ok = np.zeros(max_pipe, dtype=np.bool_)
+    has_year = np.zeros(T + 1, dtype=np.bool_)
+    for t in range(1, T + 1):
+        has_year[t] = pipe_range[t, 1] > pipe_range[t, 0] or book_range[t, 1] > book_range[t, 0]
+
+    for p in range(lo, hi):
+        # -- factors and the classes' cumulative default probabilities -------------------------
+        for f in range(F):
+            z[0, f] = shocks[p, 0, f]
+        for t in range(1, T):
+            for f in range(F):
+                if autoregressive:
+                    z[t, f] = ar_a[f] * z[t - 1, f] + ar_scale[f] * shocks[p, t, f]
+                else:
+                    z[t, f] = shocks[p, t, f]
+        for c in range(C):
+            for t in range(T):
+                if correlated:
+                    x = z[t, class_factor[c, 0]] * class_coef[c, 1]
+                    x += z[t, class_factor[c, 1]] * class_coef[c, 2]
+                    x += z[t, 0] * class_coef[c, 0]
+                    x += class_coef[c, 3] * inv_sqrt_w[p, t]  # t copula: the threshold over sqrt(W_t)
+                    surv[c, t] = normal_cdf(-x)  # 1 - Phi(x), accurate when small
+                else:
+                    surv[c, t] = class_surv[c]
+        for y in range(1, T + 1):
+            if has_year[y]:
+                for c in range(C):
+                    q = surv[c, y - 1]
+                    cdf[y, c, 0] = 1.0 - q
+                    for j in range(1, T - y + 1):
+                        q *= surv[c, y - 1 + j]
+                        cdf[y, c, j] = 1.0 - q
+        theta = twist_theta[p] if twisting else 0.0
+        log_w = 0.0
+
+        # -- year by year: decisions, loans, the year's flows, recycling ------------------------
+        for c in range(n_cells):  # the loan book's fixed sums, zeros elsewhere
+            for k in range(N_ACC):
+                acc[c, k] = book_acc[c, k]
+        year.fill(0.0)
+        by_tau.fill(0.0)
+        kept_from.fill(0.0)
+        sec_used.fill(0.0)
+        ter_used.fill(0.0)
+        available = capital
+        for t in range(1, T + 1):
+            for part in range(2):  # the year's pipeline first, then the loan book's loans
+                if part == 0:
+                    a0, a1 = pipe_range[t, 0], pipe_range[t, 1]
+                    if a1 == a0:
+                        continue
+                    for i in range(a0, a1):
+                        ok[i - a0] = eligible[i] and u_bank[p, i] < acc_with[i]
+                    if math.isfinite(sector_limit):
+                        run_s.fill(0.0)
+                        for i in range(a0, a1):
+                            if ok[i - a0]:
+                                run_s[sector[i]] += cost[i]
+                                ok[i - a0] = sec_used[sector[i]] + run_s[sector[i]] <= sector_limit + eps
+                    if math.isfinite(territory_limit):
+                        run_k.fill(0.0)
+                        for i in range(a0, a1):
+                            if ok[i - a0]:
+                                run_k[territory[i]] += cost[i]
+                                ok[i - a0] = ter_used[territory[i]] + run_k[territory[i]] <= territory_limit + eps
+                    running = 0.0
+                    for i in range(a0, a1):
+                        if ok[i - a0]:
+                            running += cost[i]
+                            ok[i - a0] = running <= available + eps
+                    spent = 0.0
+                    count = 0.0
+                    run_s.fill(0.0)
+                    run_k.fill(0.0)
+                    for i in range(a0, a1):
+                        if ok[i - a0]:
+                            spent += cost[i]
+                            count += 1.0
+                            run_s[sector[i]] += cost[i]
+                            run_k[territory[i]] += cost[i]
+                    available -= spent
+                    for s in range(S):
+                        sec_used[s] += run_s[s]
+                    for k in range(K):
+                        ter_used[k] += run_k[k]
+                    year[Y_DISB, t - 1] += spent
+                    year[Y_NEW, t - 1] += count
+                else:
+                    a0, a1 = book_range[t, 0], book_range[t, 1]
+                    if enter_cost[t] != 0.0 or a1 > a0:
+                        available -= enter_cost[t]
+                        for s in range(S):
+                            sec_used[s] += enter_sec[t, s]
+                        for k in range(K):
+                            ter_used[k] += enter_ter[t, k]
+                for i in range(a0, a1):
+                    pipeline = part == 0
+                    if pipeline and not ok[i - a0]:
+                        continue
+                    c = cell_of[i]
+                    if pipeline:
+                        acc[c, A_FIN] += 1.0
+                        acc[c, A_LOAN] += loan[i]
+                        acc[c, A_BANK] += bank_loan[i]
+                        acc[c, A_INV] += investment[i]
+                        acc[c, A_PLANNED] += jobs[i]
+                        acc[c, A_SUB] += subsidy[i]
+                    sigma = real_sigma[i]
+                    r = real_mean[i] * math.exp(sigma * z_jobs[p, i] - 0.5 * sigma * sigma)
+                    realised = jobs[i] * r
+                    additional = not (acc_without[i] >= 0.0 and u_bank[p, i] < acc_without[i])
+                    if additional:
+                        acc[c, A_ADD] += 1.0
+                    # the default test against the class's cumulative PD from the loan's first year
+                    y = first[i]
+                    cl = dclass[i]
+                    j_max = T - y
+                    p_default = cdf[y, cl, j_max]
+                    u = u_default[p, i]
+                    if twisting:
+                        g = math.exp(theta * twist_loss[i])
+                        qd = p_default * g / (1.0 + p_default * (g - 1.0))
+                        if u < qd:
+                            u_new = min(u * (p_default / (qd if qd > 0 else 1.0)), math.nextafter(p_default, 0.0))
+                            ratio = math.log(p_default) - math.log(qd)
+                        else:
+                            u_new = p_default + (u - qd) * ((1.0 - p_default) / (1.0 - qd if qd < 1 else 1.0))
+                            ratio = math.log1p(-p_default) - math.log1p(-qd)
+                        if qd != p_default:
+                            log_w += ratio
+                        u = u_new
+                    tau = T + 1
+                    b = cell_bucket[c]
+                    rep = report_b[b]
+                    if u < p_default:
+                        j = _search(cdf, y, cl, j_max, u)
+                        tau = y + j
+                        upper = cdf[y, cl, j]
+                        lower = cdf[y, cl, j - 1] if j > 0 else 0.0
+                        fs = loan[i] * fund_out[i, tau]
+                        bs = bank_loan[i] * bank_out[i, tau]
+                        rate = rec_mean[i]
+                        if rec_spread[i]:
+                            ur = (u - lower) / (upper - lower)
+                            g = rec_gamma[i]
+                            if g > 0.0:  # downturn: Phi(gamma S + sqrt(1 - gamma^2) Phi^-1(u)), S the factor at tau
+                                s = (class_load[cl, 0] * z[tau - 1, 0] + class_load[cl, 1] * z[tau - 1, class_factor[cl, 0]]
+                                     + class_load[cl, 2] * z[tau - 1, class_factor[cl, 1]])
+                                ur = normal_cdf(g * s + math.sqrt(1.0 - g * g) * normal_ppf(ur))
+                            xr = ur * grid
+                            cell_r = min(int(xr), grid - 1)
+                            r_lo = rec_table[sector[i], cell_r]
+                            rate = r_lo + (xr - cell_r) * (rec_table[sector[i], cell_r + 1] - r_lo)
+                        pool = rate * (fs + bs)
+                        brec = min(pool, bs)
+                        frec = min(pool - brec, fs)
+                        acc[c, A_FLOSS] += fs - frec
+                        acc[c, A_BLOSS] += bs - brec
+                        acc[c, A_NDEF] += 1.0
+                        kept = realised * (takeover * ramp[i, tau])
+                        acc[c, A_KEPT] += kept
+                        if additional:
+                            acc[c, A_KEPT_ADD] += kept
+                            acc[c, A_KEPT_NET] += kept * net_share[i]
+                        if tau <= rep:
+                            acc[c, A_CHECK_KEPT] += kept
+                        else:
+                            acc[c, A_CHECK_ALIVE] += realised
+                        kept_from[tau - 1] += kept
+                        year[Y_DEF, tau - 1] += 1.0
+                        year[Y_FREC, tau - 1] += frec
+                        year[Y_BREC, tau - 1] += brec
+                    else:
+                        acc[c, A_ALIVE] += realised
+                        acc[c, A_CHECK_ALIVE] += realised
+                        if additional:
+                            acc[c, A_ALIVE_ADD] += realised
+                            acc[c, A_ALIVE_NET] += realised * net_share[i]
+                    by_tau[b, tau - 1, 0] += loan[i]
+                    by_tau[b, tau - 1, 1] += bank_loan[i]
+                    by_tau[b, tau - 1, 2] += 1.0
+                    by_tau[b, tau - 1, 3] += realised
+                    # conditional subsidies clawed back at the check year from surviving firms
+                    check = check_year[i]
+                    if subsidy[i] > 0 and 1 <= check <= T and tau > check:
+                        achieved = r * ramp[i, check]
+                        if clawback_full:
+                            short = 1.0 if achieved < 1.0 else 0.0
+                        else:
+                            short = min(max(1.0 - achieved, 0.0), 1.0)
+                        year[Y_CLAW, check - 1] += short * subsidy[i]
+            # the flows of the buckets whose loans start this year, now complete: in year t, the
+            # unit schedules weighted by the loans still alive (default year > t; files: >= t)
+            for b in range(bucket_range[t, 0], bucket_range[t, 1]):
+                w_loan = w_bank = w_files = w_jobs = 0.0
+                for tt in range(T - 1, -1, -1):
+                    w_loan += by_tau[b, tt + 1, 0]
+                    w_bank += by_tau[b, tt + 1, 1]
+                    w_files += by_tau[b, tt + 1, 2]
+                    w_jobs += by_tau[b, tt + 1, 3]
+                    year[Y_INT, tt] += w_loan * unit[0, b, tt]
+                    year[Y_PRIN, tt] += w_loan * unit[1, b, tt]
+                    year[Y_FEND, tt] += w_loan * unit[2, b, tt]
+                    year[Y_BEND, tt] += w_bank * unit[3, b, tt]
+                    year[Y_BINT, tt] += w_bank * unit[4, b, tt]
+                    year[Y_FILES, tt] += (w_files + by_tau[b, tt, 2]) * unit[5, b, tt]
+                    year[Y_JOBS, tt] += w_jobs * ramp_b[b, tt + 1]
+            if recycle:
+                available += year[Y_PRIN, t - 1] + year[Y_FREC, t - 1] + year[Y_CLAW, t - 1]
+
+        # -- the path's outputs ------------------------------------------------------------------
+        totals = out_paths[p]
+        totals.fill(0.0)
+        out_sec[p].fill(0.0)
+        out_ter[p].fill(0.0)
+        for c in range(n_cells):
+            b = cell_bucket[c]
+            s = cell_sector[c]
+            k = cell_ter[c]
+            final = ramp_b[b, T]
+            created = acc[c, A_ALIVE] * final + acc[c, A_KEPT]
+            created_add = acc[c, A_ALIVE_ADD] * final + acc[c, A_KEPT_ADD]
+            for g in range(11):  # SECTOR_COLUMNS
+                if g == 8:
+                    value = created
+                elif g == 9:
+                    value = created_add
+                else:
+                    value = acc[c, GROUP_ACC[g]]
+                out_sec[p, g, s] += value
+                out_ter[p, g, k] += value
+            totals[0] += acc[c, A_LOAN]
+            totals[1] += acc[c, A_BANK]
+            totals[2] += acc[c, A_INV]
+            totals[3] += acc[c, A_FIN]
+            totals[4] += acc[c, A_PLANNED]
+            totals[5] += acc[c, A_SUB]
+            totals[6] += acc[c, A_ADD]
+            totals[7] += created
+            totals[8] += created_add
+            totals[9] += acc[c, A_ALIVE_NET] * final + acc[c, A_KEPT_NET]
+            totals[10] += acc[c, A_CHECK_ALIVE] * ramp_b[b, report_b[b]] + acc[c, A_CHECK_KEPT]
+            totals[11] += acc[c, A_FLOSS]
+            totals[12] += acc[c, A_BLOSS]
+            totals[13] += acc[c, A_NDEF]
+        pv = pre_value
+        kept_jobs = 0.0
+        for t in range(T):
+            kept_jobs += kept_from[t]
+            year[Y_JOBS, t] += kept_jobs
+            year[Y_DISB, t] += book_disbursed[t]
+            year[Y_NEW, t] += book_new[t]
+            operating = operating_cost * year[Y_FILES, t]
+            inflow = year[Y_INT, t] + year[Y_PRIN, t] + year[Y_FREC, t] + year[Y_CLAW, t]
+            pv += year[Y_DISB, t] * discount[t] - (inflow - operating) * discount[t + 1]
+            totals[15] += year[Y_JOBS, t]
+            totals[17] += year[Y_INT, t]
+            totals[18] += year[Y_PRIN, t]
+            totals[19] += year[Y_FREC, t]
+            totals[20] += year[Y_BREC, t]
+            totals[21] += operating
+            totals[22] += year[Y_CLAW, t]
+            totals[23] += year[Y_BINT, t]
+            out_years[p, 0, t] = year[Y_FEND, t]
+            out_years[p, 1, t] = year[Y_BEND, t]
+            out_years[p, 2, t] = year[Y_DEF, t]
+            out_years[p, 3, t] = year[Y_JOBS, t]
+            out_years[p, 4, t] = inflow - operating - year[Y_DISB, t]
+            out_years[p, 5, t] = year[Y_NEW, t]
+            out_years[p, 6, t] = year[Y_FILES, t]
+            out_years[p, 7, t] = year[Y_BINT, t]
+        totals[16] = year[Y_FEND, T - 1]
+        totals[14] = pv - year[Y_FEND, T - 1] * discount[T]
+        out_logw[p] = log_w
+
+
+@jit
+def twist_thetas(lo, hi, p_all, ell, weight, target, thetas):
+    """Each path's twist ``theta >= 0`` (losses in units of the largest): ``sum_i w_i l_i
+    p_i(theta) = target`` by safeguarded Newton, path by path (``p_all`` (n, m))."""
+    m = ell.shape[0]
+    for p in range(lo, hi):
+        base = 0.0
+        for i in range(m):
+            base += weight[i] * ell[i] * p_all[p, i]
+        if base >= target:
+            thetas[p] = 0.0
+            continue
+        theta, low, high = 0.0, 0.0, 60.0
+        for _ in range(60):
+            total = 0.0
+            slope = 0.0
+            for i in range(m):
+                if weight[i] == 0.0 or ell[i] == 0.0:
+                    continue
+                g = math.exp(theta * ell[i])
+                q = p_all[p, i] * g / (1.0 + p_all[p, i] * (g - 1.0))
+                total += weight[i] * ell[i] * q
+                slope += weight[i] * ell[i] * ell[i] * q * (1.0 - q)
+            gap = total - target
+            if gap < 0:
+                low = theta
+            else:
+                high = theta
+            step = theta - gap / slope if slope > 0 else high
+            new = step if low < step < high else 0.5 * (low + high)
+            done = abs(new - theta) <= 1e-10 * (1.0 + theta)
+            theta = new
+            if done:
+                break
+        thetas[p] = theta
+
+
+@jit
+def horizon_pd(lo, hi, shocks, inv_sqrt_w, scalars, ar_a, ar_scale, first, dclass, class_coef, class_factor, class_surv,
+               out):
+    """Each loan's cumulative default probability over its years to the horizon, given the
+    path's factors: ``out[p, i] = F_T`` of its class from its first year (as :func:`run_paths`)."""
+    T = shocks.shape[1]
+    F = shocks.shape[2]
+    C = class_coef.shape[0]
+    correlated, autoregressive = scalars[9] > 0, scalars[10] > 0
+    z = np.empty((T, F))
+    surv = np.empty((C, T))
+    cum = np.empty((T + 1, C))
+    for p in range(lo, hi):
+        for f in range(F):
+            z[0, f] = shocks[p, 0, f]
+        for t in range(1, T):
+            for f in range(F):
+                z[t, f] = ar_a[f] * z[t - 1, f] + ar_scale[f] * shocks[p, t, f] if autoregressive else shocks[p, t, f]
+        for c in range(C):
+            for t in range(T):
+                if correlated:
+                    x = z[t, class_factor[c, 0]] * class_coef[c, 1]
+                    x += z[t, class_factor[c, 1]] * class_coef[c, 2]
+                    x += z[t, 0] * class_coef[c, 0]
+                    x += class_coef[c, 3] * inv_sqrt_w[p, t]
+                    surv[c, t] = normal_cdf(-x)  # 1 - Phi(x), accurate when small
+                else:
+                    surv[c, t] = class_surv[c]
+            q = 1.0
+            for y in range(T, 0, -1):  # survival from year y to the horizon, for every y
+                q *= surv[c, y - 1]
+                cum[y, c] = q
+        for i in range(first.shape[0]):
+            y = first[i]
+            out[p, i] = 1.0 - cum[y, dclass[i]] if y <= T else 0.0

@@ -1,0 +1,111 @@
+"""The compiled engine's set-up: a read-only install still imports and runs, the notice of a
+first compilation, threads that never change a bit."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import levier
+from levier.engine import compiled
+
+from conftest import make_scenario
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "levier"
+
+_SCRIPT = """
+import json, sys
+import levier
+from levier.engine import compiled, kernel  # the decoration is what numba refuses without a cache folder
+sys.path.insert(0, {tests!r})
+from conftest import make_scenario
+paths = None
+if sys.argv[1] != "0":
+    paths = levier.simulate(make_scenario(), paths=int(sys.argv[1]), seed=3, threads=2).paths.to_numpy().tolist()
+print(json.dumps({{"cache": compiled.CACHE, "paths": paths}}))
+"""
+
+
+def _read_only_install(tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of the package whose folders cannot take a cache, a home that is not a folder."""
+    site = tmp_path / "site"
+    shutil.copytree(SRC, site / "levier", ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "levier" / "engine" / "__pycache__").write_text("not a folder")  # numba's first choice blocked
+    blocked = tmp_path / "home-is-a-file"
+    blocked.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(PYTHONPATH=str(site), HOME=str(blocked), XDG_CACHE_HOME=str(blocked / "cache"),
+               PYTHONDONTWRITEBYTECODE="1")
+    return site, env
+
+
+def _run(env: dict, paths: int, cwd: Path) -> dict:
+    script = _SCRIPT.format(tests=str(Path(__file__).parent))
+    done = subprocess.run([sys.executable, "-c", script, str(paths)], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_read_only_install_and_home_cache_in_the_temporary_folder(tmp_path):
+    site, env = _read_only_install(tmp_path)
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
+    out = _run(env, 0, tmp_path)
+    assert out["cache"] == str(tmp_path / "tmp" / f"levier-numba-{os.getuid()}")
+
+
+@pytest.mark.slow  # a cold compilation: about 10 s of CPU
+def test_with_nowhere_to_cache_the_engine_compiles_in_memory_and_gives_the_same_bytes(tmp_path):
+    site, env = _read_only_install(tmp_path)
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "home-is-a-file" / "numba")  # not writable either
+    out = _run(env, 5, tmp_path)
+    assert out["cache"] is None
+    here = levier.simulate(make_scenario(), paths=5, seed=3, threads=1)
+    assert np.array(out["paths"]).tobytes() == here.paths.to_numpy().tobytes()
+
+
+def test_the_first_compilation_is_said_once_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    class Fresh:  # a dispatcher with nothing compiled and no cache
+        signatures = ()
+
+    monkeypatch.setattr(compiled, "_noticed", False)
+    out = Terminal()
+    compiled.compile_notice([Fresh()], out)
+    compiled.compile_notice([Fresh()], out)
+    assert out.getvalue().count("compiling the engine") == 1
+    # not on a pipe, and not when the code is already compiled
+    monkeypatch.setattr(compiled, "_noticed", False)
+    pipe = io.StringIO()
+    compiled.compile_notice([Fresh()], pipe)
+    assert pipe.getvalue() == ""
+
+    class Loaded:
+        signatures = ("float64",)
+
+    monkeypatch.setattr(compiled, "_noticed", False)
+    out = Terminal()
+    compiled.compile_notice([Loaded()], out)
+    assert out.getvalue() == ""
+
+
+def test_threads_change_no_bit_and_are_recorded():
+    scenario = make_scenario(fund={"capital": 900_000.0, "recycle": True})
+    one = levier.simulate(scenario, paths=300, seed=4, threads=1)
+    for threads in (2, 3, 8):
+        many = levier.simulate(scenario, paths=300, seed=4, threads=threads)
+        assert many.paths.to_numpy().tobytes() == one.paths.to_numpy().tobytes()
+        assert many.meta["threads"] == threads
+    assert levier.simulate(scenario, paths=3, seed=4).meta["threads"] == len(os.sched_getaffinity(0))
