@@ -231,3 +231,28 @@ def test_cli_run_with_a_stress_and_bad_copula_keys(capsys):
     assert main(["run", str(SHIPPED), "--paths", "100", "--set", "defaults.copula=t"]) == 2
     err = capsys.readouterr().err
     assert "defaults.degrees_of_freedom" in err and "Traceback" not in err
+
+
+def test_the_kernels_inverse_normal_matches_scipy():
+    from levier.engine.kernel import normal_ppf
+
+    u = np.r_[2.0**-60, 1e-12, 1e-6, np.linspace(0.001, 0.999, 999), 1 - 1e-9, 1 - 2.0**-40]
+    mine = np.array([normal_ppf(x) for x in u])
+    np.testing.assert_allclose(mine, special.ndtri(u), rtol=0, atol=5e-13)
+
+
+def test_stressed_shocks_give_the_stress_values_in_the_kernels_recursion():
+    from levier.engine.kernels import ar1_factors
+    from levier.engine.paths import stressed_shocks
+
+    rng = np.random.default_rng(0)
+    shocks = rng.standard_normal((50, 6, 3))
+    a = np.array([0.6, 0.0, 0.3])
+    fixed = np.full((6, 3), np.nan)
+    fixed[2:4, 0] = [-2.0, -1.0]
+    fixed[0, 2] = 1.5
+    z = ar1_factors(stressed_shocks(shocks, a, fixed), a)  # the kernel's recursion, in numpy
+    np.testing.assert_allclose(z[:, 2:4, 0], np.broadcast_to([-2.0, -1.0], (50, 2)), atol=1e-12)
+    np.testing.assert_allclose(z[:, 0, 2], 1.5, atol=1e-12)
+    np.testing.assert_array_equal(z[:, :2, 0], ar1_factors(shocks, a)[:, :2, 0])  # before: untouched
+    np.testing.assert_array_equal(z[:, :, 1], shocks[:, :, 1])  # an unstressed factor keeps its shocks

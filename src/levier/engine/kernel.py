@@ -71,27 +71,30 @@ def normal_cdf(x):
 @jit
 def normal_ppf(u):
     """``Phi^-1(u)`` for u in (0, 1): Acklam's rational approximation (relative error 1.2e-9)
-    refined by one Halley step on :func:`normal_cdf` (then about 1e-15); clamped to (2^-60, 1 - 2^-53)."""
+    refined by one Halley step on :func:`normal_cdf` (then about 1e-15), computed on the lower
+    half (``1 - u`` is exact above 1/2, so the upper tail keeps its precision); u is clamped to
+    (2^-60, 1 - 2^-53)."""
     u = min(max(u, 2.0**-60), 1.0 - 2.0**-53)
+    if u > 0.5:
+        return -_normal_ppf_lower(1.0 - u)
+    return _normal_ppf_lower(u)
+
+
+@jit
+def _normal_ppf_lower(u):
     if u < 0.02425:
         q = math.sqrt(-2.0 * math.log(u))
         x = ((((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838) * q
                 - 2.549732539343734) * q + 4.374664141464968) * q + 2.938163982698783)
              / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996) * q
                  + 3.754408661907416) * q + 1.0))
-    elif u <= 1.0 - 0.02425:
+    else:
         q = u - 0.5
         r = q * q
         x = (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
                + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239) * q / (
             ((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r
               + 6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1.0)
-    else:
-        q = math.sqrt(-2.0 * math.log1p(-u))
-        x = -((((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838) * q
-                 - 2.549732539343734) * q + 4.374664141464968) * q + 2.938163982698783)
-              / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996) * q
-                  + 3.754408661907416) * q + 1.0))
     e = normal_cdf(x) - u
     d = e * math.sqrt(2.0 * math.pi) * math.exp(0.5 * x * x)
     return x - d / (1.0 + 0.5 * x * d)
