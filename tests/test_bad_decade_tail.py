@@ -97,10 +97,33 @@ def _repeated_var(scenario, metric, level, reps, paths=2_000):
             for m in ("plain", "importance")}
 
 
+def test_importance_sampling_under_the_t_copula_is_exact_and_still_pays(tmp_path):
+    # W_t unshifted, the Gaussian factors shifted and the defaults twisted: against the exact
+    # t-copula law of 1 000 equal loans. Measured: 3.0x less variance than plain sampling at
+    # 99.9 % (the Gaussian copula's book gains 75x: the t tail comes much from small W, which the
+    # shift does not aim at)
+    from levier.analysis.analytic import t_copula_defaults_pmf
+    from levier.analysis.tail import TailSampler, exceedance_probability
+    from test_tail import one_factor_book
+
+    n, h, rho, nu, paths = 1_000, 0.01, 0.2, 4.0, 8_000
+    scenario = one_factor_book(tmp_path, n, h, rho).with_overrides({"defaults.degrees_of_freedom": nu})
+    cdf = np.cumsum(t_copula_defaults_pmf(n, h, rho, nu))
+    k = int(np.searchsorted(cdf, 0.999))
+    p = 1 - cdf[k]
+    est = exceedance_probability(scenario, "n_defaults", k, paths=paths, seed=1)
+    assert est.low <= p <= est.high, (est, p)
+    sampler = TailSampler.prepare(scenario, "n_defaults", paths, 1, "importance", 20, None)
+    values, weights = sampler.sample(sampler.root, paths, est.shift, twist=sampler.twist(float(k)))
+    terms = weights * (values > k)
+    assert abs(terms.mean() - p) <= 4 * terms.std(ddof=1) / np.sqrt(paths)
+    assert p * (1 - p) / terms.var(ddof=1) >= 2.0
+
+
 @pytest.mark.slow
-def test_importance_sampling_still_pays_under_the_t_copula(moselle):
-    # the Gaussian factor shift with W unshifted: measured variance ratio at the 99.9 % VaR of the
-    # fund's loss, t copula with nu = 4 (about 2x in a 12-run study at 2 000 paths)
+def test_importance_sampling_under_the_t_copula_on_moselle_is_not_worse(moselle):
+    # the 99.9 % VaR of the fund's loss, t copula nu = 4, 30 runs per method: measured ratio 0.9
+    # (no gain, no loss beyond the noise): Moselle-Est's tail under the t copula is mostly W's
     from scipy import stats
 
     reps = 30
@@ -108,8 +131,7 @@ def test_importance_sampling_still_pays_under_the_t_copula(moselle):
     ratio = runs["plain"].var(ddof=1) / runs["importance"].var(ddof=1)
     assert abs(runs["plain"].mean() - runs["importance"].mean()) <= 4 * np.sqrt(
         (runs["plain"].var(ddof=1) + runs["importance"].var(ddof=1)) / reps)
-    assert ratio >= 1.0, ratio
-    assert stats.f.sf(ratio, reps - 1, reps - 1) < 0.5
+    assert ratio >= stats.f.ppf(0.001, reps - 1, reps - 1), ratio
 
 
 @pytest.mark.slow

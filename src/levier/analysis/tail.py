@@ -22,8 +22,9 @@ P(metric < threshold).
 Under the t copula (``defaults.copula = "t"``) the mixing variable ``W_t`` keeps its law: only
 the Gaussian factor shocks are shifted, so the likelihood ratio is the Gaussian one, exact, and
 given W the shift does what it does for the Gaussian copula. (Tilting W too, by an exponential
-change of measure of the Gamma ``1 / W``, could reach the fat-tail years faster; the tests
-measure that the Gaussian shift alone already pays.) A cross-entropy step is taken only while
+change of measure of the Gamma ``1 / W``, would reach the fat-tail years, which are mostly
+small W; not done: the tests measure 3x at 99.9 % on a one-factor book, against 75x under the
+Gaussian copula, and no gain on Moselle-Est.) A cross-entropy step is taken only while
 its pilot paths keep an effective sample size of :data:`_MIN_ESS`: a metric the factors drive
 only in part (the jobs) otherwise sees the steps run away and the weights collapse.
 
