@@ -204,8 +204,8 @@ def test_report_has_a_bad_decade_section_when_the_scenario_has_stresses(moselle)
 
     page = report_html(levier.simulate(moselle, paths=300, seed=1))
     assert "<h2>Stresses, and the shape of a bad decade</h2>" in page
-    for text in ("t copula, nu = 4: fund_loss.es_0.99", "downturn recovery, gamma = 0.5: fund_loss.es_0.99",
-                 "recession_2008: fund_loss.es_0.99", "main_employer_closure: n_defaults"):
+    for text in ("t copula, nu = 4: fund&#x27;s loss, 99 % ES (€)", "downturn recovery, gamma = 0.5: bank&#x27;s loss, 99 % ES (€)",
+                 "recession_2008: fund&#x27;s loss, 99 % ES (€)", "main_employer_closure: defaults, mean"):
         assert text in page, text
     assert "Stresses, and the shape" not in report_html(levier.simulate(make_scenario(), paths=100, seed=1))
 

@@ -474,9 +474,13 @@ def _bad_decade(result: SimulationResult, lang: str = "en") -> str:
     seed = np.random.SeedSequence(int(result.meta["seed_entropy"]), spawn_key=tuple(result.meta.get("seed_spawn_key", [])))
     specs = ["fund_loss.es_0.99", "fund_loss.mean", "bank_loss.es_0.99"]
 
+    labels = {"fund_loss.es_0.99": "fund's loss, 99 % ES (€)", "fund_loss.mean": "fund's loss, mean (€)",
+              "bank_loss.es_0.99": "bank's loss, 99 % ES (€)", "n_defaults": "defaults, mean",
+              "jobs_additional": "additional jobs, mean"}
+
     def table(comparison) -> pd.DataFrame:
         frame = comparison.table[["value", "se", "difference", "low", "high"]].copy()
-        frame.index = [f"{variant}: {spec}" for spec, variant in frame.index]
+        frame.index = [f"{variant}: {labels[spec]}" for spec, variant in frame.index]
         frame.index.name = "statistic"
         return frame.rename(columns={"se": "± MC se", "low": "difference 95 % low", "high": "difference 95 % high"})
 
