@@ -3,26 +3,56 @@
     pytest benchmarks/test_bench_northstar.py --benchmark-columns=min,median,rounds
     LEVIER_BENCH_PATHS=10000 pytest benchmarks/test_bench_northstar.py   # the issue's full size
 
-Prints loan-path-years per second for both, their ratio, and levier's speed as a share of the
-machine's raw uniform-draw rate, measured in the same run.
+Prints loan-path-years per second for levier on one thread and on all the cores, for the
+reference, their ratios, and levier's speed as a share of its own random-draw floor: the four
+keyed streams of the same paths drawn alone (``block_draws``), measured in the same run.
+The compiled kernel is compiled (or loaded from its cache) before the timings.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import os
 
 import levier
 import reference
 from conftest import PATHS, RESULTS
+from levier.engine.paths import block_draws
+from levier.model.terms import project_terms
+from levier.streams import BLOCK_PATHS, coerce_seed
 from northstar import HORIZON, N_LOANS
 
 WORK = PATHS * N_LOANS * HORIZON  # loan-path-years
+CORES = len(os.sched_getaffinity(0))
 
 
-def test_levier_full_engine(benchmark, northstar):
-    benchmark.extra_info["loan_path_years"] = WORK
-    benchmark.pedantic(lambda: levier.simulate(northstar, paths=PATHS, seed=1), rounds=1, iterations=1)
-    RESULTS["levier (loan-path-years)"] = WORK / benchmark.stats.stats.min
+def _levier(benchmark, northstar, threads, name):
+    levier.simulate(northstar, paths=2, seed=1, threads=threads)  # compile or load once, outside the timing
+    benchmark.extra_info.update(loan_path_years=WORK, threads=threads)
+    benchmark.pedantic(lambda: levier.simulate(northstar, paths=PATHS, seed=1, threads=threads),
+                       rounds=3, iterations=1)
+    RESULTS[name] = WORK / benchmark.stats.stats.min
+
+
+def test_levier_full_engine_one_thread(benchmark, northstar):
+    _levier(benchmark, northstar, 1, "levier, 1 thread (loan-path-years)")
+
+
+def test_levier_full_engine_all_cores(benchmark, northstar):
+    _levier(benchmark, northstar, CORES, f"levier, {CORES} threads (loan-path-years)")
+
+
+def test_random_draw_floor(benchmark, northstar):
+    """The four streams of the same paths alone: what no engine using them can beat."""
+    terms = project_terms(northstar, levier.build_portfolio(northstar))
+    root = coerce_seed(1)
+    blocks = -(-PATHS // BLOCK_PATHS)
+
+    def draw():
+        for block in range(blocks):
+            block_draws(terms, root, block)
+
+    benchmark.pedantic(draw, rounds=3, iterations=1)
+    RESULTS["four streams alone (loan-path-years)"] = blocks * BLOCK_PATHS * N_LOANS * HORIZON / benchmark.stats.stats.min
 
 
 def test_reference_engine(benchmark, northstar):
@@ -30,10 +60,3 @@ def test_reference_engine(benchmark, northstar):
     benchmark.extra_info["loan_path_years"] = WORK
     benchmark.pedantic(lambda: reference.simulate_losses(ref, PATHS, 1), rounds=1, iterations=1)
     RESULTS["reference (loan-path-years)"] = WORK / benchmark.stats.stats.min
-
-
-def test_raw_uniform_rate(benchmark):
-    rng = np.random.default_rng(0)
-    size = 4_000_000
-    benchmark(lambda: rng.random(size))
-    RESULTS["raw uniform draws"] = size / benchmark.stats.stats.min

@@ -76,17 +76,37 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     ]
     out = dict.fromkeys(
         ["fund_loss", "bank_loss", "fund_net_cost", "job_years", "clawbacks", "fund_interest", "operating_costs",
-         "fund_recoveries", "bank_recoveries", "fund_principal", "jobs_at_check", "bank_interest"], 0.0)
+         "fund_recoveries", "bank_recoveries", "fund_principal", "jobs_at_check", "guarantor_loss", "guarantor_fees",
+         "fund_variable_interest", "bank_interest"], 0.0)
     years = {name: [0.0] * T for name in ("jobs", "defaults", "fund_outstanding", "bank_outstanding", "live_files",
-                                          "new_loans", "fund_cash_flow", "bank_interest")}
+                                          "new_loans", "fund_cash_flow", "guarantor_loss", "guarantor_fees",
+                                          "fund_variable_interest", "bank_interest")}
+    g = terms.guarantee_share
+    covered = [False] * m  # the guarantor's commitment to a financed file
+    committed = 0.0
+    # the participative loan's profit-linked part, with the job realisation as the performance
+    performance = [min(max(r - 1.0, 0.0) / (terms.variable_cap - 1.0), 1.0) for r in realisation]
     kept = [0.0] * m
     jobs_end = [0.0] * m
     d = 1.0 + terms.discount_rate
     pv = sum(float(terms.loan[i] * terms.fund_out[i, 1]) for i in range(m) if terms.entry[i] < 1)
     for t in range(1, T + 1):
         # financing decisions, first come first served within the year
-        cands = [i for i in range(terms.n_book, m) if terms.entry[i] == t
-                 and terms.eligible[i] and _bank_uniform(draws, p, i) < terms.accept_with[i]]
+        # the guarantor's envelope, first come first served: a file the bank accepts with the
+        # guarantee asks for it; once the year's asks exceed what is left, later files go without
+        asked = committed
+        asking = [False] * m
+        for i in range(terms.n_book, m):
+            if terms.entry[i] == t and terms.eligible[i] and g > 0 and _bank_uniform(draws, p, i) < terms.accept_with[i]:
+                asked += float(terms.guaranteed[i])
+                asking[i] = asked <= terms.guarantee_envelope + 1e-9 * max(terms.capital, 1)
+        cands = []
+        for i in range(terms.n_book, m):
+            if terms.entry[i] != t or not terms.eligible[i]:
+                continue
+            accept = terms.accept_with[i] if (g == 0 or asking[i]) else terms.accept_unguaranteed[i]
+            if _bank_uniform(draws, p, i) < accept:
+                cands.append(i)
         run_s = [0.0] * S
         pass_s = []
         for i in cands:
@@ -104,6 +124,9 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
             running += cost[i]
             if running <= available + 1e-9 * max(terms.capital, 1):
                 financed[i] = True
+                covered[i] = asking[i]
+                if covered[i]:
+                    committed += float(terms.guaranteed[i])
         disbursed = 0.0
         for i in range(m):
             if financed[i] and terms.entry[i] == t:
@@ -131,7 +154,11 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
                 bank_rec = min(pool, b0)
                 fund_rec = min(pool - bank_rec, f0)
                 out["fund_loss"] += f0 - fund_rec
-                out["bank_loss"] += b0 - bank_rec
+                bank_loss = b0 - bank_rec
+                guarantor = min(g * bank_loss, terms.guarantee_cap) if covered[i] else 0.0
+                out["bank_loss"] += bank_loss - guarantor
+                out["guarantor_loss"] += guarantor
+                years["guarantor_loss"][t - 1] += guarantor
                 out["fund_recoveries"] += fund_rec
                 out["bank_recoveries"] += bank_rec
                 inflow += fund_rec
@@ -143,13 +170,22 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
                 out["bank_interest"] += float(terms.bank_rate) * b0
                 years["bank_interest"][t - 1] += float(terms.bank_rate) * b0
                 out["fund_interest"] += interest
-                inflow += interest + (f0 - f1)
+                variable = terms.variable_rate * f0 * performance[i]
+                out["fund_variable_interest"] += variable
+                years["fund_variable_interest"][t - 1] += variable
+                if covered[i]:
+                    fee = terms.guarantee_fee_rate * g * b0
+                    out["guarantor_fees"] += fee
+                    years["guarantor_fees"][t - 1] += fee
+                inflow += interest + variable + (f0 - f1)
                 out["fund_principal"] += f0 - f1
                 returned += f0 - f1
                 if terms.check_year[i] == t and terms.subsidy[i] > 0:
                     achieved = realisation[i] * _ramp(terms, i, t)
                     short = (1.0 if achieved < 1 else 0.0) if terms.clawback_full else min(1.0, max(0.0, 1 - achieved))
-                    claw = short * float(terms.subsidy[i])
+                    if achieved >= terms.clawback_tolerance:
+                        short = 0.0
+                    claw = short * float(terms.subsidy[i]) * terms.clawback_collected
                     out["clawbacks"] += claw
                     inflow += claw
                     returned += claw
@@ -174,8 +210,11 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     )
     pv -= outstanding_end * d**-T
     out["fund_net_cost"] = pv
+    # without the fund the same firm would have had the guarantee if the envelope covered it
+    accept_without = [terms.accept_without[i] if (g == 0 or covered[i]) else terms.accept_without_unguaranteed[i]
+                      for i in range(m)]
     additional = [
-        financed[i] and not (terms.closes_without[i] and _bank_uniform(draws, p, i) < terms.accept_without[i]) for i in range(m)
+        financed[i] and not (terms.closes_without[i] and _bank_uniform(draws, p, i) < accept_without[i]) for i in range(m)
     ]
     out["fund_lent"] = sum(float(terms.loan[i]) for i in range(m) if financed[i])
     out["bank_lent"] = sum(float(terms.bank_loan[i]) for i in range(m) if financed[i])

@@ -161,6 +161,37 @@ def test_full_recovery_means_no_loss_and_zero_loadings_make_factors_irrelevant(s
         np.testing.assert_array_equal(x[name], y[name])
 
 
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.sampled_from([None, 5e4, 3e5]))
+def test_more_guarantee_never_raises_the_bank_s_loss(scenario, g1, g2, cap):
+    """With ample capital, a larger guarantee share never raises the bank's loss on a path where it
+    finances the same files, and never finances fewer (the bank's q_eff only rises with the share).
+
+    Where the larger share lets the bank accept more files, its loss may rise with its lending:
+    that is the leverage the guarantee buys. With a bank that accepts every closing round the
+    files cannot change, and the property holds on every path.
+    """
+    _count("property: guarantee share")
+    low, high = sorted((g1, g2))
+    ample = scenario.with_overrides({"fund.capital": 1e12, "guarantee.cap_per_firm": cap})
+    for bank in ({}, {"bank.threshold": 0.0, "bank.steepness": 0.0}):
+        a, b = (levier.simulate(ample.with_overrides({**bank, "guarantee.share": g}), paths=48).paths
+                for g in (low, high))
+        assert (b["n_financed"] >= a["n_financed"]).all()
+        same = (b["n_financed"] == a["n_financed"]).to_numpy()
+        if bank:
+            assert same.all()
+        assert (b["bank_loss"][same] <= a["bank_loss"][same] + 1e-6).all()
+        for p, g in ((a, low), (b, high)):
+            total = p["bank_loss"] + p["guarantor_loss"]
+            assert (p["guarantor_loss"] >= -1e-9).all() and (p["guarantor_loss"] <= g * total + 1e-6).all()
+        # where the guarantee financed the same files, bank + guarantor bear the unguaranteed loss
+        plain = levier.simulate(ample.with_overrides(bank), paths=48).paths
+        unchanged = (b["n_financed"] == plain["n_financed"]).to_numpy()
+        total = (b["bank_loss"] + b["guarantor_loss"])[unchanged]
+        np.testing.assert_allclose(total, plain["bank_loss"][unchanged], rtol=1e-9, atol=1e-6)
+
+
 def _count(name: str) -> None:
     from conftest import CASES
 

@@ -125,6 +125,9 @@ def test_the_report_in_french(report_fr):
     assert (value, pm) == format_estimate(mean, 1.959963984540054 * se, "€", "fr")[:2] and "," in value
     assert f"{NNBSP}%" in seen and re.search(r"\d{1,3}" + NNBSP + r"\d{3}", seen)  # 99 %, 10 904
     assert not re.search(r"\d,\d{3}\b(?!\d)", seen.replace(" M€", "")) or "," in value  # no English thousands
+    var = result.summary().loc["fund_loss", "var_0.99"]
+    said = f"Une fois sur 100, sur 12 ans, le fonds perd plus de {var / 1e6:.1f} M€ (la VaR 99{NNBSP}%)".replace(".", ",")
+    assert said in " ".join(seen.split(" ")), said
     # scenario keys and names stay as they are
     assert "plasturgie" in seen
 

@@ -15,7 +15,7 @@ Examples
 """
 
 from levier._version import __version__
-from levier.analysis import analytic, calibrate, lab  # noqa: F401 - submodules reachable as levier.lab etc.
+from levier.analysis import analytic, calibrate, instruments, lab  # noqa: F401 - submodules reachable as levier.lab etc.
 from levier.model import datasets  # noqa: F401
 from levier.engine.run import simulate
 from levier.analysis.lab import Comparison, compare, optimise, sweep

@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "assumption (Moselle-Est; slow)")
     check.add_argument("--tornado-paths", type=_positive_int, default=2_000, metavar="N",
                        help="paths per run of the tornado (default 2000)")
+    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a key of every scenario, e.g. guarantee.share=0.5 (repeatable)")
     def lab_options(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("scenario", help="scenario TOML file")
         cluster_options(cmd)
@@ -225,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
+    report.add_argument("--instruments", action="store_true",
+                        help="add the table of loan only / loan + subsidy / loan + 50 %% guarantee on common random numbers")
     cluster_options(report)
 
     for command in _subparsers(parser):
@@ -419,17 +423,17 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
     with _bar(args) as bar:
-        est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
+        tail = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
                         batches=args.batches, twist=args.twist, client=client, progress=bar)
-    how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
-    if est.meta.get("twist_target") is not None:
+    how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[tail.method]
+    if tail.meta.get("twist_target") is not None:
         how += " and default twist"
     from levier.names import tail_side
 
     which = "tail" if tail_side(args.metric) == "upper" else "lower tail (the shortfall: more is better)"
-    print(f"{scenario.meta.name}: {which} of {args.metric} ({how}, {est.paths:,} paths, "
-          f"{est.batches} sections for the 95 % intervals)")
-    for level, row in est.table.iterrows():
+    print(f"{scenario.meta.name}: {which} of {args.metric} ({how}, {tail.paths:,} paths, "
+          f"{tail.batches} sections for the 95 % intervals)")
+    for level, row in tail.table.iterrows():
         print(f"  {level:.4g}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
               f"{format_number(row['var_high'])}]   ES {format_number(row['es'])}  [{format_number(row['es_low'])}, "
               f"{format_number(row['es_high'])}]")
@@ -449,7 +453,7 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
     disagreements, rows, banks = 0, [], []
     lines = []
     for file in files:
-        scenario = _load(file, [])
+        scenario = _load(file, args.overrides)
         result = simulate(scenario, paths=args.paths, seed=args.seed)
         table = check_calibration(scenario, result=result)
         bank = bank_economics(result=result)
@@ -918,7 +922,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 result = simulate(scenario, paths=args.paths, seed=args.seed, progress=bar, client=client)
     finally:
         bar.close()
-    write_report(result, out, force=args.force, lang=_lang(args))
+    comparison = None
+    if args.instruments:
+        from levier.analysis.instruments import compare_instruments
+
+        if args.folder:
+            raise InputError("--instruments", ["needs a scenario file, not --from"])
+        with _lab_errors(args), _cluster(args) as client:
+            comparison = compare_instruments(scenario, paths=args.paths, seed=args.seed, client=client)
+    write_report(result, out, force=args.force, lang=_lang(args), comparison=comparison)
     print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
     return EXIT_OK
 

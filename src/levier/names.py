@@ -44,6 +44,9 @@ PATH_COLUMNS = (
     "clawbacks",  # subsidies clawed back
     "fund_outstanding_end",  # fund principal still owed by live firms at the horizon
     "bank_interest",  # interest received by the banks: bank.rate x their loan outstanding at the year's start
+    "guarantor_loss",  # € of bank loss borne by the guarantor ([guarantee]); bank_loss is net of it
+    "guarantor_fees",  # guarantee fees paid by the firms on the guaranteed outstanding
+    "fund_variable_interest",  # the participative loan's profit-linked interest (policy.variable_rate)
 )
 
 #: Per-year metrics, by path and year (``by_year()``).
@@ -56,6 +59,9 @@ YEAR_COLUMNS = (
     "new_loans",
     "live_files",
     "bank_interest",  # the banks' interest received in the year (undiscounted)
+    "guarantor_loss",
+    "guarantor_fees",
+    "fund_variable_interest",
 )
 
 #: Metrics kept by path and sector / territory (``by_sector()``, ``by_territory()``).
@@ -71,6 +77,9 @@ SECTOR_COLUMNS = (
     "jobs_created",
     "jobs_additional",
     "jobs_planned",
+    "guarantor_loss",
+    "guarantor_fees",
+    "fund_variable_interest",
 )
 
 #: Portfolio ratios reported by ``SimulationResult.ratios()``: name → (numerator, denominator),
@@ -90,7 +99,7 @@ RATIOS = {
 }
 
 #: Metrics whose upper tail is the risk: VaR and ES are reported for these.
-LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults")
+LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guarantor_loss")
 
 #: Metrics where more is better (jobs): their risk is the *lower* tail — VaR, ES and exceedance
 #: are of the shortfall (``summary()``, :func:`levier.tail_risk`, the CLI).

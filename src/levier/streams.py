@@ -30,6 +30,7 @@ __all__ = [
     "normals_f32",
     "pilot_root",
     "pipeline_generator",
+    "rating_generator",
     "uniform_bits",
 ]
 
@@ -43,6 +44,7 @@ _PIPELINE = 1
 _PILOT = 2
 _SOBOL = 3
 _LAB = 4
+_RATING = 5  # family 4 belongs to the policy lab's streams
 
 #: Samplers of the systematic factors: pseudo-random normals, or a scrambled Sobol' sequence.
 SAMPLERS = ("random", "sobol")
@@ -122,6 +124,11 @@ def block_generator(root: np.random.SeedSequence, block: int, purpose: Purpose) 
 def pipeline_generator(root: np.random.SeedSequence) -> np.random.Generator:
     """The Generator that draws the candidate projects (once per scenario seed)."""
     return np.random.Generator(np.random.PCG64(_child(root, _PIPELINE)))
+
+
+def rating_generator(root: np.random.SeedSequence) -> np.random.Generator:
+    """The Generator of the fund's rating errors, one per pipeline project (keyed like the pipeline)."""
+    return np.random.Generator(np.random.PCG64(_child(root, _RATING)))
 
 
 def pilot_root(root: np.random.SeedSequence, iteration: int) -> np.random.SeedSequence:

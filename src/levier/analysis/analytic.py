@@ -169,7 +169,7 @@ def one_factor_defaults_pmf(n: int, pd: float, rho: float) -> np.ndarray:
     return total
 
 
-def poisson_binomial_pmf(pds: Sequence[float]) -> np.ndarray:
+def poisson_binomial_pmf(pds: np.ndarray | Sequence[float]) -> np.ndarray:
     """Exact distribution of the number of defaults among independent obligors with unequal PDs.
 
     A stable direct recursion (each obligor convolves ``[1 - p, p]`` in), O(n^2), no FFT rounding.
@@ -203,7 +203,7 @@ def _panjer_compound(g0: float, a: float, b: float, severity: np.ndarray, size: 
 
 def creditriskplus_loss_pmf(
     exposures: Sequence[float],
-    pds: Sequence[float],
+    pds: np.ndarray | Sequence[float],
     sector_weights,
     sector_variances: Sequence[float],
     loss_unit: float,

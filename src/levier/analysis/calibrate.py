@@ -503,7 +503,7 @@ def pd_from_rating_mix(mix: dict[str, float], multiplier: float = 1.0) -> Calibr
         raise ValueError("rating mix: give at least one cote with its share")
     scale = load("bdf_rating_scale").astype({"cote": str}).set_index("cote")["credit_quality_step"]
     bench = load("default_rate_benchmarks").set_index("credit_quality_step")
-    shares = {}
+    shares: dict[str, float] = {}
     for cote, share in mix.items():
         cote = str(cote).strip()
         if cote not in scale.index:

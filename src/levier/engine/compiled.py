@@ -29,8 +29,7 @@ def _writable(folder: Path) -> bool:
     """Whether ``folder`` exists or can be made, and a file can be created in it."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        tempfile.TemporaryFile(dir=folder).close()
         return True
     except OSError:
         return False
@@ -57,14 +56,18 @@ def _choose_cache() -> str | None:
 CACHE: str | None = _choose_cache()
 
 
-def jit(function):
-    """``numba.njit(nogil=True)`` with the disk cache when there is one (see the module's notes)."""
+def jit(function=None, *, inline: bool = False):
+    """``numba.njit(nogil=True)`` with the disk cache when there is one (see the module's notes);
+    ``inline=True`` inlines the function into its compiled callers (numba's ``inline="always"``)."""
+    if function is None:
+        return lambda f: jit(f, inline=inline)
+    options = {"nogil": True, "inline": "always" if inline else "never"}
     if CACHE is not None:
         try:
-            return numba.njit(cache=True, nogil=True)(function)
+            return numba.njit(cache=True, **options)(function)
         except RuntimeError:  # no locator after all: compile in memory rather than fail the import
-            pass
-    return numba.njit(cache=False, nogil=True)(function)
+            return numba.njit(cache=False, **options)(function)
+    return numba.njit(cache=False, **options)(function)
 
 
 _notice_lock = threading.Lock()
@@ -96,6 +99,8 @@ def _will_compile(dispatcher) -> bool:
     if dispatcher.signatures:
         return False
     cache = getattr(dispatcher, "_cache", None)
+    if cache is None:
+        return True
     try:
         index = cache._cache_file._load_index()  # numba's on-disk index: {signature key: file}
     except Exception:  # no cache, or numba's internals moved: assume the worst

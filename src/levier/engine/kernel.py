@@ -29,7 +29,8 @@ from scipy import special
 
 from levier.engine.compiled import compile_notice, jit
 from levier.engine.plan import (  # noqa: F401  (accumulator indices, constants to numba)
-    A_ADD, A_ALIVE, A_ALIVE_ADD, A_ALIVE_NET, A_BANK, A_BLOSS, A_CHECK_ALIVE, A_CHECK_KEPT, A_FIN, A_FLOSS, A_INV, A_KEPT, A_KEPT_ADD, A_KEPT_NET, A_LOAN, A_NDEF, A_PLANNED, A_SUB, GROUP_ACC, N_ACC, Y_BEND, Y_BINT, Y_BREC, Y_CLAW, Y_DEF, Y_DISB, Y_FEND, Y_FILES, Y_FREC, Y_INT, Y_JOBS, Y_NEW, Y_PRIN)
+    A_ADD, A_ALIVE, A_ALIVE_ADD, A_ALIVE_NET, A_BANK, A_BLOSS, A_CHECK_ALIVE, A_CHECK_KEPT, A_FIN, A_FLOSS, A_INV, A_KEPT, A_KEPT_ADD, A_KEPT_NET, A_LOAN, A_NDEF, A_PLANNED, A_SUB, GROUP_ACC, N_ACC, Y_BEND, Y_BINT, Y_BREC, Y_CLAW, Y_DEF, Y_DISB, Y_FEND, Y_FILES, Y_FREC, Y_INT, Y_JOBS, Y_NEW, Y_PRIN,
+    A_GFEE, A_GLOSS, A_VAR, N_YEAR, Y_GFEE, Y_GLOSS, Y_VAR)
 
 __all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "horizon_pd", "normal_cdf", "run_paths", "twist_thetas"]
 
@@ -47,7 +48,7 @@ _CDF_TABLE = np.ascontiguousarray(
 )
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
-@jit
+@jit(inline=True)  # called per class and year: no call in the hot loop
 def normal_cdf(x):
     """``Phi(x)``: tabulated on [-CDF_XMAX, CDF_XMAX] (error below 1e-16), by ``erfc`` outside."""
     if -CDF_XMAX <= x < CDF_XMAX:
@@ -100,7 +101,7 @@ def _normal_ppf_lower(u):
     return x - d / (1.0 + 0.5 * x * d)
 
 
-@jit
+@jit(inline=True)
 def _search(cdf, y, c, j_max, u):
     """The number of offsets ``j <= j_max`` with ``cdf[y, c, j] <= u`` (non-decreasing in ``j``;
     ``cdf[y, c, j_max] > u`` for a defaulter): its default year is ``y + j``."""
@@ -119,6 +120,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
               out_paths, out_years, out_sec, out_ter, out_logw,
               scalars, discount, ar_a, ar_scale,
               first, dclass, cell_of, sector, territory, check_year, eligible, acc_with, acc_without,
+              acc_unguaranteed, acc_without_unguaranteed, guaranteed,
               loan, bank_loan, investment, jobs, subsidy, cost, net_share, real_mean, real_sigma, rec_mean, rec_spread,
               fund_out, bank_out, ramp, rec_table,
               pipe_range, book_range, cell_range, bucket_range,
@@ -145,12 +147,16 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
     sector_limit, territory_limit, pre_value = scalars[4], scalars[5], scalars[6]
     recycle, clawback_full, correlated, autoregressive = scalars[7] > 0, scalars[8] > 0, scalars[9] > 0, scalars[10] > 0
     grid = rec_table.shape[1] - 1
+    g_share, g_cap, g_fee, envelope = scalars[11], scalars[12], scalars[13], scalars[14]
+    envelope_binds, guarantee = scalars[15] > 0, scalars[11] > 0
+    tolerance, collected, variable_rate, variable_cap = scalars[16], scalars[17], scalars[18], scalars[19]
+    n_groups = GROUP_ACC.shape[0]
 
     z = np.empty((T, F))
     cdf = np.empty((T + 1, C, T))  # [first year, class, offset]: cumulative PD by year first + offset
     surv = np.empty((C, T))
-    acc = np.empty((n_cells, 18))
-    year = np.empty((13, T))
+    acc = np.empty((n_cells, N_ACC))
+    year = np.empty((N_YEAR, T))
     by_tau = np.empty((n_buckets, T + 1, 4))  # [bucket, default year - 1 (T: none), loan/bank/file/jobs]
     kept_from = np.empty(T)  # jobs kept by takeovers, from their default year on
     sec_used = np.empty(S)
@@ -161,6 +167,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
     for t in range(1, T + 1):
         max_pipe = max(max_pipe, pipe_range[t, 1] - pipe_range[t, 0])
     ok = np.zeros(max_pipe, dtype=np.bool_)
+    covered = np.zeros(max_pipe, dtype=np.bool_)  # the guarantor's envelope covers the file
     has_year = np.zeros(T + 1, dtype=np.bool_)
     for t in range(1, T + 1):
         has_year[t] = pipe_range[t, 1] > pipe_range[t, 0] or book_range[t, 1] > book_range[t, 0]
@@ -206,14 +213,25 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
         sec_used.fill(0.0)
         ter_used.fill(0.0)
         available = capital
+        committed = 0.0  # guaranteed principal the envelope has committed
         for t in range(1, T + 1):
             for part in range(2):  # the year's pipeline first, then the loan book's loans
                 if part == 0:
                     a0, a1 = pipe_range[t, 0], pipe_range[t, 1]
                     if a1 == a0:
                         continue
+                    asked = committed
                     for i in range(a0, a1):
                         ok[i - a0] = eligible[i] and u_bank[p, i] < acc_with[i]
+                        covered[i - a0] = guarantee
+                        if envelope_binds:
+                            # first come first served: a file the bank accepts with the guarantee asks
+                            # for it; once the asks exceed the envelope, the bank decides without it
+                            if ok[i - a0]:
+                                asked += guaranteed[i]
+                            covered[i - a0] = ok[i - a0] and asked <= envelope + eps
+                            ok[i - a0] = eligible[i] and u_bank[p, i] < (acc_with[i] if covered[i - a0]
+                                                                         else acc_unguaranteed[i])
                     if math.isfinite(sector_limit):
                         run_s.fill(0.0)
                         for i in range(a0, a1):
@@ -239,6 +257,8 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
                         if ok[i - a0]:
                             spent += cost[i]
                             count += 1.0
+                            if envelope_binds and covered[i - a0]:
+                                committed += guaranteed[i]
                             run_s[sector[i]] += cost[i]
                             run_k[territory[i]] += cost[i]
                     available -= spent
@@ -271,7 +291,10 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
                     sigma = real_sigma[i]
                     r = real_mean[i] * math.exp(sigma * z_jobs[p, i] - 0.5 * sigma * sigma)
                     realised = jobs[i] * r
-                    additional = not (acc_without[i] >= 0.0 and u_bank[p, i] < acc_without[i])
+                    cover = pipeline and covered[i - a0]  # loan-book loans carry no guarantee
+                    # without the fund, the firm has the guarantee if the envelope covered it
+                    a_without = acc_without[i] if cover or not envelope_binds else acc_without_unguaranteed[i]
+                    additional = not (a_without >= 0.0 and u_bank[p, i] < a_without)
                     if additional:
                         acc[c, A_ADD] += 1.0
                     # the default test against the class's cumulative PD from the loan's first year
@@ -318,7 +341,13 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
                         brec = min(pool, bs)
                         frec = min(pool - brec, fs)
                         acc[c, A_FLOSS] += fs - frec
-                        acc[c, A_BLOSS] += bs - brec
+                        bank_loss = bs - brec
+                        if cover:  # the guarantor's share of the bank's loss, up to its cap
+                            g_loss = min(g_share * bank_loss, g_cap)
+                            bank_loss -= g_loss
+                            acc[c, A_GLOSS] += g_loss
+                            year[Y_GLOSS, tau - 1] += g_loss
+                        acc[c, A_BLOSS] += bank_loss
                         acc[c, A_NDEF] += 1.0
                         kept = realised * (takeover * ramp[i, tau])
                         acc[c, A_KEPT] += kept
@@ -343,6 +372,19 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
                     by_tau[b, tau - 1, 1] += bank_loan[i]
                     by_tau[b, tau - 1, 2] += 1.0
                     by_tau[b, tau - 1, 3] += realised
+                    # the guarantee fee on g times the bank's outstanding, and the variable interest
+                    # on the fund's, at the start of each year the firm lives (as interest)
+                    if cover and g_fee > 0.0:
+                        for tt in range(y, min(tau, T + 1)):
+                            fee = g_fee * g_share * bank_loan[i] * bank_out[i, tt]
+                            acc[c, A_GFEE] += fee
+                            year[Y_GFEE, tt - 1] += fee
+                    if variable_rate > 0.0:
+                        performance = min(max(r - 1.0, 0.0) / (variable_cap - 1.0), 1.0)
+                        for tt in range(y, min(tau, T + 1)):
+                            extra = variable_rate * performance * loan[i] * fund_out[i, tt]
+                            acc[c, A_VAR] += extra
+                            year[Y_VAR, tt - 1] += extra
                     # conditional subsidies clawed back at the check year from surviving firms
                     check = check_year[i]
                     if subsidy[i] > 0 and 1 <= check <= T and tau > check:
@@ -351,7 +393,12 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
                             short = 1.0 if achieved < 1.0 else 0.0
                         else:
                             short = min(max(1.0 - achieved, 0.0), 1.0)
-                        year[Y_CLAW, check - 1] += short * subsidy[i]
+                        if achieved >= tolerance:  # within the tolerance of its target: nothing due
+                            short = 0.0
+                        claw = short * subsidy[i]
+                        if collected < 1.0:
+                            claw *= collected
+                        year[Y_CLAW, check - 1] += claw
             # the flows of the buckets whose loans start this year, now complete: in year t, the
             # unit schedules weighted by the loans still alive (default year > t; files: >= t)
             for b in range(bucket_range[t, 0], bucket_range[t, 1]):
@@ -383,7 +430,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
             final = ramp_b[b, T]
             created = acc[c, A_ALIVE] * final + acc[c, A_KEPT]
             created_add = acc[c, A_ALIVE_ADD] * final + acc[c, A_KEPT_ADD]
-            for g in range(11):  # SECTOR_COLUMNS
+            for g in range(n_groups):  # SECTOR_COLUMNS
                 if g == 8:
                     value = created
                 elif g == 9:
@@ -406,6 +453,9 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
             totals[11] += acc[c, A_FLOSS]
             totals[12] += acc[c, A_BLOSS]
             totals[13] += acc[c, A_NDEF]
+            totals[24] += acc[c, A_GLOSS]
+            totals[25] += acc[c, A_GFEE]
+            totals[26] += acc[c, A_VAR]
         pv = pre_value
         kept_jobs = 0.0
         for t in range(T):
@@ -415,6 +465,8 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
             year[Y_NEW, t] += book_new[t]
             operating = operating_cost * year[Y_FILES, t]
             inflow = year[Y_INT, t] + year[Y_PRIN, t] + year[Y_FREC, t] + year[Y_CLAW, t]
+            if variable_rate > 0.0:
+                inflow += year[Y_VAR, t]
             pv += year[Y_DISB, t] * discount[t] - (inflow - operating) * discount[t + 1]
             totals[15] += year[Y_JOBS, t]
             totals[17] += year[Y_INT, t]
@@ -432,6 +484,9 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
             out_years[p, 5, t] = year[Y_NEW, t]
             out_years[p, 6, t] = year[Y_FILES, t]
             out_years[p, 7, t] = year[Y_BINT, t]
+            out_years[p, 8, t] = year[Y_GLOSS, t]
+            out_years[p, 9, t] = year[Y_GFEE, t]
+            out_years[p, 10, t] = year[Y_VAR, t]
         totals[16] = year[Y_FEND, T - 1]
         totals[14] = pv - year[Y_FEND, T - 1] * discount[T]
         out_logw[p] = log_w

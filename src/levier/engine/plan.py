@@ -22,22 +22,26 @@ __all__ = ["KERNEL_PATHS", "KERNEL_YEARS", "Plan", "plan_work"]
 A_FIN, A_LOAN, A_BANK, A_INV, A_PLANNED, A_SUB, A_ADD = range(7)  # the first six are fixed for the loan book
 A_ALIVE, A_ALIVE_ADD, A_ALIVE_NET, A_KEPT, A_KEPT_ADD, A_KEPT_NET, A_CHECK_ALIVE, A_CHECK_KEPT = range(7, 15)
 A_FLOSS, A_BLOSS, A_NDEF = range(15, 18)
-N_ACC = 18
+A_GLOSS, A_GFEE, A_VAR = range(18, 21)  # the instruments: guarantor's loss, guarantee fees, variable interest
+N_ACC = 21
 # the accumulator of each of SECTOR_COLUMNS (jobs created and additional are computed)
-GROUP_ACC = np.array([A_LOAN, A_FLOSS, A_BANK, A_BLOSS, A_INV, A_FIN, A_ADD, A_NDEF, -1, -1, A_PLANNED], dtype=np.int64)
+GROUP_ACC = np.array([A_LOAN, A_FLOSS, A_BANK, A_BLOSS, A_INV, A_FIN, A_ADD, A_NDEF, -1, -1, A_PLANNED,
+                      A_GLOSS, A_GFEE, A_VAR], dtype=np.int64)
 
 # rows of the per-year accumulators of a path
 Y_INT, Y_PRIN, Y_FEND, Y_BEND, Y_BINT, Y_FILES, Y_JOBS, Y_DEF, Y_FREC, Y_BREC, Y_CLAW, Y_DISB, Y_NEW = range(13)
-N_YEAR = 13
+Y_GLOSS, Y_GFEE, Y_VAR = range(13, 16)
+N_YEAR = 16
 
 #: Per-path outputs of :func:`run_paths`, in the order of its ``out_paths`` columns.
 KERNEL_PATHS = ("fund_lent", "bank_lent", "investment", "n_financed", "jobs_planned", "subsidies", "n_additional",
                 "jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "fund_loss", "bank_loss", "n_defaults",
                 "fund_net_cost", "job_years", "fund_outstanding_end", "fund_interest", "fund_principal",
-                "fund_recoveries", "bank_recoveries", "operating_costs", "clawbacks", "bank_interest")
+                "fund_recoveries", "bank_recoveries", "operating_costs", "clawbacks", "bank_interest",
+                "guarantor_loss", "guarantor_fees", "fund_variable_interest")
 #: Per-year outputs, in the order of ``out_years``.
 KERNEL_YEARS = ("fund_outstanding", "bank_outstanding", "defaults", "jobs", "fund_cash_flow", "new_loans",
-                "live_files", "bank_interest")
+                "live_files", "bank_interest", "guarantor_loss", "guarantor_fees", "fund_variable_interest")
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,7 +152,11 @@ def plan_work(terms: Terms) -> Plan:
     scalars = np.array([terms.capital, eps, terms.operating_cost, terms.takeover, terms.sector_limit,
                         terms.territory_limit, pre_value, 1.0 if terms.recycle else 0.0,
                         1.0 if terms.clawback_full else 0.0, 1.0 if terms.correlated else 0.0,
-                        1.0 if np.any(a) else 0.0])
+                        1.0 if np.any(a) else 0.0,
+                        # the instruments (docs/instruments.md); the envelope is inf when unlimited
+                        terms.guarantee_share, terms.guarantee_cap, terms.guarantee_fee_rate,
+                        terms.guarantee_envelope, 1.0 if terms.envelope_binds else 0.0,
+                        terms.clawback_tolerance, terms.clawback_collected, terms.variable_rate, terms.variable_cap])
     c64 = np.ascontiguousarray
     arrays = (
         scalars,
@@ -158,6 +166,9 @@ def plan_work(terms: Terms) -> Plan:
         c64(terms.territory.astype(np.int64)), c64(terms.check_year.astype(np.int64)),
         c64(terms.eligible & np.isfinite(terms.accept_with)),
         c64(terms.accept_with * 2.0**32), c64(np.where(maybe_not_additional, terms.accept_without * 2.0**32, -1.0)),
+        c64(terms.accept_unguaranteed * 2.0**32),
+        c64(np.where(maybe_not_additional, terms.accept_without_unguaranteed * 2.0**32, -1.0)),
+        c64(terms.guaranteed, dtype=float),
         c64(terms.loan, dtype=float), c64(terms.bank_loan, dtype=float), c64(terms.investment, dtype=float),
         c64(terms.jobs, dtype=float), c64(terms.subsidy, dtype=float), c64(cost, dtype=float),
         c64(terms.net_share, dtype=float), c64(terms.realisation_mean, dtype=float),

@@ -46,15 +46,22 @@ def seed_root(scenario: Scenario, seed: Any = None) -> np.random.SeedSequence:
     return coerce_seed(scenario.simulation.seed if seed is None else seed)
 
 
-def default_threads() -> int:
-    """The kernel's threads by default: the cores this process may use, 1 in a Dask worker."""
+def _in_dask_worker() -> bool:
     try:
         from distributed import get_worker
-
+    except ImportError:  # no Dask here, so no worker either
+        return False
+    try:
         get_worker()
+    except ValueError:  # Dask's way of saying "not in a worker"
+        return False
+    return True
+
+
+def default_threads() -> int:
+    """The kernel's threads by default: the cores this process may use, 1 in a Dask worker."""
+    if _in_dask_worker():
         return 1
-    except (ImportError, ValueError):
-        pass
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # no affinity on this platform

@@ -25,6 +25,7 @@ __all__ = [
     "Bank",
     "Defaults",
     "Fund",
+    "Guarantee",
     "LoanBook",
     "Meta",
     "Pipeline",
@@ -100,6 +101,35 @@ class Policy(_Model):
     takeover_job_share: Probability = Field(0.0, description="Share of a defaulted firm's jobs kept by a takeover; 0 = all lost.", json_schema_extra={"unit": "share of jobs"})
     max_sector_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1.0, description="Most the fund may commit to one sector, as a share of capital; 1 = no limit.", json_schema_extra={"unit": "share of capital"})
     max_territory_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1.0, description="Most the fund may commit to one territory, as a share of capital; 1 = no limit.", json_schema_extra={"unit": "share of capital"})
+    rating_noise: Sigma = Field(0.0, description=(
+        "sigma of the rating error: the fund screens on PD * exp(sigma * eps - sigma^2 / 2), eps a standard normal "
+        "per project drawn once per scenario seed (0 = the fund sees the true PD)"))
+    clawback_tolerance: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1.0, description=(
+        "a subsidy is clawed back only if the jobs achieved at the check year are below this share of the target "
+        "(1 = any shortfall)"))
+    clawback_collected: Probability = Field(1.0, description="share of the clawback due that is actually recovered")
+    variable_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.0, description=(
+        "profit-linked extra annual rate on the fund's outstanding (participative loan, 1978 law), scaled by "
+        "min(max(phi - 1, 0) / (variable_cap - 1), 1) with phi the firm's job realisation (0 = none)"))
+    variable_cap: Annotated[float, Field(gt=1.0, le=100.0, allow_inf_nan=False)] = Field(2.0, description=(
+        "job realisation at which the variable rate is paid in full (> 1)"))
+
+
+class Guarantee(_Model):
+    """A public guarantee on the bank loan (Oséo / Bpifrance type); off while ``share = 0``.
+
+    The guarantor bears ``share`` of the bank's loss after its senior recovery, at most
+    ``cap_per_firm`` euros per firm, for a fee of ``fee_rate`` a year on the guaranteed outstanding
+    (``share`` times the bank's outstanding); ``envelope`` bounds the guaranteed principal it
+    commits, first come first served over financed projects in entry order.
+    """
+
+    share: Probability = Field(0.0, description="share g of the bank's loss borne by the guarantor (0 = no guarantee)")
+    cap_per_firm: Euros | None = Field(None, description="€ of guaranteed loss per firm at most (none = no cap)")
+    fee_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.0, description=(
+        "annual fee on the guaranteed outstanding, paid by the firm to the guarantor"))
+    envelope: Euros | None = Field(None, description=(
+        "€ of guaranteed principal the guarantor may commit, first come first served (none = unlimited)"))
 
 
 class Bank(_Model):
@@ -113,6 +143,9 @@ class Bank(_Model):
     grace_years: Annotated[int, Field(ge=0, le=49)] = Field(0, description="Years of interest only before the bank loan is repaid (less than maturity_years).", json_schema_extra={"unit": "years"})
     amortisation: Literal["linear", "annuity", "bullet"] = Field("linear", description="Repayment profile of the bank loan (linear, annuity at rate, or bullet).")
     closing_tolerance: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(1e-6, description="The round closes if E + P + S + B ≥ I − tolerance × I.", json_schema_extra={"unit": "share of I"})
+    subsidy_is_equity: bool = Field(False, description=(
+        "the bank counts the fund's investment subsidy as equity (French accounts carry it in capitaux propres): "
+        "q = (E + P + S) / I and the gearing cap applies to E + P + S"))
 
 
 class Defaults(_Model):
@@ -310,6 +343,7 @@ class Scenario(_Model):
     fund: Fund = Field(description="The fund's capital, running costs and recycling.")
     policy: Policy = Field(description="The fund's rules: what a policy comparison varies.")
     bank: Bank = Field(description="The co-financing bank.")
+    guarantee: Guarantee = Field(Guarantee(), description="A public guarantee on the bank loans; off while share = 0.")
     defaults: Defaults = Field(Defaults(), description="The factor model of defaults.")
     sectors: Annotated[list[Sector], Field(min_length=1)] = Field(description="The sectors (filières), at least one.")
     territories: Annotated[list[Territory], Field(min_length=1)] = Field(description="The territories (bassins), at least one.")
@@ -739,7 +773,8 @@ def _stand_in(info: Any) -> Any:
     from pydantic import TypeAdapter
 
     adapter = TypeAdapter(Annotated[info.annotation, *info.metadata]) if info.metadata else TypeAdapter(info.annotation)
-    for candidate in (0.5, 1, 0.1, 0, 2, 10, 1_000, 1e6, "x", True, [1.0], {}):
+    candidates: tuple[Any, ...] = (0.5, 1, 0.1, 0, 2, 10, 1_000, 1e6, "x", True, [1.0], {})
+    for candidate in candidates:
         try:
             return adapter.validate_python(candidate)
         except ValidationError:
@@ -755,14 +790,12 @@ def _short(value: Any) -> str:
 def _consistency_problems(s: Scenario) -> list[Problem]:
     """Checks that span several keys (pydantic validates each key on its own)."""
     problems: list[Problem] = []
-    for table, items in (("sectors", s.sectors), ("territories", s.territories)):
-        seen: dict[str, int] = {}
-        for i, item in enumerate(items):
-            if item.name in seen:
-                problems.append(
-                    Problem(f"{table}[{i}].name", f"duplicate name {item.name!r} (also {table}[{seen[item.name]}])")
-                )
-            seen.setdefault(item.name, i)
+    for table, names in (("sectors", [x.name for x in s.sectors]), ("territories", [x.name for x in s.territories])):
+        first: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if name in first:
+                problems.append(Problem(f"{table}[{i}].name", f"duplicate name {name!r} (also {table}[{first[name]}])"))
+            first.setdefault(name, i)
     if s.policy.grace_years >= s.policy.maturity_years:
         problems.append(Problem("policy.grace_years", "must be less than policy.maturity_years"))
     if s.bank.grace_years >= s.bank.maturity_years:

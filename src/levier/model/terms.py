@@ -14,8 +14,9 @@ from scipy import special
 
 from levier.model.portfolio import Portfolio
 from levier.model.scenario import Scenario
+from levier.streams import coerce_seed, rating_generator
 
-__all__ = ["RECOVERY_GRID", "Terms", "acceptance_probability", "beta_quantile_table", "outstanding_fraction", "project_terms"]
+__all__ = ["RECOVERY_GRID", "Terms", "acceptance_probability", "beta_quantile_table", "outstanding_fraction", "project_terms", "rating_error"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +40,15 @@ class Terms:
     fund_rate : ndarray (m,)
     ramp : ndarray (m, T + 2)
         Share of realised jobs present at the end of year t while the firm lives.
+    accept_unguaranteed, accept_without_unguaranteed : ndarray (m,)
+        The same acceptance probabilities for a file the guarantor's envelope no longer covers
+        (equal to ``accept_with`` / ``accept_without`` when there is no guarantee).
+    guarantee_share, guarantee_cap, guarantee_fee_rate, guarantee_envelope : float
+        The ``[guarantee]`` table (cap and envelope ``inf`` when unlimited; share 0 = none).
+    guaranteed : ndarray (m,)
+        Guaranteed principal ``g * B`` of each pipeline file (0 for the loan book).
+    pd_rated : ndarray (m,)
+        The PD the fund screens on: ``PD * exp(sigma eps - sigma^2 / 2)`` (the true PD at sigma 0).
     """
 
     horizon: int
@@ -85,6 +95,18 @@ class Terms:
     territory_limit: float
     n_sectors: int
     n_territories: int
+    accept_unguaranteed: np.ndarray
+    accept_without_unguaranteed: np.ndarray
+    guaranteed: np.ndarray
+    guarantee_share: float
+    guarantee_cap: float
+    guarantee_fee_rate: float
+    guarantee_envelope: float
+    pd_rated: np.ndarray
+    clawback_tolerance: float
+    clawback_collected: float
+    variable_rate: float
+    variable_cap: float
     bank_rate: float = 0.0  # the bank's interest rate (for the banks' interest received)
     #: Degrees of freedom of the t copula (0 = Gaussian); ``pd_threshold`` is then ``t_nu^-1(h)``.
     degrees_of_freedom: float = 0.0
@@ -92,6 +114,16 @@ class Terms:
     recovery_loading: np.ndarray | None = None
     #: (T, F) factor values fixed by a stress (NaN = random), None without a stress.
     stress: np.ndarray | None = None
+
+    @property
+    def guarantee(self) -> bool:
+        """Whether a guarantee covers the pipeline's bank loans."""
+        return self.guarantee_share > 0.0
+
+    @property
+    def envelope_binds(self) -> bool:
+        """Whether the guarantor's envelope may run out (then coverage is decided path by path)."""
+        return self.guarantee and bool(np.isfinite(self.guarantee_envelope))
 
     @property
     def n_projects(self) -> int:
@@ -184,22 +216,42 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
     book = p.in_book
     investment, equity, jobs = p.investment, p.equity, p.jobs
 
+    guarantee = s.guarantee
     offer = np.minimum.reduce(
         [np.full(len(p), pol.loan_cap), pol.loan_per_job * jobs, pol.max_share_of_investment * investment]
     )
     loan = np.where(book & ~np.isnan(p.loan_amount), p.loan_amount, offer)
     subsidy = np.where(book, 0.0, pol.subsidy_per_job * jobs)
+    # what the bank counts as the firm's own funds: a subsidy too if it reads French accounts so
+    counted = equity + loan + subsidy if bank.subsidy_is_equity else equity + loan
     bank_loan_formula = np.maximum(
-        0.0, np.minimum(investment - equity - loan - subsidy, bank.gearing * (equity + loan))
+        0.0, np.minimum(investment - equity - loan - subsidy, bank.gearing * counted)
     )
     bank_loan = np.where(book & ~np.isnan(p.bank_amount), p.bank_amount, bank_loan_formula)
     tol = bank.closing_tolerance * investment
     closes = equity + loan + subsidy + bank_loan_formula >= investment - tol
     bank_without = np.maximum(0.0, np.minimum(investment - equity, bank.gearing * equity))
     closes_without = equity + bank_without >= investment - tol
-    q_with = (equity + loan) / investment
+    q_with = counted / investment
     q_without = equity / investment
-    screened = p.pd <= pol.max_pd
+    accept_with = acceptance_probability(q_with, bank.threshold, bank.steepness)
+    accept_without = acceptance_probability(q_without, bank.threshold, bank.steepness)
+    accept_unguaranteed, accept_without_unguaranteed = accept_with, accept_without
+    g = float(guarantee.share)
+    if g > 0:
+        # The bank decides on its own risk: the guaranteed share of its loan counts as a cushion,
+        # q_eff = q + g B / I (= 1 - (1 - g) B / I when q counts every non-bank euro of a closed
+        # round). The guarantee exists without the fund too, on that counterfactual's loan B0.
+        # loan-book loans were granted before the run and carry no guarantee (docs/instruments.md)
+        accept_with = np.where(book, accept_with, acceptance_probability(
+            q_with + g * bank_loan_formula / investment, bank.threshold, bank.steepness))
+        accept_without = np.where(book, accept_without, acceptance_probability(
+            q_without + g * bank_without / investment, bank.threshold, bank.steepness))
+    pd_rated = p.pd
+    if pol.rating_noise > 0:
+        pd_rated = p.pd.copy()
+        pd_rated[~book] = p.pd[~book] * rating_error(s, int((~book).sum()))
+    screened = pd_rated <= pol.max_pd
     eligible = ~book & screened & closes & (loan + subsidy > 0)
 
     rate = np.where(book & ~np.isnan(p.rate), p.rate, pol.rate)
@@ -288,8 +340,8 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
         equity=equity,
         jobs=jobs,
         eligible=eligible,
-        accept_with=acceptance_probability(q_with, bank.threshold, bank.steepness),
-        accept_without=acceptance_probability(q_without, bank.threshold, bank.steepness),
+        accept_with=accept_with,
+        accept_without=accept_without,
         closes_without=closes_without,
         fund_rate=rate,
         bank_rate=float(bank.rate),
@@ -324,10 +376,39 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
         territory_limit=pol.max_territory_share * s.fund.capital if pol.max_territory_share < 1 else np.inf,
         n_sectors=len(sectors),
         n_territories=len(territories),
+        accept_unguaranteed=accept_unguaranteed,
+        accept_without_unguaranteed=accept_without_unguaranteed,
+        guaranteed=np.where(book, 0.0, g * bank_loan),
+        guarantee_share=g,
+        guarantee_cap=np.inf if guarantee.cap_per_firm is None else float(guarantee.cap_per_firm),
+        guarantee_fee_rate=float(guarantee.fee_rate),
+        guarantee_envelope=np.inf if guarantee.envelope is None else float(guarantee.envelope),
+        pd_rated=pd_rated,
+        clawback_tolerance=float(pol.clawback_tolerance),
+        clawback_collected=float(pol.clawback_collected),
+        variable_rate=float(pol.variable_rate),
+        variable_cap=float(pol.variable_cap),
         degrees_of_freedom=nu,
         recovery_loading=rec_loading[p.sector] if np.any(rec_loading > 0) else None,
         stress=stress_matrix(s, stress) if stress is not None else None,
     )
+
+
+def rating_error(scenario: Scenario, n: int) -> np.ndarray:
+    """The factor ``exp(sigma eps - sigma^2 / 2)`` between each pipeline project's rated and true PD.
+
+    One standard normal ``eps`` per pipeline project, in order of arrival, from its own stream keyed
+    like the pipeline (``pipeline.seed``, else ``simulation.seed``): a project's rating is part of
+    its file, the same on every path and under every policy, so screening stays a static decision
+    and a policy comparison screens the same ratings. The factor has mean 1 (the rating is unbiased
+    in PD); its median ``exp(-sigma^2 / 2)`` falls with sigma, so a noisy rating lets more files
+    through a PD ceiling, and in the limit all of them.
+    """
+    sigma = float(scenario.policy.rating_noise)
+    pipe = scenario.pipeline
+    seed = pipe.seed if pipe is not None and pipe.seed is not None else scenario.simulation.seed
+    eps = rating_generator(coerce_seed(seed if seed is not None else 0)).standard_normal(n)
+    return np.exp(sigma * eps - 0.5 * sigma * sigma)
 
 
 def stress_matrix(s: Scenario, name: str) -> np.ndarray:

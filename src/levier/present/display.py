@@ -62,6 +62,12 @@ def headline_table(result: SimulationResult, summary: pd.DataFrame | None = None
     from_summary("Bank lent (€)", "bank_lent")
     from_summary("Bank loss (€)", "bank_loss")
     from_summary("Defaults", "n_defaults")
+    # the instruments' own figures, shown when the scenario uses them
+    if result.scenario.guarantee.share > 0:
+        from_summary("Guarantor loss (€)", "guarantor_loss")
+        from_summary("Guarantee fees (€)", "guarantor_fees")
+    if result.scenario.policy.variable_rate > 0:
+        from_summary("Fund variable interest (€)", "fund_variable_interest")
     frame = pd.DataFrame(
         [[label, mean, se, *qs] for label, mean, se, qs in rows],
         columns=[_t("figure", lang), "mean", "mc_se", *qcols],

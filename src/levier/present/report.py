@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from levier.analysis.instruments import instrument_table
 from levier.engine.result import SimulationResult
 from levier.names import risk_level
 from levier.present.display import headline_table, html_table
@@ -309,6 +310,16 @@ def _parameters(result: SimulationResult, lang: str) -> str:
                                             f"{format_number(d.macro_autocorrelation, lang=lang)}"),
         ("horizon (years)", s.simulation.horizon_years), ("paths", result.n_paths),
     ]
+    # the instruments, where the scenario uses them (docs/instruments.md)
+    g = s.guarantee
+    rows += [(k, v) for k, v, on in (
+        ("bank counts subsidies as equity", "yes", bank.subsidy_is_equity),
+        ("guarantee share / cap per firm (€)", f"{g.share} / {g.cap_per_firm or 'none'}", g.share > 0),
+        ("guarantee fee / envelope (€)", f"{g.fee_rate} / {g.envelope or 'none'}", g.share > 0),
+        ("rating noise (sigma)", pol.rating_noise, pol.rating_noise > 0),
+        ("clawback tolerance / collected", f"{pol.clawback_tolerance} / {pol.clawback_collected}",
+         pol.clawback_tolerance < 1 or pol.clawback_collected < 1),
+        ("variable rate / cap", f"{pol.variable_rate} / {pol.variable_cap}", pol.variable_rate > 0)) if on]
     facts = pd.DataFrame({t("value", lang): [v for _, v in rows]},
                          index=pd.Index([t(k, lang) for k, _ in rows], name=t("parameter", lang)))
     parts = [f"<h3>{t('The fund and its policy', lang)}</h3><div class='table'>{html_table(facts, lang)}</div>"]
@@ -402,7 +413,8 @@ def _provenance(meta: dict, when: str, lang: str) -> pd.DataFrame:
                         index=pd.Index([t(k, lang) for k, _ in rows], name=t("provenance", lang)))
 
 
-def report_html(result: SimulationResult, *, generated: _dt.datetime | None = None, lang: str | None = "en") -> str:
+def report_html(result: SimulationResult, *, generated: _dt.datetime | None = None, lang: str | None = "en",
+                comparison=None) -> str:
     """The report of a result as one self-contained HTML page (needs matplotlib).
 
     Parameters
@@ -413,6 +425,9 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
     lang : {"en", "fr"} or None
         Language of the labels, numbers and dates; None: the locale's (``LC_ALL`` /
         ``LC_MESSAGES`` / ``LANG`` starting with "fr" → French).
+    comparison : Comparison, optional
+        A :func:`levier.analysis.instruments.compare_instruments` result, shown as the
+        instruments' table.
     """
     lang = check_lang(lang)
     s, meta = result.scenario, result.meta
@@ -450,6 +465,9 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
                 f"<p class='note'>{html.escape(t(_RISK_NOTE, lang))}</p>",
                 "<h3>" + html.escape(t("Ratios of the portfolio", lang)) + "</h3>"
                 f"<div class='table'>{html_table(_ratios_table(ratios, lang), lang)}</div>"),
+        *([section("Loan, subsidy or guarantee (common random numbers)",
+                   f"<div class='table'>{html_table(instrument_table(comparison), lang)}</div>")]
+          if comparison is not None else []),
         section("The scenario", _parameters(result, lang)),
         section("Provenance", f"<div class='table'>{html_table(_provenance(meta, when, lang), lang)}</div>",
                 f"<footer>{html.escape(t('Made by levier: the same seed and scenario give the same figures, to the last digit.', lang))}</footer>"),
@@ -498,7 +516,8 @@ def _bad_decade(result: SimulationResult, lang: str = "en") -> str:
     ])
 
 
-def write_report(result: SimulationResult, path: str | Path, *, force: bool = False, lang: str | None = "en") -> Path:
+def write_report(result: SimulationResult, path: str | Path, *, force: bool = False, lang: str | None = "en",
+                 comparison=None) -> Path:
     """Write :func:`report_html` (in ``lang``) to ``path``, all or nothing (never over a file unless ``force``).
 
     Raises
@@ -508,7 +527,7 @@ def write_report(result: SimulationResult, path: str | Path, *, force: bool = Fa
     """
     from levier.present.output import write_file_atomic
 
-    text = report_html(result, lang=lang)
+    text = report_html(result, lang=lang, comparison=comparison)
     return write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
 
 
