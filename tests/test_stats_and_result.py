@@ -111,7 +111,8 @@ def test_summary_columns_and_missing_ratios(result):
     summary = result.summary()
     for col in ("mean", "std", "mc_se", "q_0.05", "q_0.5", "q_0.95", "var_0.99", "es_0.99", "missing"):
         assert col in summary.columns
-    assert np.isnan(summary.loc["jobs_created", "var_0.99"])  # VaR only for losses
+    assert np.isnan(summary.loc["investment", "var_0.99"])  # VaR only for losses and jobs
+    assert summary.loc["jobs_created", "var_0.99"] <= summary.loc["jobs_created", "mean"]  # jobs: the shortfall
     ratios = result.ratios()
     assert ratios.loc["cost_per_job", "value"] == pytest.approx(
         result.paths["fund_net_cost"].mean() / result.paths["jobs_additional"].mean())

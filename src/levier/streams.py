@@ -67,6 +67,7 @@ class Purpose(enum.IntEnum):
     DEFAULT = 2  #: the firm's default uniform, per path and project
     RECOVERY = 3  #: retired: the recovery uniform is the default uniform's residual (engine)
     JOBS = 4  #: the job realisation ratio, per path and project
+    MIXING = 5  #: the t copula's mixing variable W_t = nu / chi2_nu, per path and year (drawn only then)
 
 
 def coerce_seed(seed: Any) -> np.random.SeedSequence:

@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 
-def ar1_factors(shocks: np.ndarray, autocorrelation: np.ndarray) -> np.ndarray:
+def ar1_factors(shocks: np.ndarray, autocorrelation: np.ndarray, fixed: np.ndarray | None = None) -> np.ndarray:
     """Stationary AR(1) factor paths from standard normal shocks.
 
     Parameters
@@ -26,6 +26,9 @@ def ar1_factors(shocks: np.ndarray, autocorrelation: np.ndarray) -> np.ndarray:
         Independent standard normals.
     autocorrelation : ndarray (F,)
         Year-to-year autocorrelation of each factor (0 = independent years).
+    fixed : ndarray (T, F), optional
+        Factor values imposed by a stress (NaN = random): a fixed year replaces ``Z_t`` on every
+        path, and the years after it continue the recursion from the fixed value.
 
     Returns
     -------
@@ -34,11 +37,18 @@ def ar1_factors(shocks: np.ndarray, autocorrelation: np.ndarray) -> np.ndarray:
     """
     z = np.array(shocks, dtype=float, copy=True)
     a = np.asarray(autocorrelation, dtype=float)
+    given = None if fixed is None else ~np.isnan(fixed)
     if not np.any(a):
+        if given is not None:
+            z[:, given] = fixed[given]
         return z
     scale = np.sqrt(1.0 - a * a)
+    if given is not None:
+        z[:, 0, given[0]] = fixed[0, given[0]]
     for t in range(1, z.shape[1]):
         z[:, t, :] = a * z[:, t - 1, :] + scale * z[:, t, :]
+        if given is not None:
+            z[:, t, given[t]] = fixed[t, given[t]]
     return z
 
 
