@@ -37,18 +37,19 @@ def ar1_factors(shocks: np.ndarray, autocorrelation: np.ndarray, fixed: np.ndarr
     """
     z = np.array(shocks, dtype=float, copy=True)
     a = np.asarray(autocorrelation, dtype=float)
-    given = None if fixed is None else ~np.isnan(fixed)
+    values = None if fixed is None else np.asarray(fixed, dtype=float)
+    given = None if values is None else ~np.isnan(values)
     if not np.any(a):
-        if given is not None:
-            z[:, given] = fixed[given]
+        if values is not None and given is not None:
+            z[:, given] = values[given]
         return z
     scale = np.sqrt(1.0 - a * a)
-    if given is not None:
-        z[:, 0, given[0]] = fixed[0, given[0]]
+    if values is not None and given is not None:
+        z[:, 0, given[0]] = values[0, given[0]]
     for t in range(1, z.shape[1]):
         z[:, t, :] = a * z[:, t - 1, :] + scale * z[:, t, :]
-        if given is not None:
-            z[:, t, given[t]] = fixed[t, given[t]]
+        if values is not None and given is not None:
+            z[:, t, given[t]] = values[t, given[t]]
     return z
 
 

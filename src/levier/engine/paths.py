@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,15 +41,17 @@ class Draws:
     mixing: np.ndarray | None = None  # (n, T) the t copula's W_t = nu / chi2_nu (None: Gaussian copula)
 
     def rows(self, start: int, stop: int) -> Draws:
-        return Draws(*(None if getattr(self, f) is None else getattr(self, f)[start:stop]
-                       for f in self.__dataclass_fields__))
+        parts: list[Any] = [None if getattr(self, f) is None else getattr(self, f)[start:stop]
+                            for f in self.__dataclass_fields__]
+        return Draws(*parts)
 
     @staticmethod
     def concat(parts: list[Draws]) -> Draws:
         if len(parts) == 1:
             return parts[0]
-        return Draws(*(None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
-                       for f in Draws.__dataclass_fields__))
+        joined: list[Any] = [None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
+                             for f in Draws.__dataclass_fields__]
+        return Draws(*joined)
 
 
 @dataclass(frozen=True, eq=False)
