@@ -127,7 +127,7 @@ def test_the_report_in_french(report_fr):
     assert not re.search(r"\d,\d{3}\b(?!\d)", seen.replace(" M€", "")) or "," in value  # no English thousands
     var = result.summary().loc["fund_loss", "var_0.99"]
     said = re.search(r"Une fois sur 100, sur 12 ans, le fonds perd plus de ([0-9]+(?:,[0-9]+)?) M€ \(la VaR 99"
-                     + NNBSP + "%\)", " ".join(seen.split(" ")))
+                     + NNBSP + r"%\)", " ".join(seen.split(" ")))
     assert said, seen[:300]
     # three significant figures, with a decimal comma: the VaR to half a unit of the last digit
     printed = float(said.group(1).replace(",", "."))
