@@ -47,6 +47,9 @@ PATH_COLUMNS = (
     "guarantor_loss",  # € of bank loss borne by the guarantor ([guarantee]); bank_loss is net of it
     "guarantor_fees",  # guarantee fees paid by the firms on the guaranteed outstanding
     "fund_variable_interest",  # the participative loan's profit-linked interest (policy.variable_rate)
+    "fund_irr",  # internal rate of return of the fund's yearly flows (NaN where undefined)
+    "fund_peak_need",  # largest cumulative net outflow over the horizon: the capital needed
+    "fund_capital_end",  # capital + cumulative cash at the horizon: what is left to lend
 )
 
 #: Per-year metrics, by path and year (``by_year()``).
@@ -62,6 +65,8 @@ YEAR_COLUMNS = (
     "guarantor_loss",
     "guarantor_fees",
     "fund_variable_interest",
+    "fund_cumulative_cash",  # sum of fund_cash_flow up to the year's end (the J-curve)
+    "fund_disbursed",  # € paid out at entry in the year (loans and subsidies)
 )
 
 #: Metrics kept by path and sector / territory (``by_sector()``, ``by_territory()``).
@@ -99,7 +104,7 @@ RATIOS = {
 }
 
 #: Metrics whose upper tail is the risk: VaR and ES are reported for these.
-LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guarantor_loss")
+LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guarantor_loss", "fund_peak_need")
 
 #: Columns computed from the per-path ones: name → the columns it adds up. ``fund_outlay`` is
 #: what the fund pays out: its loans and its subsidies.

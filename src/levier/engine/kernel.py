@@ -446,6 +446,7 @@ def run_paths(lo, hi, shocks, u_bank, u_default, z_jobs, twist_theta, twist_loss
             out_years[p, 8, t] = year[Y_GLOSS, t]
             out_years[p, 9, t] = year[Y_GFEE, t]
             out_years[p, 10, t] = year[Y_VAR, t]
+            out_years[p, 11, t] = year[Y_DISB, t]
         totals[16] = year[Y_FEND, T - 1]
         totals[14] = pv - year[Y_FEND, T - 1] * discount[T]
         out_logw[p] = log_w

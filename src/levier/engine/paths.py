@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from levier.engine.finances import fund_finances
 from levier.engine.plan import KERNEL_PATHS, KERNEL_YEARS, Plan, plan_work
 from levier.model.terms import Terms
-from levier.names import PATH_COLUMNS, SECTOR_COLUMNS
+from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
 from levier.streams import BLOCK_PATHS, Purpose, SobolFactors, block_generator, normals_f32, uniform_bits
 
 __all__ = ["Draws", "PathBlock", "Plan", "Twist", "block_draws", "plan_work", "simulate_paths"]
@@ -174,9 +175,15 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     paths["cost_per_job"] = _ratio(paths["fund_net_cost"], paths["jobs_additional"])
     paths["leverage_bank"] = _ratio(paths["bank_lent"], paths["fund_lent"])
     paths["leverage_investment"] = _ratio(paths["investment"], paths["fund_lent"])
+    by_year = {name: out_years[:, k] for k, name in enumerate(KERNEL_YEARS)}
+    # from the kernel's float64 yearly flows, before anything is kept in float32
+    finances = fund_finances(by_year["fund_cash_flow"], by_year["fund_disbursed"], paths["fund_outstanding_end"],
+                             terms.capital, plan.book_value)
+    by_year["fund_cumulative_cash"] = finances.pop("fund_cumulative_cash")
+    paths.update(finances)
     return PathBlock(
         paths={k: paths[k] for k in PATH_COLUMNS},
-        by_year={name: out_years[:, k] for k, name in enumerate(KERNEL_YEARS)},
+        by_year={k: by_year[k] for k in YEAR_COLUMNS},
         by_sector={name: out_sec[:, k] for k, name in enumerate(SECTOR_COLUMNS)},
         by_territory={name: out_ter[:, k] for k, name in enumerate(SECTOR_COLUMNS)},
         log_weight=out_logw if twist is not None else None,

@@ -41,7 +41,7 @@ KERNEL_PATHS = ("fund_lent", "bank_lent", "investment", "n_financed", "jobs_plan
                 "guarantor_loss", "guarantor_fees", "fund_variable_interest")
 #: Per-year outputs, in the order of ``out_years``.
 KERNEL_YEARS = ("fund_outstanding", "bank_outstanding", "defaults", "jobs", "fund_cash_flow", "new_loans",
-                "live_files", "bank_interest", "guarantor_loss", "guarantor_fees", "fund_variable_interest")
+                "live_files", "bank_interest", "guarantor_loss", "guarantor_fees", "fund_variable_interest", "fund_disbursed")
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +56,7 @@ class Plan:
 
     arrays: tuple
     terms: Terms
+    book_value: float = 0.0  # what the loan book's loans granted before year 1 still owe at its start
 
 
 def plan_work(terms: Terms) -> Plan:
@@ -173,6 +174,6 @@ def plan_work(terms: Terms) -> Plan:
         enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
         c64(class_coef), class_factor, c64(class_surv),
     )
-    return Plan(arrays=arrays, terms=terms)
+    return Plan(arrays=arrays, terms=terms, book_value=pre_value)
 
 
