@@ -95,3 +95,28 @@ def test_irr_at_the_discount_rate_means_zero_net_cost_one_path():
                                                                                "discount_rate": 0.07}}))
     assert np.allclose(at_irr.paths["fund_net_cost"], 0.0, atol=1e-6)
     assert np.allclose(r.paths["fund_peak_need"], 1e5 - 0.07 * 1e5 - 1e5 / 3)
+
+
+def test_cli_table_shows_what_funds_report_and_what_a_board_asks(capsys):
+    from levier.cli import main
+
+    assert main(["run", str(SHIPPED), "--paths", "100", "--seed", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for label in ("Jobs at the check year (year 3 of each project)", "Job-years", "Loss rate", "Fund IRR",
+                  "Capital needed at the trough", "Capital left to lend (year 12"):
+        assert label in out, label
+    assert main(["run", str(SHIPPED), "--paths", "100", "--seed", "1", "--quiet", "--lang", "fr"]) == 0
+    out = capsys.readouterr().out
+    for label in ("Emplois-années", "TRI du fonds", "Capital nécessaire au creux", "Taux de perte"):
+        assert label in out, label
+
+
+def test_headline_rows_are_the_summary_and_ratio_values(result):
+    from levier.present.display import headline_table
+
+    table = headline_table(result)
+    summary, ratios = result.summary(), result.ratios()
+    assert table.loc["Fund IRR", "mean"] == summary.loc["fund_irr", "mean"]
+    assert table.loc["Capital needed at the trough (€)", "mean"] == summary.loc["fund_peak_need", "mean"]
+    assert table.loc["Loss rate (fund loss / fund lent)", "mean"] == ratios.loc["loss_rate", "value"]
+    assert table.loc["Job-years", "mean"] == summary.loc["job_years", "mean"]

@@ -157,6 +157,18 @@ FRENCH: dict[str, str] = {
     "Investment € per fund €": "€ d'investissement par € du fonds", "Fund lent (€)": "Prêté par le fonds (€)",
     "Fund loss (€)": "Perte du fonds (€)", "Fund net cost, PV (€)": "Coût net du fonds, valeur actuelle (€)",
     "Bank lent (€)": "Prêté par la banque (€)", "Bank loss (€)": "Perte de la banque (€)", "Defaults": "Défaillances",
+    "Jobs at the check year (year {check} of each project)":
+        "Emplois à l'année de contrôle (année {check} de chaque projet)",
+    "Job-years": "Emplois-années", "Loss rate (fund loss / fund lent)": "Taux de perte (perte / prêté par le fonds)",
+    "Fund IRR": "TRI du fonds", "Capital needed at the trough (€)": "Capital nécessaire au creux (€)",
+    "Capital left to lend (year {year}, €)": "Capital restant à prêter (année {year}, €)",
+    "Capital needed at the trough": "Capital nécessaire au creux",
+    "Fund IRR (mean over paths)": "TRI du fonds (moyenne des trajectoires)",
+    "The fund's cumulative cash (J-curve); its trough is the capital the fund actually needs.":
+        "La trésorerie cumulée du fonds (courbe en J) ; son creux est le capital dont le fonds a réellement besoin.",
+    "capital needed (mean trough)": "capital nécessaire (creux moyen)",
+    "cumulative cash of the fund (€)": "trésorerie cumulée du fonds (€)",
+    "The fund's J-curve: cumulative cash": "La courbe en J du fonds : trésorerie cumulée",
     # risk tables
     "risk (€)": "risque (€)", "VaR, 95 % interval": "VaR, intervalle à 95 %", "Fund loss": "Perte du fonds",
     "Fund's net cost": "Coût net du fonds", "Bank loss": "Perte de la banque",
