@@ -97,8 +97,10 @@ def plan_work(terms: Terms) -> Plan:
     # the loan book's fixed per-cell sums, and its entries' costs by year
     cost = terms.loan + terms.subsidy
     book_acc = np.zeros((len(cells), N_ACC))
-    for col, values in ((A_FIN, np.ones(m)), (A_LOAN, terms.loan), (A_BANK, terms.bank_loan), (A_INV, terms.investment),
-                        (A_PLANNED, terms.jobs), (A_SUB, terms.subsidy)):
+    # a loan granted before year 1 bears flows, losses and jobs, but is not lending in the horizon
+    lent = np.where(terms.entry >= 1, 1.0, 0.0)
+    for col, values in ((A_FIN, np.ones(m)), (A_LOAN, terms.loan * lent), (A_BANK, terms.bank_loan * lent),
+                        (A_INV, terms.investment * lent), (A_PLANNED, terms.jobs), (A_SUB, terms.subsidy)):
         book_acc[:, col] = np.bincount(cell_of[book], values[book], minlength=len(cells))
     enter_cost = np.zeros(T + 2)
     enter_sec = np.zeros((T + 2, terms.n_sectors))

@@ -255,6 +255,7 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
     fund_out = np.where(
         started, outstanding_fraction(elapsed, maturity[:, None], grace[:, None], pol.amortisation, rate[:, None]), 0.0
     )
+    fund_out = _resume_from_outstanding(fund_out, loan, p.outstanding)
     bank_out = np.where(
         started,
         outstanding_fraction(elapsed, np.array(bank.maturity_years), np.array(bank.grace_years), bank.amortisation, bank.rate),
@@ -373,6 +374,22 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         variable_rate=float(pol.variable_rate),
         variable_cap=float(pol.variable_cap),
     )
+
+
+def _resume_from_outstanding(fund_out: np.ndarray, loan: np.ndarray, outstanding: np.ndarray) -> np.ndarray:
+    """A mid-life loan's schedule from the valuation date: what it still owes at the start of
+    year 1, ``outstanding``, repaid on the contractual profile of the rest of its life (the
+    contractual shares from year 1 on, scaled so that year 1 starts at ``outstanding``)."""
+    given = ~np.isnan(outstanding)
+    if not given.any():
+        return fund_out
+    fund_out = fund_out.copy()
+    rows = np.flatnonzero(given)
+    at_start = fund_out[rows, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where((at_start > 0) & (loan[rows] > 0), outstanding[rows] / (loan[rows] * at_start), 0.0)
+    fund_out[rows, 1:] *= scale[:, None]
+    return fund_out
 
 
 def rating_error(scenario: Scenario, n: int) -> np.ndarray:
