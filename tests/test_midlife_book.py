@@ -88,3 +88,19 @@ def test_midlife_columns_read_the_french_way_and_from_excel(tmp_path):
     data["loan_book"] = {"path": "book.xlsx"}
     xl = levier.build_portfolio(levier.Scenario.from_dict(data, source=str(tmp_path / "xl.toml"), base_dir=tmp_path))
     assert xl.entry.tolist() == [-2] and xl.outstanding.tolist() == [30_000.5] and xl.watch.tolist() == [True]
+
+
+def test_watch_files_are_riskier_and_detected(tmp_path):
+    rows = [book_row(i, entry_year=0, status="watch" if i % 2 else "performing", **ROW) for i in range(1, 41)]
+    vig = {"vigilance": {"detection_rate": 0.0, "false_alarm_rate": 0.0, "cure_rate": 1.0, "lead_years": 5,
+                         "watch_pd_multiplier": 2.0}}
+    portfolio = levier.build_portfolio(_scenario(tmp_path, "w", rows, 4, **vig))
+    assert np.allclose(portfolio.pd[portfolio.watch], 2 * H) and np.allclose(portfolio.pd[~portfolio.watch], H)
+    # detection_rate 0 yet files on watch are detected: the watch itself turns vigilance on
+    r = levier.simulate(_scenario(tmp_path, "w2", rows, 4, **vig),
+                        paths=500)
+    p = r.paths
+    # every coming default of a watched file is detected and cured (cure_rate 1), first time
+    first = 1 - (1 - 2 * H) ** 4
+    _mean, se = p["n_cured"].mean(), p["n_cured"].std(ddof=1) / np.sqrt(len(p))
+    assert abs(_mean - 20 * first) <= 4 * se

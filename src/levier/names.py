@@ -50,6 +50,10 @@ PATH_COLUMNS = (
     "fund_irr",  # internal rate of return of the fund's yearly flows (NaN where undefined)
     "fund_peak_need",  # largest cumulative net outflow over the horizon: the capital needed
     "fund_capital_end",  # capital + cumulative cash at the horizon: what is left to lend
+    "n_watched",  # files the fund's vigilance flagged (coming defaults detected + false alarms)
+    "n_cured",  # detected files whose restructuring saved them from that default
+    "vigilance_costs",  # € spent on flagged files (cost_per_case each)
+    "jobs_saved",  # jobs at the horizon that the cures kept
 )
 
 #: Per-year metrics, by path and year (``by_year()``).
@@ -101,6 +105,7 @@ RATIOS = {
     "jobs_created_per_project": ("jobs_created", "n_financed"),
     "fund_lent_per_planned_job": ("fund_lent", "jobs_planned"),
     "fund_outlay_per_job_created": ("fund_outlay", "jobs_created"),
+    "vigilance_cost_per_job_saved": ("vigilance_costs", "jobs_saved"),
 }
 
 #: Metrics whose upper tail is the risk: VaR and ES are reported for these.

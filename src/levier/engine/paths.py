@@ -38,15 +38,21 @@ class Draws:
     u_bank: np.ndarray  # (n, m) uint32: bank acceptance (with and without the fund)
     u_default: np.ndarray  # (n, m) uniforms: default time (and, at default, the recovery rate)
     z_jobs: np.ndarray  # (n, m) float32 standard normals: job realisation
+    # drawn only when the fund watches (vigilance), so that without it nothing else moves
+    u_watch: np.ndarray | None = None  # (n, m) uniforms: a coming default detected, and cured
+    u_redefault: np.ndarray | None = None  # (n, m) uniforms: a cured firm's fresh default draw
+    u_alarm: np.ndarray | None = None  # (n, T) uniforms: the year's number of false alarms
 
     def rows(self, start: int, stop: int) -> Draws:
-        return Draws(*(getattr(self, f)[start:stop] for f in self.__dataclass_fields__))
+        return Draws(*(None if getattr(self, f) is None else getattr(self, f)[start:stop]
+                       for f in self.__dataclass_fields__))
 
     @staticmethod
     def concat(parts: list[Draws]) -> Draws:
         if len(parts) == 1:
             return parts[0]
-        return Draws(*(np.concatenate([getattr(p, f) for p in parts]) for f in Draws.__dataclass_fields__))
+        return Draws(*(None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
+                       for f in Draws.__dataclass_fields__))
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,12 +121,20 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: S
     factor shocks are the block's points of the run's scrambled Sobol' sequence instead.
     """
     n, m, horizon = BLOCK_PATHS, terms.n_projects, terms.horizon
+    watch = {}
+    if terms.vigilance is not None:
+        watch = {
+            "u_watch": block_generator(root, block, Purpose.WATCH).random((n, m)),
+            "u_redefault": block_generator(root, block, Purpose.REDEFAULT).random((n, m)),
+            "u_alarm": block_generator(root, block, Purpose.ALARM).random((n, horizon)),
+        }
     return Draws(
         shocks=(sobol.block(block, n) if sobol is not None else
                 block_generator(root, block, Purpose.FACTORS).standard_normal((n, horizon, terms.n_factors))),
         u_bank=uniform_bits(block_generator(root, block, Purpose.BANK), (n, m)),
         u_default=block_generator(root, block, Purpose.DEFAULT).random((n, m)),
         z_jobs=normals_f32(block_generator(root, block, Purpose.JOBS), (n, m)),
+        **watch,
     )
 
 
@@ -153,6 +167,12 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     u_bank = np.ascontiguousarray(draws.u_bank, dtype=np.uint32)
     u_default = np.ascontiguousarray(draws.u_default, dtype=float)
     z_jobs = np.ascontiguousarray(draws.z_jobs, dtype=np.float32)
+    if terms.vigilance is not None:
+        u_watch = np.ascontiguousarray(draws.u_watch, dtype=float)
+        u_redefault = np.ascontiguousarray(draws.u_redefault, dtype=float)
+        u_alarm = np.ascontiguousarray(draws.u_alarm, dtype=float)
+    else:
+        u_watch = u_redefault = u_alarm = np.zeros((0, 0))
     out_paths = np.empty((n, len(KERNEL_PATHS)))
     out_years = np.empty((n, len(KERNEL_YEARS), horizon))
     out_sec = np.empty((n, len(SECTOR_COLUMNS), terms.n_sectors))
@@ -167,7 +187,8 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
         theta, twist_loss = _twist_theta(plan, shocks, twist, threads), np.ascontiguousarray(twist.loss, dtype=float)
 
     def work(lo: int, hi: int) -> None:
-        kernel.run_paths(lo, hi, shocks, u_bank, u_default, z_jobs, theta, twist_loss, twist is not None,
+        kernel.run_paths(lo, hi, shocks, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, theta, twist_loss,
+                         twist is not None,
                          out_paths, out_years, out_sec, out_ter, out_logw, *plan.arrays)
 
     _in_threads(work, n, threads)

@@ -299,6 +299,8 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     s_pd = np.array([x.annual_pd for x in scenario.sectors])[sector_codes]
     multiplier = np.array([t.pd_multiplier for t in scenario.territories])[territory_codes]
     pd_ = np.where(np.isnan(pd_), np.clip(s_pd * multiplier, 0.0, 0.999), pd_)
+    if scenario.vigilance is not None:  # a file on watch is riskier, by the scenario's judgement
+        pd_ = np.where(watch, np.clip(pd_ * scenario.vigilance.watch_pd_multiplier, 0.0, 0.999), pd_)
     # A canonical order (by entry, terms, sector, territory, PD, then firm id): the book's
     # loans that share a schedule and a default class sit side by side, which the engine's
     # per-class work relies on, and the results do not depend on the order of the file's rows.

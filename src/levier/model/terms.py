@@ -16,7 +16,7 @@ from levier.model.portfolio import Portfolio
 from levier.model.scenario import Scenario
 from levier.streams import coerce_seed, rating_generator
 
-__all__ = ["RECOVERY_GRID", "Terms", "acceptance_probability", "beta_quantile_table", "outstanding_fraction", "project_terms", "rating_error"]
+__all__ = ["RECOVERY_GRID", "Terms", "VigilanceTerms", "acceptance_probability", "beta_quantile_table", "outstanding_fraction", "project_terms", "rating_error"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +108,7 @@ class Terms:
     variable_rate: float
     variable_cap: float
     bank_rate: float = 0.0  # the bank's interest rate (for the banks' interest received)
+    vigilance: VigilanceTerms | None = None  # None: the fund does not watch (nothing is drawn)
 
     @property
     def guarantee(self) -> bool:
@@ -130,6 +131,32 @@ class Terms:
     @property
     def correlated(self) -> bool:
         return bool(np.any(self.loadings != 0.0))
+
+
+@dataclass(frozen=True, eq=False)
+class VigilanceTerms:
+    """What the fund's vigilance needs per project (see :class:`levier.model.scenario.Vigilance`).
+
+    Attributes
+    ----------
+    detection : ndarray (m,)
+        Probability that a coming default is detected ``lead_years`` ahead (1 for a loan-book
+        file already on watch).
+    on_watch : ndarray of bool (m,)
+        A loan-book file already on watch: detected whatever the lead.
+    maturity_end : ndarray of int (m,)
+        Simulation year at whose start the loan is repaid (entry + maturity): a restructuring
+        reschedules what is left over the years up to it plus ``extension_years``.
+    """
+
+    detection: np.ndarray
+    on_watch: np.ndarray
+    maturity_end: np.ndarray
+    lead_years: int
+    false_alarm_rate: float
+    cure_rate: float
+    cost_per_case: float
+    extension_years: int
 
 
 def outstanding_fraction(
@@ -373,6 +400,25 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         clawback_collected=float(pol.clawback_collected),
         variable_rate=float(pol.variable_rate),
         variable_cap=float(pol.variable_cap),
+        vigilance=_vigilance_terms(s, p, maturity),
+    )
+
+
+def _vigilance_terms(s: Scenario, p: Portfolio, maturity: np.ndarray) -> VigilanceTerms | None:
+    """The vigilance's per-project terms, or None when the fund does not watch."""
+    v = s.vigilance
+    # files already on watch are in the vigilance's care even when it detects nothing new
+    if v is None or not (v.active or (p.watch.any() and v.cure_rate > 0)):
+        return None
+    return VigilanceTerms(
+        detection=np.where(p.watch, 1.0, float(v.detection_rate)),
+        on_watch=p.watch.copy(),
+        maturity_end=(p.entry + maturity).astype(np.int64),
+        lead_years=int(v.lead_years),
+        false_alarm_rate=float(v.false_alarm_rate),
+        cure_rate=float(v.cure_rate),
+        cost_per_case=float(v.cost_per_case),
+        extension_years=int(v.extension_years),
     )
 
 

@@ -74,6 +74,11 @@ def headline_table(result: SimulationResult, summary: pd.DataFrame | None = None
     from_summary("Fund IRR", "fund_irr")
     from_summary("Capital needed at the trough (€)", "fund_peak_need")
     from_summary("Capital left to lend (year {year}, €)", "fund_capital_end")
+    if result.scenario.vigilance is not None:
+        from_summary("Files watched", "n_watched")
+        from_summary("  of which cured", "n_cured")
+        from_summary("Vigilance costs (€)", "vigilance_costs")
+        from_summary("Jobs saved by cures (year {year})", "jobs_saved")
     # the instruments' own figures, shown when the scenario uses them
     if result.scenario.guarantee.share > 0:
         from_summary("Guarantor loss (€)", "guarantor_loss")

@@ -163,6 +163,9 @@ FRENCH: dict[str, str] = {
     "Fund IRR": "TRI du fonds", "Capital needed at the trough (€)": "Capital nécessaire au creux (€)",
     "Capital left to lend (year {year}, €)": "Capital restant à prêter (année {year}, €)",
     "Capital needed at the trough": "Capital nécessaire au creux",
+    "Files watched": "Dossiers sous surveillance", "  of which cured": "  dont redressés",
+    "Vigilance costs (€)": "Coûts de la vigilance (€)",
+    "Jobs saved by cures (year {year})": "Emplois sauvés par les redressements (année {year})",
     "Fund IRR (mean over paths)": "TRI du fonds (moyenne des trajectoires)",
     "The fund's cumulative cash (J-curve); its trough is the capital the fund actually needs.":
         "La trésorerie cumulée du fonds (courbe en J) ; son creux est le capital dont le fonds a réellement besoin.",
@@ -277,6 +280,7 @@ FRENCH: dict[str, str] = {
     "jobs created per project": "emplois créés par projet",
     "fund lent per planned job (€)": "prêt du fonds par emploi prévu (€)",
     "fund outlay per job created (€)": "décaissement du fonds par emploi créé (€)",
+    "vigilance cost per job saved (€)": "coût de la vigilance par emploi sauvé (€)",
     "fund capital (€)": "capital du fonds (€)", "recycling of repayments": "recyclage des remboursements",
     "yes": "oui", "no": "non", "loan per planned job (€)": "prêt par emploi prévu (€)", "loan cap (€)": "plafond du prêt (€)",
     "max share of investment": "part maximale de l'investissement", "loan rate": "taux du prêt",

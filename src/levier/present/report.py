@@ -235,6 +235,7 @@ _RATIO_LABELS = {
     "jobs_planned_per_project": "planned jobs per project", "jobs_created_per_project": "jobs created per project",
     "fund_lent_per_planned_job": "fund lent per planned job (€)",
     "fund_outlay_per_job_created": "fund outlay per job created (€)",
+    "vigilance_cost_per_job_saved": "vigilance cost per job saved (€)",
 }
 
 
