@@ -7,12 +7,10 @@ import pytest
 from scipy import special, stats
 
 from levier.engine.kernel import CDF_STEP, CDF_XMAX, _search, normal_cdf
-from levier.model.terms import RECOVERY_GRID, beta_quantile_table, project_terms
+from levier.model.terms import RECOVERY_GRID, beta_quantile_table
 from levier.engine.kernels import recovery_rate
-from levier.model.portfolio import build_portfolio
 from levier.streams import normals_f32, uniform_bits
 
-from conftest import make_scenario
 
 
 @pytest.mark.parametrize("mean, a, b", [(0.4, 0.5, 0.75), (0.3, 2.0, 4.67), (0.9, 27.0, 3.0)])

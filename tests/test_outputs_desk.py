@@ -59,7 +59,8 @@ def test_outputs_follow_the_umask(tmp_path, umask, mask, file_mode, folder_mode)
     assert _mode(written) == file_mode and _mode(table) == file_mode
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")) + sorted((ROOT / "examples").glob("*.toml")),
+                         ids=lambda p: p.stem)
 def test_the_scenario_copy_reads_back_as_the_same_scenario(path):
     scenario = levier.load_scenario(path)
     copy = levier.Scenario.from_dict(tomllib.loads(scenario_toml(scenario)), base_dir=path.parent)
@@ -179,3 +180,13 @@ def test_number_formats():
     assert number_format(np.array([5.14])) == "0.000"
     assert number_format(np.array([0.285, -0.01])) == "0.0000"
     assert number_format(np.array([math.nan])) == "General"
+
+
+def test_a_drive_that_refuses_chmod_still_gets_the_results(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1)
+    monkeypatch.setattr(os, "chmod", refuse)
+    files = write_result(result, tmp_path / "r", parquet=False)
+    assert (tmp_path / "r" / "results.xlsx") in files and (tmp_path / "r" / "scenario.toml").is_file()

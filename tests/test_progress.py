@@ -93,7 +93,7 @@ def test_simulate_takes_progress_true_false_or_a_callable(capsys):
     scenario = levier.load_scenario(SHIPPED)
     seen = []
     plain = levier.simulate(scenario, paths=300, seed=1, chunk_size=128, progress=False)
-    assert capsys.readouterr().err == ""
+    assert "/300" not in capsys.readouterr().err
     called = levier.simulate(scenario, paths=300, seed=1, chunk_size=128, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(128, 300), (256, 300), (300, 300)]
     barred = levier.simulate(scenario, paths=300, seed=1, chunk_size=128, progress=True)
@@ -123,7 +123,7 @@ def test_every_long_command_draws_the_bar_on_a_terminal(command, monkeypatch, ca
     monkeypatch.setattr("levier.present.progress.sys", SimpleNamespace(stderr=screen))
     assert main([command, str(SHIPPED), "--paths", "256", *LAB[command]]) == 0
     assert "path/s" in screen.getvalue() and "100%" in screen.getvalue(), screen.getvalue()
-    assert capsys.readouterr().err == ""
+    assert "path/s" not in capsys.readouterr().err  # the bar went to the terminal only
     quiet = _Terminal()
     monkeypatch.setattr("levier.present.progress.sys", SimpleNamespace(stderr=quiet))
     assert main([command, str(SHIPPED), "--paths", "256", *LAB[command], "--quiet"]) == 0

@@ -97,8 +97,8 @@ def test_cured_loan_rescheduled_by_hand():
     draws = block_draws(terms, coerce_seed(1), 0).rows(0, 1)
     f = [1 - (1 - H) ** t for t in range(1, T + 1)]
     u_default = np.array([[0.5 * (f[1] + f[2])]])  # first default in year 3
-    draws = Draws(draws.shocks, np.zeros_like(draws.u_bank), u_default, draws.z_jobs,
-                  np.zeros((1, 1)), np.full((1, 1), 1 - 1e-12), draws.u_alarm)
+    draws = Draws(draws.shocks, np.zeros_like(draws.u_bank), u_default, draws.z_jobs, u_watch=np.zeros((1, 1)),
+                  u_redefault=np.full((1, 1), 1 - 1e-12), u_alarm=draws.u_alarm)
     block = simulate_paths(terms, draws)
     loan = terms.loan[0]
     # linear over 5 years: outstanding at the start of years 1..4: 1, .8, .6, .4; after year 3,

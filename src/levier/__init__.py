@@ -25,6 +25,7 @@ from levier.model.portfolio import Portfolio, build_portfolio
 from levier.engine.result import SimulationResult
 from levier.model.scenario import Scenario, load_scenario
 from levier.analysis.tail import exceedance_probability, tail_risk
+from levier.analysis.stress import stress
 from levier.present.output import write_result
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "load_scenario",
     "optimise",
     "simulate",
+    "stress",
     "sweep",
     "tail_risk",
     "write_result",

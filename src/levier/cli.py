@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="systematic factors: pseudo-random (default) or scrambled Sobol' (quasi-Monte Carlo)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
+    run.add_argument("--stress", metavar="NAME", help="impose one of the scenario's [[stresses]] (levier stress "
+                     "compares them with the baseline)")
     run.add_argument("--out", metavar="DIR", help="write paths, summary, by-year, by-sector tables and meta.json to DIR")
     run.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
     run.add_argument("--loss-above", dest="loss_above", type=_amount, action="append", default=[], metavar="EUROS",
@@ -109,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--level", dest="levels", type=float, action="append", metavar="ALPHA",
                       help="confidence level (repeatable; default: the scenario's risk levels)")
     tail.add_argument("--metric", default="fund_loss", help="per-path metric (default fund_loss)")
-    tail.add_argument("--threshold", type=_amount, help="estimate P(metric > THRESHOLD) instead")
+    tail.add_argument("--threshold", type=_amount, help="estimate P(metric > THRESHOLD) instead (for the jobs, "
+                      "where more is better: P(metric < THRESHOLD))")
     tail.add_argument("--paths", type=_positive_int, help="paths (default: simulation.paths)")
     tail.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     tail.add_argument("--method", choices=("importance", "plain"), default="importance",
@@ -164,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
     lab_options(breakeven)
     breakeven.add_argument("--low", type=float, default=0.0, help="lowest rate searched (default 0)")
     breakeven.add_argument("--high", type=float, default=0.3, help="highest rate searched (default 0.3)")
+    stress = sub.add_parser(
+        "stress", help="replay named bad decades ([[stresses]]) against the baseline on common random numbers",
+        description="Run the baseline and each of the scenario's [[stresses]] (given factor values by year, the "
+        "rest random) on the same random draws, and print each statistic's paired difference with its 95 % "
+        "interval.")
+    lab_options(stress)
+    stress.add_argument("--stress", dest="stresses", action="append", metavar="NAME",
+                        help="a stress to run (repeatable; default: all the scenario's stresses)")
+    stress.add_argument("--metric", dest="metrics", action="append", metavar="SPEC",
+                        help="statistic to compare: METRIC, RATIO, METRIC.es_0.99, ... (repeatable)")
 
     sweep = sub.add_parser(
         "sweep", help="evaluate a grid or design of policies and mark the Pareto frontier",
@@ -289,6 +302,14 @@ def _add_calibrate(sub) -> None:
     recovery.add_argument("--method", choices=("mle", "moments"),
                           help="Beta maximum likelihood or the method of moments (default: maximum likelihood "
                                "unless a rate is 0 or 1)")
+    recovery.add_argument("--default-rates", type=float, nargs="+", metavar="RATE",
+                          help="the same years' default rates: estimate the downturn recovery_loading from yearly "
+                               "mean recoveries (--rates) instead of a Beta from firm-level ones")
+    recovery.add_argument("--default-column", help="column of yearly default rates in --file (downturn loading)")
+    recovery.add_argument("--sd", type=float, help="with default rates: the Beta recovery's sd across firms")
+    recovery.add_argument("--mean", type=float, help="with default rates: the Beta's mean (default: estimated)")
+    recovery.add_argument("--pd", type=float, help="with default rates: the sector's annual PD (default: Vasicek fit)")
+    recovery.add_argument("--rho", type=float, help="with default rates: its asset correlation (default: Vasicek fit)")
     bank = kinds.add_parser("bank-acceptance", help="the bank's threshold and steepness from observed deals")
     bank.add_argument("--file", required=True, help="CSV with one row per deal")
     bank.add_argument("--ratio-column", default="quasi_equity_ratio",
@@ -348,10 +369,21 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                     raise ValueError("give --rates or --file")
                 fit = calibrate.vasicek_from_default_rates(rates, method=args.method, macro_loading=args.macro_loading)
         elif args.kind == "recovery":
-            rates = _csv_columns(args.file, args.column)[0] if args.file else args.rates
+            default_rates = args.default_rates
+            if args.file and args.default_column:
+                rates, default_rates = _csv_columns(args.file, args.column, args.default_column)
+            else:
+                rates = _csv_columns(args.file, args.column)[0] if args.file else args.rates
             if rates is None:
                 raise ValueError("give --rates or --file")
-            fit = calibrate.recovery_beta(rates, method=args.method)
+            if default_rates is not None:
+                if args.sd is None:
+                    raise ValueError("--default-rates needs --sd, the recovery's sd across firms (yearly means cannot "
+                                     "tell it; estimate it with 'levier calibrate recovery --rates' on firm-level data)")
+                fit = calibrate.recovery_loading(default_rates, rates, recovery_sd=args.sd, recovery_mean=args.mean,
+                                                 pd=args.pd, rho=args.rho)
+            else:
+                fit = calibrate.recovery_beta(rates, method=args.method)
         elif args.kind == "rating-mix":
             shares = {}
             for item in args.mix:
@@ -392,19 +424,23 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
             est = exceedance_probability(scenario, args.metric, args.threshold, paths=args.paths, seed=args.seed,
                                          method=args.method, batches=args.batches, twist=args.twist, client=client,
                                          progress=bar)
-        print(f"P({args.metric} > {threshold_text(args.threshold)}) = {est.probability:.5g}   "
+        sign = ">" if est.side == "upper" else "<"  # the jobs: the probability of missing the target
+        print(f"P({args.metric} {sign} {threshold_text(args.threshold)}) = {est.probability:.5g}   "
               f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
     with _bar(args) as bar:
-        est = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
+        tail = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
                         batches=args.batches, twist=args.twist, client=client, progress=bar)
-    how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[est.method]
-    if est.meta.get("twist_target") is not None:
+    how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[tail.method]
+    if tail.meta.get("twist_target") is not None:
         how += " and default twist"
-    print(f"{scenario.meta.name}: tail of {args.metric} ({how}, {est.paths:,} paths, "
-          f"{est.batches} sections for the 95 % intervals)")
-    for level, row in est.table.iterrows():
+    from levier.names import tail_side
+
+    which = "tail" if tail_side(args.metric) == "upper" else "lower tail (the shortfall: more is better)"
+    print(f"{scenario.meta.name}: {which} of {args.metric} ({how}, {tail.paths:,} paths, "
+          f"{tail.batches} sections for the 95 % intervals)")
+    for level, row in tail.table.iterrows():
         print(f"  {level:.4g}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
               f"{format_number(row['var_high'])}]   ES {format_number(row['es'])}  [{format_number(row['es_low'])}, "
               f"{format_number(row['es_high'])}]")
@@ -556,6 +592,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from levier.present.output import check_target, has_parquet, write_result
 
     scenario = _load(args.scenario, args.overrides)
+    if args.stress is not None and args.stress not in [x.name for x in scenario.stresses]:
+        known = ", ".join(x.name for x in scenario.stresses) or "none: add a [[stresses]] table"
+        raise InputError(args.scenario, [Problem("--stress", f"unknown stress {args.stress!r} (the scenario's "
+                                                 f"stresses: {known})")])
     if args.out:
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
     from levier.present.progress import terminal_bar
@@ -565,7 +605,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with _cluster(args) as client:
             result = simulate(scenario, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size, keep=args.keep,
                               sampler=args.sampler, progress=bar, client=client,
-                              check_resources=args.check_resources, threads=args.threads)
+                              check_resources=args.check_resources, threads=args.threads,
+                              stress=args.stress)
     finally:
         bar.close()
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
@@ -684,7 +725,6 @@ def _variant(text: str) -> tuple[str, dict]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from levier.present.display import format_number
     from levier.analysis.lab import compare
 
     scenario = _load(args.scenario, args.overrides)
@@ -699,6 +739,31 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         changes = ", ".join(f"{k} = {v}" for k, v in overrides.items()) or "(no change)"
         print(f"  {name}: {changes}")
     print()
+    print(_comparison_table(result))
+    return EXIT_OK
+
+
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from levier.analysis.stress import stress
+
+    scenario = _load(args.scenario, args.overrides)
+    with _lab_errors(args), _cluster(args) as client:
+        result = stress(scenario, args.stresses, paths=args.paths, seed=args.seed, statistics=args.metrics,
+                        client=client)
+    n = result.results[result.baseline].n_paths
+    print(f"{scenario.meta.name}: {len(result.results) - 1} stress(es) against the baseline, {n:,} paths each, "
+          "common random numbers")
+    for name, described in result.overrides.items():
+        print(f"  {name}: {described['stress']}")
+    print()
+    print(_comparison_table(result))
+    return EXIT_OK
+
+
+def _comparison_table(result) -> str:
+    """The paired differences of a :class:`~levier.analysis.lab.Comparison`, as a plain table."""
+    from levier.present.display import format_number
+
     header = ["statistic", "variant", "baseline", "variant value", "difference", "95 % interval", "CRN variance ÷"]
     rows = []
     for (spec, name), row in result.table.iterrows():
@@ -710,8 +775,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                      ("+" if row["difference"] > 0 else "") + format_number(row["difference"]),
                      f"{format_number(row['low'])} – {format_number(row['high'])}",
                      "identical" if reduction == float("inf") else format_number(reduction)])
-    print(_plain_table(header, rows))
-    return EXIT_OK
+    return _plain_table(header, rows)
 
 
 def _cmd_breakeven(args: argparse.Namespace) -> int:
@@ -928,7 +992,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from levier.errors import LevierWarning
 
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
-                "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare,
+                "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare, "stress": _cmd_stress,
                 "breakeven": _cmd_breakeven,
                 "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain, "report": _cmd_report}
     try:

@@ -1,6 +1,6 @@
 """The names of levier's outputs and the rules on them, each written once: per-path, per-year
-and per-group columns, derived columns, ratios, which metrics' upper tail is the risk, the
-default risk level, and the grammar of a statistic's spec (``fund_loss.es_0.99``). A leaf: it
+and per-group columns, derived columns, ratios, which tail of each metric is its risk (upper
+for losses, lower for jobs), the default risk level, and the grammar of a statistic's spec (``fund_loss.es_0.99``). A leaf: it
 imports nothing from levier.
 """
 
@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS",
-           "Statistic", "YEAR_COLUMNS", "parse_statistic", "risk_level", "with_derived"]
+__all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS",
+           "Statistic", "YEAR_COLUMNS", "parse_statistic", "risk_level", "tail_side", "with_derived"]
 
 #: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
 PATH_COLUMNS = (
@@ -110,6 +110,24 @@ RATIOS = {
 
 #: Metrics whose upper tail is the risk: VaR and ES are reported for these.
 LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guarantor_loss", "fund_peak_need")
+
+#: Metrics where more is better (jobs): their risk is the *lower* tail — VaR, ES and exceedance
+#: are of the shortfall (``summary()``, :func:`levier.tail_risk`, the CLI).
+GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "job_years")
+
+
+def tail_side(metric: str) -> str:
+    """Which tail of ``metric`` is its risk: ``"lower"`` for :data:`GAIN_METRICS`, else ``"upper"``.
+
+    The one home of the rule: every VaR, ES and exceedance probability in levier asks it.
+
+    Examples
+    --------
+    >>> tail_side("jobs_additional"), tail_side("fund_loss")
+    ('lower', 'upper')
+    """
+    return "lower" if metric in GAIN_METRICS else "upper"
+
 
 #: Columns computed from the per-path ones: name → the columns it adds up. ``fund_outlay`` is
 #: what the fund pays out: its loans and its subsidies.

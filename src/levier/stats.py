@@ -10,6 +10,11 @@ Conventions (all on the *upper* tail, where a loss is large):
   alpha gets the fractional weight ``(ceil(n alpha) - n alpha) / (n (1 - alpha))``, so ES is
   right even when many paths share the VaR value (e.g. zero losses). It is never below VaR.
 
+For a metric where more is better (jobs, :func:`levier.names.tail_side`), the risk is the lower
+tail, and ``side="lower"`` gives the same statistics of the shortfall by symmetry:
+``VaR_alpha = -VaR_alpha(-X)`` (the (1 - alpha)-quantile from below: "at least this many jobs
+with probability alpha") and ``ES_alpha = -ES_alpha(-X)`` (the mean over the worst 1 - alpha).
+
 References
 ----------
 Acerbi, C. and Tasche, D. (2002). On the coherence of expected shortfall. Journal of Banking &
@@ -134,13 +139,16 @@ def describe(
     values: np.ndarray,
     quantiles: Sequence[float],
     risk_levels: Sequence[float] = (),
+    side: str = "upper",
 ) -> dict[str, float]:
     """Mean, sd, Monte Carlo standard error, quantiles, and (if asked) VaR with its 95 %
-    order-statistic interval, and ES.
+    order-statistic interval, and ES, of the ``side`` tail (``"upper"``: losses; ``"lower"``:
+    the shortfall of a metric where more is better).
 
     NaN entries (a ratio with a zero denominator on that path) are counted in ``missing`` and
     left out of every statistic.
     """
+    _check_side(side)
     x = np.asarray(values, dtype=float)
     finite = x[~np.isnan(x)]
     n = finite.size
@@ -156,15 +164,25 @@ def describe(
     out.update(mean=float(finite.mean()), std=std, mc_se=std / math.sqrt(n))
     for q in quantiles:
         out[f"q_{q:g}"] = value_at_risk(finite, q, presorted=True)
+    tail = finite if side == "upper" else -finite[::-1]  # the lower tail of X is the upper tail of -X
+    sign = 1.0 if side == "upper" else -1.0
     for a in risk_levels:
-        out[f"var_{a:g}"] = value_at_risk(finite, a, presorted=True)
-        out[f"var_{a:g}_low"], out[f"var_{a:g}_high"] = quantile_interval(finite, a, presorted=True)
-        out[f"es_{a:g}"] = expected_shortfall(finite, a, presorted=True)
+        out[f"var_{a:g}"] = sign * value_at_risk(tail, a, presorted=True)
+        low, high = quantile_interval(tail, a, presorted=True)
+        out[f"var_{a:g}_low"], out[f"var_{a:g}_high"] = (low, high) if side == "upper" else (-high, -low)
+        out[f"es_{a:g}"] = sign * expected_shortfall(tail, a, presorted=True)
     return out
 
 
-def weighted_tail(values: np.ndarray, weights: np.ndarray, alpha: float) -> tuple[float, float]:
+def _check_side(side: str) -> None:
+    if side not in ("upper", "lower"):
+        raise ValueError(f"side must be 'upper' or 'lower', got {side!r}")
+
+
+def weighted_tail(values: np.ndarray, weights: np.ndarray, alpha: float, side: str = "upper") -> tuple[float, float]:
     """VaR and ES at level alpha from a weighted sample (importance sampling).
+
+    ``side="lower"``: those of the lower tail, ``-weighted_tail(-values, ...)``.
 
     The sample stands for the measure putting mass ``w_i / N`` on ``x_i``; its tail function is
     ``G(x) = (1/N) sum w_i 1{x_i > x}``. ``VaR = min{x_i : G(x_i) <= 1 - alpha}`` and
@@ -176,6 +194,10 @@ def weighted_tail(values: np.ndarray, weights: np.ndarray, alpha: float) -> tupl
     Glynn, P. W. (1996). Importance sampling for Monte Carlo estimation of quantiles. Proc. 2nd
     Workshop on Mathematical Methods in Stochastic Simulation and Experimental Design, 180-185.
     """
+    _check_side(side)
+    if side == "lower":
+        var, es = weighted_tail(-np.asarray(values, dtype=float), weights, alpha)
+        return -var, -es
     x = np.asarray(values, dtype=float)
     w = np.asarray(weights, dtype=float)
     n = x.size

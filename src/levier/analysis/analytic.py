@@ -16,6 +16,10 @@ Basel Committee on Banking Supervision (2006). International Convergence of Capi
 Measurement and Capital Standards: A Revised Framework, §272-273, §328-330 and Annex 5.
 Owen, D. B. (1956). Tables for computing bivariate normal probabilities. Annals of
 Mathematical Statistics 27(4), 1075-1090. https://doi.org/10.1214/aoms/1177728074
+Frey, R. and McNeil, A. J. (2003). Dependent defaults in models of portfolio credit risk.
+Journal of Risk 6(1), 59-92. https://doi.org/10.21314/JOR.2003.089
+Takahasi, H. and Mori, M. (1974). Double exponential formulas for numerical integration.
+Publ. RIMS Kyoto Univ. 9(3), 721-741. https://doi.org/10.2977/prims/1195192451
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ __all__ = [
     "creditriskplus_loss_pmf",
     "one_factor_defaults_pmf",
     "poisson_binomial_pmf",
+    "t_copula_defaults_pmf",
+    "t_large_pool_cdf",
+    "t_large_pool_quantile",
+    "t_mixing_nodes",
     "vasicek_cdf",
     "vasicek_es",
     "vasicek_quantile",
@@ -161,7 +169,7 @@ def one_factor_defaults_pmf(n: int, pd: float, rho: float) -> np.ndarray:
     return total
 
 
-def poisson_binomial_pmf(pds: Sequence[float]) -> np.ndarray:
+def poisson_binomial_pmf(pds: np.ndarray | Sequence[float]) -> np.ndarray:
     """Exact distribution of the number of defaults among independent obligors with unequal PDs.
 
     A stable direct recursion (each obligor convolves ``[1 - p, p]`` in), O(n^2), no FFT rounding.
@@ -195,7 +203,7 @@ def _panjer_compound(g0: float, a: float, b: float, severity: np.ndarray, size: 
 
 def creditriskplus_loss_pmf(
     exposures: Sequence[float],
-    pds: Sequence[float],
+    pds: np.ndarray | Sequence[float],
     sector_weights,
     sector_variances: Sequence[float],
     loss_unit: float,
@@ -333,3 +341,157 @@ def basel_irb_capital(pd, lgd, maturity=2.5, asset_class: str = "corporate", tur
         )
     conditional = vasicek_quantile(_IRB_CONFIDENCE, pd, r)
     return (lgd * conditional - pd * lgd) * adjustment
+
+
+# -- the Student t factor copula (defaults.copula = "t") ----------------------------------------
+
+
+def t_mixing_nodes(nu: float, step: float = 1.0 / 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for ``E[g(W)]``, ``W = nu / chi2_nu`` the t copula's mixing variable.
+
+    Tanh-sinh (double exponential) quadrature over the chi-square's probability ``u`` in (0, 1):
+    ``u = expit(pi sinh s)`` on the grid ``s = k * step``, ``|s| <= 3.2``, weight
+    ``step * pi cosh(s) u (1 - u)``. The integrands of this module are bounded and analytic in
+    ``u`` inside (0, 1), with at most algebraic singularities at the ends, which is what
+    tanh-sinh handles best (Takahasi and Mori 1974); the chi-square quantile is taken from
+    whichever end ``u`` is close to, so the nodes stay exact in both tails and for any ``nu``.
+    With ``step = 1/8`` (51 nodes) the module's integrals agree with ``step = 1/16`` to 1e-9.
+
+    Parameters
+    ----------
+    nu : float
+        Degrees of freedom (> 0).
+    step : float
+        Grid step in ``s``.
+
+    Returns
+    -------
+    w, weight : ndarray
+        Values of W and weights summing to 1 (to rounding).
+
+    Examples
+    --------
+    >>> w, weight = t_mixing_nodes(4.0)
+    >>> round(float(weight @ w), 6)  # E[W] = nu / (nu - 2)
+    2.0
+    """
+    if not nu > 0:
+        raise ValueError(f"degrees of freedom must be positive, got {nu}")
+    s = np.arange(-3.2, 3.2 + step / 2, step)
+    u = special.expit(np.pi * np.sinh(s))
+    upper = special.expit(-np.pi * np.sinh(s))  # 1 - u, exact where u is close to 1
+    weight = step * np.pi * np.cosh(s) * u * upper
+    chi2 = np.where(u < 0.5, stats.chi2.ppf(u, nu), stats.chi2.isf(upper, nu))
+    keep = (chi2 > 0) & np.isfinite(chi2) & (weight > 0)
+    return nu / chi2[keep], weight[keep] / weight[keep].sum()
+
+
+def _t_threshold(pd, nu) -> np.ndarray:
+    return stats.t.ppf(np.asarray(pd, dtype=float), nu)
+
+
+def t_large_pool_cdf(x, pd, rho, nu) -> np.ndarray:
+    """P(L <= x) for the loss fraction of a large homogeneous pool under the t factor copula.
+
+    A firm defaults when ``sqrt(W) (sqrt(rho) Z + sqrt(1 - rho) e) <= t_nu^-1(pd)``, with Z the
+    factor and W = nu / chi2_nu shared by all firms. Given (Z, W) the pool's default fraction is
+    ``p = Phi((t_nu^-1(pd) / sqrt(W) - sqrt(rho) Z) / sqrt(1 - rho))``, so
+
+    ``P(L <= x) = E_W[ Phi((sqrt(1 - rho) Phi^-1(x) - t_nu^-1(pd) / sqrt(W)) / sqrt(rho)) ]``,
+
+    a one-dimensional integral over W (:func:`t_mixing_nodes`). Unlike Vasicek's it has no
+    closed form: L is not a monotone function of one variable. As ``nu -> inf`` it is
+    :func:`vasicek_cdf`.
+
+    References
+    ----------
+    Frey and McNeil (2003), §3.
+    """
+    rho = _check_rho(rho)
+    x, pd, rho = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(pd, dtype=float), rho)
+    w, weight = t_mixing_nodes(float(nu))
+    c = _t_threshold(pd, nu)[..., None] / np.sqrt(w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arg = (np.sqrt(1 - rho)[..., None] * special.ndtri(x)[..., None] - c) / np.sqrt(rho)[..., None]
+    value = special.ndtr(arg) @ weight
+    value = np.where(x <= 0, 0.0, np.where(x >= 1, 1.0, value))
+    return value[()] if value.ndim == 0 else value
+
+
+def t_large_pool_quantile(alpha, pd, rho, nu) -> np.ndarray:
+    """The alpha-quantile of the large-pool loss fraction under the t factor copula.
+
+    Solves :func:`t_large_pool_cdf` ``= alpha`` by Brent's method in ``Phi^-1(x)`` (the cdf is
+    increasing in it), to 1e-12. For ``nu -> inf`` it tends to :func:`vasicek_quantile`.
+
+    Examples
+    --------
+    >>> q_t = float(t_large_pool_quantile(0.999, 0.01, 0.2, 4.0))
+    >>> q_t > float(vasicek_quantile(0.999, 0.01, 0.2))  # fatter tail, at the same PD and rho
+    True
+    """
+    from scipy import optimize
+
+    rho = float(_check_rho(rho))
+    if not 0 < rho < 1:
+        raise ValueError("the t large-pool quantile needs 0 < rho < 1")
+
+    def one(a: float, h: float) -> float:
+        def gap(y: float) -> float:
+            return float(t_large_pool_cdf(special.ndtr(y), h, rho, nu)) - a
+
+        return float(special.ndtr(optimize.brentq(gap, -38.0, 38.0, xtol=1e-12)))
+
+    out = np.vectorize(one, otypes=[float])(alpha, pd)
+    return out[()] if out.ndim == 0 else out
+
+
+def t_copula_defaults_pmf(n: int, pd: float, rho: float, nu: float) -> np.ndarray:
+    """Exact distribution of the number of defaults among n equal obligors, one-factor t copula.
+
+    ``P(D = k) = E[Binomial(k; n, p)]`` over the pool's conditional default probability
+    ``p = Phi(Y)``, ``Y = (t_nu^-1(pd) / sqrt(W) - sqrt(rho) Z) / sqrt(1 - rho)``. Given W, Y is
+    normal with mean ``t_nu^-1(pd) / sqrt(W (1 - rho))`` and sd ``s = sqrt(rho / (1 - rho))``, so
+    Y's density is a mixture of normals over the nodes of :func:`t_mixing_nodes` — the integral
+    over the factor is done in closed form — and the integral over Y is the trapezoid rule on a
+    grid of step ``min(0.01, s / 10)`` over [-38, 38] (spectrally accurate for these smooth,
+    rapidly decaying integrands: 1e-13 from the adaptive Gaussian law at ``nu -> inf``); the
+    mass beyond the grid, where ``p`` is 0 or 1 in double precision, goes to ``k = 0`` or ``n``.
+
+    Returns
+    -------
+    ndarray (n + 1,)
+        ``P(D = 0), ..., P(D = n)``. Its mean is ``n * pd`` (the t copula keeps each firm's PD)
+        and its second factorial moment ``n (n - 1)`` times the bivariate t probability of two
+        joint defaults, which the tests check.
+
+    Notes
+    -----
+    Cost O(n · G) for G grid points (G = 7 600 for rho >= 0.0025): 0.2 s for n = 1 000.
+    """
+    if n < 0:
+        raise ValueError("n must be non-negative")
+    rho = float(_check_rho(rho))
+    w, weight = t_mixing_nodes(float(nu))
+    threshold = float(_t_threshold(pd, nu)) / np.sqrt(w)
+    k = np.arange(n + 1)
+    if rho == 0.0:  # given W the firms are independent
+        return stats.binom.pmf(k[:, None], n, special.ndtr(threshold)[None, :]) @ weight
+    if rho == 1.0:
+        out = np.zeros(n + 1)
+        out[n] = pd
+        out[0] += 1 - pd
+        return out
+    s = np.sqrt(rho / (1 - rho))
+    mean = threshold / np.sqrt(1 - rho)
+    step, limit = min(0.01, s / 10), 38.0
+    lo = max(-limit, float(mean.min() - 12 * s))
+    hi = min(limit, float(mean.max() + 12 * s))
+    y = np.arange(lo, hi + step, step)
+    density = stats.norm.pdf((y[:, None] - mean[None, :]) / s) @ weight / s
+    log_choose = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+    log_binom = log_choose[:, None] + k[:, None] * special.log_ndtr(y) + (n - k)[:, None] * special.log_ndtr(-y)
+    out = np.exp(log_binom) @ (density * step)
+    out[0] += weight @ special.ndtr((lo - mean) / s)
+    out[n] += weight @ special.ndtr((mean - hi) / s)
+    return out

@@ -50,6 +50,7 @@ __all__ = [
     "pd_from_rating_mix",
     "pd_from_survival",
     "recovery_beta",
+    "recovery_loading",
     "vasicek_from_default_rates",
 ]
 
@@ -502,7 +503,7 @@ def pd_from_rating_mix(mix: dict[str, float], multiplier: float = 1.0) -> Calibr
         raise ValueError("rating mix: give at least one cote with its share")
     scale = load("bdf_rating_scale").astype({"cote": str}).set_index("cote")["credit_quality_step"]
     bench = load("default_rate_benchmarks").set_index("credit_quality_step")
-    shares = {}
+    shares: dict[str, float] = {}
     for cote, share in mix.items():
         cote = str(cote).strip()
         if cote not in scale.index:
@@ -735,3 +736,138 @@ def check_calibration(scenario, *, paths: int | None = None, seed=None, result=N
             "url": fig["url"],
         })
     return pd.DataFrame(rows)
+
+
+# -- downturn recovery: the recovery's loading on the cycle (issue 15) ------------------------------
+
+
+def _mean_recovery_given_factor(gamma: float, z: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    """``E[Q(Phi(gamma z + sqrt(1 - gamma^2) xi))]`` over xi ~ N(0, 1), Q the Beta(mean, sd) quantile.
+
+    The mean recovery of a year's defaulters whose systematic factor is ``z`` (the engine's
+    downturn recovery); Gauss-Hermite over xi with 48 nodes (exact to 1e-10 for these smooth
+    integrands).
+    """
+    nodes, weights = np.polynomial.hermite_e.hermegauss(48)
+    weights = weights / weights.sum()
+    k = mean * (1 - mean) / (sd * sd) - 1.0
+    u = special.ndtr(gamma * np.asarray(z, dtype=float)[:, None] + math.sqrt(1 - gamma * gamma) * nodes[None, :])
+    return stats.beta.ppf(u, mean * k, (1 - mean) * k) @ weights
+
+
+def recovery_loading(
+    default_rates: Sequence[float],
+    recovery_rates: Sequence[float],
+    *,
+    recovery_sd: float,
+    recovery_mean: float | None = None,
+    pd: float | None = None,
+    rho: float | None = None,
+) -> Calibration:
+    """The downturn-recovery loading gamma from yearly default rates and yearly mean recoveries.
+
+    In levier's model a defaulter's recovery uniform is ``Phi(gamma S + sqrt(1 - gamma^2) xi)``,
+    S its standardised systematic factor in the default year. For a sector's large pool, the
+    year's default rate reveals that factor, ``Z_t = (Phi^-1(pd) - sqrt(1 - rho) Phi^-1(DR_t)) /
+    sqrt(rho)`` (Vasicek), and the year's mean recovery is ``m(gamma, Z_t)``
+    (:func:`_mean_recovery_given_factor`, with the sector's Beta recovery law). gamma — and the
+    Beta's mean, if not given — are fitted by least squares on ``RR_t - m(gamma, Z_t)``.
+
+    Parameters
+    ----------
+    default_rates, recovery_rates : sequences of float, one value per year
+        The sector's default rate in (0, 1) and its defaulters' mean recovery rate in [0, 1].
+    recovery_sd : float
+        The Beta recovery's sd across firms (``sectors[].recovery_sd``; yearly means cannot tell
+        it: estimate it from firm-level recoveries with :func:`recovery_beta`).
+    recovery_mean : float, optional
+        The Beta's mean across the cycle (default: estimated with gamma). It is *not* the mean of
+        the yearly recoveries: with gamma > 0 defaulters come more from bad years.
+    pd, rho : float, optional
+        The sector's annual PD and asset correlation (default: the Vasicek estimates from the
+        default rates, :func:`vasicek_from_default_rates`).
+
+    Returns
+    -------
+    Calibration
+        ``recovery_loading`` (and ``recovery_mean``) for a ``[[sectors]]`` table, standard
+        errors from the Gauss-Newton covariance ``s^2 (J'J)^-1`` of the least squares. The
+        factor is estimated from the rates, so errors in it attenuate gamma somewhat: the notes
+        say it.
+    """
+    dr = _as_array(default_rates, "default rates", lo=0.0, hi=1.0, open_interval=True)
+    rr = _as_array(recovery_rates, "recovery rates", lo=0.0, hi=1.0)
+    if dr.size != rr.size:
+        raise ValueError(f"default rates and recovery rates must have one value per year each "
+                         f"(got {dr.size} and {rr.size})")
+    free_mean = recovery_mean is None
+    if dr.size < (4 if free_mean else 3):
+        raise ValueError("at least 3 years are needed (4 when the recovery mean is estimated too)")
+    notes = []
+    estimated: dict[str, float] = {}  # pd and rho estimated here, with their standard errors
+    if pd is None or rho is None:
+        fit = vasicek_from_default_rates(dr.tolist())
+        if pd is None:
+            pd, estimated["pd"] = fit.parameters["annual_pd"], fit.standard_errors["annual_pd"]
+        if rho is None:
+            rho, estimated["rho"] = fit.derived["rho"]
+        notes.append(f"pd = {pd:.4g} and rho = {rho:.4g} estimated from the default rates (Vasicek); their "
+                     "error is in gamma's standard error (delta method)")
+    fitted = _fit_recovery_loading(dr, rr, recovery_sd, recovery_mean, pd, rho)
+    x, se = fitted
+    if estimated:
+        for name, error in estimated.items():  # the factor's own estimation error, by the delta method
+            step = 1e-4 * (pd if name == "pd" else rho)
+            moved = {"pd": pd, "rho": rho}
+            up = dict(moved, **{name: moved[name] + step})
+            down = dict(moved, **{name: moved[name] - step})
+            slope = (_fit_recovery_loading(dr, rr, recovery_sd, recovery_mean, up["pd"], up["rho"])[0]
+                     - _fit_recovery_loading(dr, rr, recovery_sd, recovery_mean, down["pd"], down["rho"])[0]) / (2 * step)
+            se = np.sqrt(se**2 + (slope * error) ** 2)
+    if x[0] <= 1e-6:
+        notes.append("gamma is at its bound 0: no sign that recoveries fall in bad years in these data")
+    parameters = {"recovery_loading": float(x[0])}
+    errors = {"recovery_loading": float(se[0])}
+    if recovery_mean is None:
+        parameters["recovery_mean"] = float(x[1])
+        errors["recovery_mean"] = float(se[1])
+    parameters["recovery_sd"] = float(recovery_sd)
+    errors["recovery_sd"] = float("nan")  # given, not estimated
+    return Calibration(parameters, errors, "least squares on yearly mean recoveries", int(rr.size), "sectors", notes,
+                       {"rho": (float(rho), estimated.get("rho", float("nan"))),
+                        "pd": (float(pd), estimated.get("pd", float("nan")))})
+
+
+def _fit_recovery_loading(dr, rr, recovery_sd, recovery_mean, pd, rho):
+    """Least squares of :func:`recovery_loading` for given pd and rho: (estimates, standard errors)."""
+    free_mean = recovery_mean is None
+    if not 0 < rho < 1:
+        raise ValueError(f"rho must be in (0, 1), got {rho:g}: without correlation the default rate says nothing "
+                         "about the cycle")
+    z = (special.ndtri(pd) - math.sqrt(1 - rho) * special.ndtri(dr)) / math.sqrt(rho)
+    start_mean = float(rr.mean()) if free_mean else float(recovery_mean)
+    limit = math.sqrt(start_mean * (1 - start_mean)) if 0 < start_mean < 1 else 0.0
+    if not (0 < start_mean < 1 and 0 < recovery_sd < limit):
+        raise ValueError(f"a Beta recovery with mean {start_mean:g} needs 0 < mean < 1 and 0 < sd < {limit:.4g}, "
+                         f"got sd {recovery_sd:g}")
+
+    def model(params: np.ndarray) -> np.ndarray:
+        gamma = float(np.clip(params[0], 0.0, 0.999))
+        mean = float(params[1]) if free_mean else start_mean
+        return _mean_recovery_given_factor(gamma, z, mean, recovery_sd)
+
+    def residuals(params: np.ndarray) -> np.ndarray:
+        return rr - model(params)
+
+    start = np.array([0.3, start_mean]) if free_mean else np.array([0.3])
+    # the mean stays where a Beta with this sd exists: sd^2 < m (1 - m)
+    bounds = ([0.0, 0.5 - math.sqrt(max(0.25 - recovery_sd**2, 0)) + 1e-6],
+              [0.999, 0.5 + math.sqrt(max(0.25 - recovery_sd**2, 0)) - 1e-6]) if free_mean else ([0.0], [0.999])
+    res = optimize.least_squares(residuals, np.clip(start, bounds[0], bounds[1]), bounds=bounds, method="trf",
+                                 xtol=1e-12, ftol=1e-12, gtol=1e-12)
+    s2 = float(res.fun @ res.fun) / (rr.size - res.x.size)
+    try:
+        se = np.sqrt(np.clip(np.diag(s2 * np.linalg.inv(res.jac.T @ res.jac)), 0.0, None))
+    except np.linalg.LinAlgError:
+        se = np.full(res.x.size, np.nan)
+    return res.x, se

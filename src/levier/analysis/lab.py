@@ -28,7 +28,7 @@ from levier.engine.result import SimulationResult
 from levier.engine.run import PreparedRun, prepare
 from levier.errors import ScenarioError
 from levier.model.scenario import Scenario, parse_assignment
-from levier.names import RATIOS, Statistic, parse_statistic, risk_level, with_derived
+from levier.names import RATIOS, Statistic, parse_statistic, risk_level, tail_side, with_derived
 from levier.progress import Progress, Tracker, as_progress
 from levier.stats import Z95, expected_shortfall, sectioning, value_at_risk
 from levier.streams import LabPurpose, lab_generator, lab_root
@@ -78,7 +78,10 @@ def _influence(values: dict[str, np.ndarray], stat: Statistic) -> tuple[float, n
 def _tail(stat: Statistic) -> Callable[[np.ndarray], float]:
     assert stat.level is not None
     level = stat.level
-    return (lambda x: value_at_risk(x, level)) if stat.kind == "var" else (lambda x: expected_shortfall(x, level))
+    one = (lambda x: value_at_risk(x, level)) if stat.kind == "var" else (lambda x: expected_shortfall(x, level))
+    if tail_side(stat.metric) == "lower":  # the jobs: VaR and ES of the shortfall, as in summary()
+        return lambda x: -one(-x)
+    return one
 
 
 def _tail_and_se(x: np.ndarray, stat: Statistic) -> tuple[float, float]:

@@ -14,6 +14,20 @@ exponentially twisted path by path until the conditional expected loss reaches t
 (:class:`levier.engine.paths.Twist`). The twist acts only on the paths the factor shift left short of
 the target, which is where it pays: in small or weakly correlated portfolios.
 
+For a metric where more is better (the jobs, :func:`levier.names.tail_side`) the risk is the
+lower tail: the sampler works on ``-metric`` throughout (so the shift goes to the bad decades that
+cut jobs), VaR and ES are those of the shortfall and :func:`exceedance_probability` is
+P(metric < threshold).
+
+Under the t copula (``defaults.copula = "t"``) the mixing variable ``W_t`` keeps its law: only
+the Gaussian factor shocks are shifted, so the likelihood ratio is the Gaussian one, exact, and
+given W the shift does what it does for the Gaussian copula. (Tilting W too, by an exponential
+change of measure of the Gamma ``1 / W``, would reach the fat-tail years, which are mostly
+small W; not done: the tests measure 3x at 99.9 % on a one-factor book, against 75x under the
+Gaussian copula, and no gain on Moselle-Est.) A cross-entropy step is taken only while
+its pilot paths keep an effective sample size of :data:`_MIN_ESS`: a metric the factors drive
+only in part (the jobs) otherwise sees the steps run away and the weights collapse.
+
 Intervals come from sectioning (Asmussen and Glynn 2007, §III.5a): the point estimate from all
 paths, its variance from the spread of the same estimator over ``batches`` independent batches,
 and a Student t quantile — valid for weighted quantiles, where a plain-sampling formula is not.
@@ -40,7 +54,7 @@ from levier.engine.kernels import waterfall
 from levier.engine.paths import Twist
 from levier.engine.run import PreparedRun, prepare, simulate_range
 from levier.model.scenario import Scenario
-from levier.names import PATH_COLUMNS
+from levier.names import PATH_COLUMNS, tail_side
 from levier.progress import Progress, Tracker, as_progress
 from levier.stats import sectioning, weighted_tail
 from levier.streams import entropy_of, pilot_root
@@ -52,6 +66,8 @@ TAIL_METRICS = tuple(
     c for c in PATH_COLUMNS if c not in ("cost_per_job", "leverage_bank", "leverage_investment")
 )
 _METHODS = ("importance", "plain")
+#: Effective sample size below which a cross-entropy step is not taken (the last shift is kept).
+_MIN_ESS = 50.0
 #: Metrics whose conditional law given the factors is a sum over loans, which the twist needs.
 TWISTABLE = ("fund_loss", "bank_loss", "n_defaults")
 
@@ -113,7 +129,8 @@ def threshold_text(value: float) -> str:
 
 @dataclass(frozen=True)
 class ProbabilityEstimate:
-    """P(metric > threshold) with its sectioning 95 % confidence interval."""
+    """P(metric > threshold) (``side="upper"``) or P(metric < threshold) (``side="lower"``: the
+    jobs, missing a target) with its sectioning 95 % confidence interval."""
 
     metric: str
     threshold: float
@@ -126,10 +143,17 @@ class ProbabilityEstimate:
     std_error: float
     shift: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    side: str = "upper"
+
+    @property
+    def event(self) -> str:
+        """The event estimated, e.g. ``"fund_loss > 12,000,000"`` or ``"jobs_additional < 700"``."""
+        return f"{self.metric} {'>' if self.side == 'upper' else '<'} {threshold_text(self.threshold)}"
 
     def to_frame(self) -> pd.DataFrame:
         """The estimate as a one-row table."""
-        return pd.DataFrame([{"metric": self.metric, "threshold": self.threshold, "probability": self.probability,
+        return pd.DataFrame([{"metric": self.metric, "event": self.event, "threshold": self.threshold,
+                              "probability": self.probability,
                               "low": self.low, "high": self.high, "std_error": self.std_error,
                               "method": self.method, "paths": self.paths}]).set_index("metric")
 
@@ -140,7 +164,7 @@ class ProbabilityEstimate:
 
     def __repr__(self) -> str:
         return (
-            f"<ProbabilityEstimate P({self.metric} > {threshold_text(self.threshold)}) = {self.probability:.4g} "
+            f"<ProbabilityEstimate P({self.event}) = {self.probability:.4g} "
             f"[{self.low:.4g}, {self.high:.4g}] ({self.method}, {self.paths:,} paths)>"
         )
 
@@ -196,6 +220,8 @@ def tail_risk(
             return weighted_tail(x, w, a)
 
         (var, es), ((var_lo, var_hi), (es_lo, es_hi)) = _section(values, weights, estimator, batches)
+        if sampler.sign < 0:  # back from -metric: the shortfall's VaR and ES, intervals turned round
+            var, es, var_lo, var_hi, es_lo, es_hi = -var, -es, -var_hi, -var_lo, -es_hi, -es_lo
         rows[alpha] = {"var": var, "var_low": var_lo, "var_high": var_hi, "es": es, "es_low": es_lo, "es_high": es_hi}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "level"
@@ -217,21 +243,24 @@ def exceedance_probability(
     client: Any = None,
     progress: Progress = None,
 ) -> ProbabilityEstimate:
-    """P(metric > threshold), by importance sampling (or plain sampling), with its interval.
+    """P(metric > threshold) — for the jobs, where more is better, P(metric < threshold), the
+    probability of missing a target — by importance sampling (or plain sampling), with its
+    interval.
 
     Parameters are those of :func:`tail_risk`; the cross-entropy shift and the twist aim at
     ``threshold``.
     """
     sampler = TailSampler.prepare(scenario, metric, paths, seed, method, batches, chunk_size, twist, client)
-    values, weights, shift, tilt = sampler.draw(pilot_paths, progress, threshold=float(threshold))
+    beyond = sampler.sign * float(threshold)  # P(-jobs > -target) = P(jobs < target)
+    values, weights, shift, tilt = sampler.draw(pilot_paths, progress, threshold=beyond)
 
     def estimator(x, w):
-        return (float(np.mean(w * (x > threshold))),)
+        return (float(np.mean(w * (x > beyond))),)
 
     sectioned = sectioning(estimator, (values, weights), batches)
     (p,), ((lo, hi),) = sectioned.estimate, sectioned.intervals()
     return ProbabilityEstimate(metric, float(threshold), method, sampler.run.paths, batches, float(p), max(lo, 0.0), hi,
-                               float(sectioned.se[0]), shift, sampler.meta(shift, tilt))
+                               float(sectioned.se[0]), shift, sampler.meta(shift, tilt), tail_side(metric))
 
 
 def _section(values: np.ndarray, weights: np.ndarray, estimator, batches: int):
@@ -272,6 +301,11 @@ class TailSampler:
     @property
     def root(self) -> np.random.SeedSequence:
         return self.run.root
+
+    @property
+    def sign(self) -> float:
+        """-1 for a metric whose risk is its lower tail (the sample is then of ``-metric``), else 1."""
+        return -1.0 if tail_side(self.metric) == "lower" else 1.0
 
     def draw(self, pilot_paths: int | None, progress: Progress, *, level: float | None = None,
              threshold: float | None = None):
@@ -315,7 +349,7 @@ class TailSampler:
         args = (self.run.sampler, shift, twist, self.metric, keep_shocks, self.run.threads)
         blocks = [block for _, _, block in self.run.ranges(simulate_range, args, paths=n, root=root,
                                                           progress=tracker.run())]
-        values = np.concatenate([b.paths[self.metric] for b in blocks])
+        values = self.sign * np.concatenate([b.paths[self.metric] for b in blocks])  # the risk's upper tail
         weights = (np.ones(n) if blocks[0].log_weight is None
                    else np.exp(np.concatenate([b.log_weight for b in blocks])))
         if keep_shocks:
@@ -341,7 +375,14 @@ class TailSampler:
             if not selected.any() or weights[selected].sum() == 0 or gamma <= np.min(values):
                 break  # the metric does not respond to the factors (or has no tail): stay plain
             w = weights[selected]
+            if it and w.sum() ** 2 < _MIN_ESS * (w * w).sum():
+                break  # too few effective pilot paths for a new T x F mean: keep the last shift
             shift = np.tensordot(w, shocks[selected], axes=1) / w.sum()
+            # a component indistinguishable from 0 is noise, and noise in a T x F shift costs
+            # variance (E[weight^2] grows as exp(|noise|^2)): keep those beyond 3 standard errors
+            spread = np.tensordot(w, (shocks[selected] - shift) ** 2, axes=1) / w.sum()
+            ess = w.sum() ** 2 / (w * w).sum()
+            shift[np.abs(shift) < 3.0 * np.sqrt(spread / ess)] = 0.0
             shift[:, ~active] = 0.0
             if gamma >= target:
                 break

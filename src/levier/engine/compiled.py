@@ -29,8 +29,7 @@ def _writable(folder: Path) -> bool:
     """Whether ``folder`` exists or can be made, and a file can be created in it."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        tempfile.TemporaryFile(dir=folder).close()
         return True
     except OSError:
         return False
@@ -67,7 +66,7 @@ def jit(function=None, *, inline: bool = False):
         try:
             return numba.njit(cache=True, **options)(function)
         except RuntimeError:  # no locator after all: compile in memory rather than fail the import
-            pass
+            return numba.njit(cache=False, **options)(function)
     return numba.njit(cache=False, **options)(function)
 
 
@@ -100,6 +99,8 @@ def _will_compile(dispatcher) -> bool:
     if dispatcher.signatures:
         return False
     cache = getattr(dispatcher, "_cache", None)
+    if cache is None:
+        return True
     try:
         index = cache._cache_file._load_index()  # numba's on-disk index: {signature key: file}
     except Exception:  # no cache, or numba's internals moved: assume the worst

@@ -69,6 +69,38 @@ def normal_cdf(x):
     return 0.5 * math.erfc(-x * _SQRT1_2)
 
 
+@jit
+def normal_ppf(u):
+    """``Phi^-1(u)`` for u in (0, 1): Acklam's rational approximation (relative error 1.2e-9)
+    refined by one Halley step on :func:`normal_cdf` (then about 1e-15), computed on the lower
+    half (``1 - u`` is exact above 1/2, so the upper tail keeps its precision); u is clamped to
+    (2^-60, 1 - 2^-53)."""
+    u = min(max(u, 2.0**-60), 1.0 - 2.0**-53)
+    if u > 0.5:
+        return -_normal_ppf_lower(1.0 - u)
+    return _normal_ppf_lower(u)
+
+
+@jit
+def _normal_ppf_lower(u):
+    if u < 0.02425:
+        q = math.sqrt(-2.0 * math.log(u))
+        x = ((((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838) * q
+                - 2.549732539343734) * q + 4.374664141464968) * q + 2.938163982698783)
+             / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996) * q
+                 + 3.754408661907416) * q + 1.0))
+    else:
+        q = u - 0.5
+        r = q * q
+        x = (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
+               + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239) * q / (
+            ((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r
+              + 6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1.0)
+    e = normal_cdf(x) - u
+    d = e * math.sqrt(2.0 * math.pi) * math.exp(0.5 * x * x)
+    return x - d / (1.0 + 0.5 * x * d)
+
+
 @jit(inline=True)
 def _search(cdf, y, c, j_max, u):
     """The number of offsets ``j <= j_max`` with ``cdf[y, c, j] <= u`` (non-decreasing in ``j``;
@@ -113,8 +145,8 @@ def _binomial_quantile(u, n, q):
 
 
 @jit
-def run_paths(lo, hi, shocks, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, twist_theta, twist_loss,
-              twisting,
+def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, twist_theta,
+              twist_loss, twisting,
               out_paths, out_years, out_sec, out_ter, out_logw,
               scalars, discount, ar_a, ar_scale,
               first, dclass, cell_of, sector, territory, check_year, eligible, acc_with, acc_without,
@@ -125,9 +157,11 @@ def run_paths(lo, hi, shocks, u_bank, u_default, z_jobs, u_watch, u_redefault, u
               cell_bucket, cell_sector, cell_ter, report_b, unit, ramp_b, book_acc,
               enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
               detection, on_watch, maturity_end, fund_rate,
-              class_coef, class_factor, class_surv):
+              class_coef, class_factor, class_surv, class_load, rec_gamma):
     """Paths ``lo .. hi - 1`` of the draws: writes row ``p`` of each ``out_*`` array.
 
+    ``inv_sqrt_w`` (n, T) is ``1 / sqrt(W_t)`` of the t copula (ones under the Gaussian one);
+    ``class_load`` (C, 3) and ``rec_gamma`` (m,) tie a defaulter's recovery to its factor.
     ``u_watch``, ``u_redefault`` (n, m) and ``u_alarm`` (n, T) are the vigilance's uniforms, read
     only when the fund watches (``scalars[20]``; empty arrays otherwise).
 
@@ -189,7 +223,7 @@ def run_paths(lo, hi, shocks, u_bank, u_default, z_jobs, u_watch, u_redefault, u
                     x = z[t, class_factor[c, 0]] * class_coef[c, 1]
                     x += z[t, class_factor[c, 1]] * class_coef[c, 2]
                     x += z[t, 0] * class_coef[c, 0]
-                    x += class_coef[c, 3]
+                    x += class_coef[c, 3] * inv_sqrt_w[p, t]  # t copula: the threshold over sqrt(W_t)
                     surv[c, t] = normal_cdf(-x)  # 1 - Phi(x), accurate when small
                 else:
                     surv[c, t] = class_surv[c]
@@ -376,7 +410,13 @@ def run_paths(lo, hi, shocks, u_bank, u_default, z_jobs, u_watch, u_redefault, u
                         bs = bank_loan[i] * bank_out[i, tau]
                         rate = rec_mean[i]
                         if rec_spread[i]:
-                            xr = (u - lower) / (upper - lower) * grid
+                            ur = (u - lower) / (upper - lower)
+                            g = rec_gamma[i]
+                            if g > 0.0:  # downturn: Phi(gamma S + sqrt(1 - gamma^2) Phi^-1(u)), S the factor at tau
+                                s = (class_load[cl, 0] * z[tau - 1, 0] + class_load[cl, 1] * z[tau - 1, class_factor[cl, 0]]
+                                     + class_load[cl, 2] * z[tau - 1, class_factor[cl, 1]])
+                                ur = normal_cdf(g * s + math.sqrt(1.0 - g * g) * normal_ppf(ur))
+                            xr = ur * grid
                             cell_r = min(int(xr), grid - 1)
                             r_lo = rec_table[sector[i], cell_r]
                             rate = r_lo + (xr - cell_r) * (rec_table[sector[i], cell_r + 1] - r_lo)
@@ -596,7 +636,8 @@ def twist_thetas(lo, hi, p_all, ell, weight, target, thetas):
 
 
 @jit
-def horizon_pd(lo, hi, shocks, scalars, ar_a, ar_scale, first, dclass, class_coef, class_factor, class_surv, out):
+def horizon_pd(lo, hi, shocks, inv_sqrt_w, scalars, ar_a, ar_scale, first, dclass, class_coef, class_factor, class_surv,
+               out):
     """Each loan's cumulative default probability over its years to the horizon, given the
     path's factors: ``out[p, i] = F_T`` of its class from its first year (as :func:`run_paths`)."""
     T = shocks.shape[1]
@@ -618,7 +659,7 @@ def horizon_pd(lo, hi, shocks, scalars, ar_a, ar_scale, first, dclass, class_coe
                     x = z[t, class_factor[c, 0]] * class_coef[c, 1]
                     x += z[t, class_factor[c, 1]] * class_coef[c, 2]
                     x += z[t, 0] * class_coef[c, 0]
-                    x += class_coef[c, 3]
+                    x += class_coef[c, 3] * inv_sqrt_w[p, t]
                     surv[c, t] = normal_cdf(-x)  # 1 - Phi(x), accurate when small
                 else:
                     surv[c, t] = class_surv[c]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,21 +39,24 @@ class Draws:
     u_bank: np.ndarray  # (n, m) uint32: bank acceptance (with and without the fund)
     u_default: np.ndarray  # (n, m) uniforms: default time (and, at default, the recovery rate)
     z_jobs: np.ndarray  # (n, m) float32 standard normals: job realisation
+    mixing: np.ndarray | None = None  # (n, T) the t copula's W_t = nu / chi2_nu (None: Gaussian copula)
     # drawn only when the fund watches (vigilance), so that without it nothing else moves
     u_watch: np.ndarray | None = None  # (n, m) uniforms: a coming default detected, and cured
     u_redefault: np.ndarray | None = None  # (n, m) uniforms: a cured firm's fresh default draw
     u_alarm: np.ndarray | None = None  # (n, T) uniforms: the year's number of false alarms
 
     def rows(self, start: int, stop: int) -> Draws:
-        return Draws(*(None if getattr(self, f) is None else getattr(self, f)[start:stop]
-                       for f in self.__dataclass_fields__))
+        parts: list[Any] = [None if getattr(self, f) is None else getattr(self, f)[start:stop]
+                            for f in self.__dataclass_fields__]
+        return Draws(*parts)
 
     @staticmethod
     def concat(parts: list[Draws]) -> Draws:
         if len(parts) == 1:
             return parts[0]
-        return Draws(*(None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
-                       for f in Draws.__dataclass_fields__))
+        joined: list[Any] = [None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
+                             for f in Draws.__dataclass_fields__]
+        return Draws(*joined)
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,8 +138,34 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: S
         u_bank=uniform_bits(block_generator(root, block, Purpose.BANK), (n, m)),
         u_default=block_generator(root, block, Purpose.DEFAULT).random((n, m)),
         z_jobs=normals_f32(block_generator(root, block, Purpose.JOBS), (n, m)),
+        # drawn only for the t copula, from its own stream: the Gaussian copula's numbers are untouched
+        mixing=(terms.degrees_of_freedom / block_generator(root, block, Purpose.MIXING).chisquare(
+            terms.degrees_of_freedom, (n, horizon)) if terms.degrees_of_freedom > 0 else None),
         **watch,
     )
+
+
+def stressed_shocks(shocks: np.ndarray, autocorrelation: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """The shocks that make the kernel's AR(1) factors take a stress's values (NaN = random).
+
+    A fixed year's shock is ``(v - a Z_{t-1}) / sqrt(1 - a^2)``, so that ``Z_t = v`` on every
+    path; the years after it continue the recursion from ``v``; the others keep their shocks.
+    """
+    out = np.array(shocks, dtype=float, copy=True)
+    a = np.asarray(autocorrelation, dtype=float)
+    scale = np.sqrt(1.0 - a * a)
+    given = ~np.isnan(fixed)
+    z_prev = np.zeros(out.shape[::2])  # (n, F): the factors of the year before
+    for t in range(out.shape[1]):
+        cols = given[t]
+        if t == 0:
+            out[:, 0, cols] = fixed[0, cols]
+            z_prev = out[:, 0, :].copy()
+            continue
+        out[:, t, cols] = (fixed[t, cols] - a[cols] * z_prev[:, cols]) / scale[cols]
+        z_prev = a * z_prev + scale * out[:, t, :] if np.any(a) else out[:, t, :].copy()
+        z_prev[:, cols] = fixed[t, cols]
+    return out
 
 
 def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: Twist | None = None,
@@ -163,7 +193,10 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     """
     plan = plan_work(terms) if plan is None else plan
     n, m, horizon = draws.u_default.shape[0], terms.n_projects, terms.horizon
-    shocks = np.ascontiguousarray(draws.shocks, dtype=float)
+    shocks = np.ascontiguousarray(draws.shocks if terms.stress is None else
+                                  stressed_shocks(draws.shocks, terms.factor_autocorrelation, terms.stress), dtype=float)
+    # 1 / sqrt(W_t) scales the t copula's thresholds (ones under the Gaussian copula: the same bytes)
+    inv_sqrt_w = np.ones((n, horizon)) if draws.mixing is None else np.ascontiguousarray(1.0 / np.sqrt(draws.mixing))
     u_bank = np.ascontiguousarray(draws.u_bank, dtype=np.uint32)
     u_default = np.ascontiguousarray(draws.u_default, dtype=float)
     z_jobs = np.ascontiguousarray(draws.z_jobs, dtype=np.float32)
@@ -184,11 +217,12 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
 
     theta, twist_loss = np.zeros(n), np.zeros(m)
     if twist is not None:
-        theta, twist_loss = _twist_theta(plan, shocks, twist, threads), np.ascontiguousarray(twist.loss, dtype=float)
+        theta = _twist_theta(plan, shocks, inv_sqrt_w, twist, threads)
+        twist_loss = np.ascontiguousarray(twist.loss, dtype=float)
 
     def work(lo: int, hi: int) -> None:
-        kernel.run_paths(lo, hi, shocks, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, theta, twist_loss,
-                         twist is not None,
+        kernel.run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, theta,
+                         twist_loss, twist is not None,
                          out_paths, out_years, out_sec, out_ter, out_logw, *plan.arrays)
 
     _in_threads(work, n, threads)
@@ -237,7 +271,7 @@ def _kernel():
     return kernel
 
 
-def _twist_theta(plan: Plan, shocks: np.ndarray, twist: Twist, threads: int = 1) -> np.ndarray:
+def _twist_theta(plan: Plan, shocks: np.ndarray, inv_sqrt_w: np.ndarray, twist: Twist, threads: int = 1) -> np.ndarray:
     """Each path's twist ``theta >= 0``: ``sum_i w_i l_i p_i(theta) = target``, by safeguarded
     Newton path by path (its theta never depends on the other paths)."""
     terms = plan.terms
@@ -254,11 +288,11 @@ def _twist_theta(plan: Plan, shocks: np.ndarray, twist: Twist, threads: int = 1)
         return np.full(n, 30.0 / scale)
     theta = np.empty(n)
     scalars, ar_a, ar_scale, first, dclass = a[0], a[2], a[3], a[4], a[5]
-    coef, factor, surv = a[-3], a[-2], a[-1]
+    coef, factor, surv = a[-5], a[-4], a[-3]
     kernel = _kernel()
 
     def work(lo: int, hi: int) -> None:
-        kernel.horizon_pd(lo, hi, shocks, scalars, ar_a, ar_scale, first, dclass, coef, factor, surv, p_all)
+        kernel.horizon_pd(lo, hi, shocks, inv_sqrt_w, scalars, ar_a, ar_scale, first, dclass, coef, factor, surv, p_all)
         kernel.twist_thetas(lo, hi, p_all, ell, np.ascontiguousarray(weight), target, theta)
 
     _in_threads(work, n, threads)

@@ -144,6 +144,12 @@ def plan_work(terms: Terms) -> Plan:
                                       -terms.loadings[cm, 2] / sd, terms.pd_threshold[cm] / sd])
     class_factor = np.column_stack([1 + terms.sector[cm], 1 + terms.n_sectors + terms.territory[cm]]).astype(np.int64)
     class_surv = 1.0 - terms.pd[cm]
+    # downturn recovery: the class's standardised loadings beta / |beta| (0 without any) and each
+    # loan's gamma (0 where its class loads on nothing: its recovery stays independent)
+    norm = np.sqrt((terms.loadings[cm] ** 2).sum(axis=1))
+    class_load = np.where(norm[:, None] > 0, terms.loadings[cm] / np.where(norm > 0, norm, 1.0)[:, None], 0.0)
+    gamma = np.zeros(terms.n_projects) if terms.recovery_loading is None else terms.recovery_loading
+    rec_gamma = np.where(norm[terms.default_class] > 0, gamma, 0.0)
 
     maybe_not_additional = terms.closes_without & (terms.accept_without > 0)
     eps = 1e-9 * max(terms.capital, 1.0)
@@ -186,6 +192,7 @@ def plan_work(terms: Terms) -> Plan:
         enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
         detection, on_watch, maturity_end, c64(terms.fund_rate, dtype=float),
         c64(class_coef), class_factor, c64(class_surv),
+        c64(class_load), c64(rec_gamma, dtype=float),
     )
     return Plan(arrays=arrays, terms=terms, book_value=pre_value)
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from levier.model.portfolio import Portfolio
     from levier.model.scenario import Scenario
 
-from levier.names import LOSS_METRICS, PATH_COLUMNS, RATIOS, SECTOR_COLUMNS, YEAR_COLUMNS, with_derived
+from levier.names import GAIN_METRICS, LOSS_METRICS, PATH_COLUMNS, RATIOS, SECTOR_COLUMNS, YEAR_COLUMNS, tail_side, with_derived
 
 __all__ = ["SimulationResult"]
 
@@ -96,13 +96,16 @@ class SimulationResult:
         scenario's quantiles ``q_<p>``, and for loss metrics ``var_<alpha>`` / ``es_<alpha>`` at
         the scenario's risk levels (VaR: lower alpha-quantile, with ``var_<alpha>_low`` /
         ``_high`` its 95 % distribution-free order-statistic interval — how sure the VaR is;
-        ES: Acerbi-Tasche, right for discrete losses; NaN for metrics that are not losses).
+        ES: Acerbi-Tasche, right for discrete losses). For the jobs
+        (:data:`~levier.names.GAIN_METRICS`, where more is better) they are of the *lower* tail:
+        ``var_0.95`` is the number of jobs reached with probability 95 % and ``es_0.95`` the mean
+        over the worst 5 % of paths. NaN for the other metrics.
         """
         sim = self.scenario.simulation
         rows = {}
         for name in metrics or PATH_COLUMNS:
-            levels = sim.risk_levels if name in LOSS_METRICS else ()
-            stats = describe(self._paths[name], sim.quantiles, levels)
+            levels = sim.risk_levels if name in LOSS_METRICS or name in GAIN_METRICS else ()
+            stats = describe(self._paths[name], sim.quantiles, levels, side=tail_side(name))
             for alpha in sim.risk_levels:
                 for key in (f"var_{alpha:g}", f"var_{alpha:g}_low", f"var_{alpha:g}_high", f"es_{alpha:g}"):
                     stats.setdefault(key, np.nan)
@@ -198,10 +201,12 @@ class SimulationResult:
         return frame
 
     def exceedance_probability(self, metric: str, threshold: float) -> tuple[float, float]:
-        """P(metric > threshold) and its binomial Monte Carlo standard error."""
+        """P(metric > threshold) — for the jobs, where more is better, P(metric < threshold), the
+        probability of falling short of a target — and its binomial Monte Carlo standard error."""
         x = self._paths[metric]
         x = x[~np.isnan(x)]
-        p = float(np.mean(x > threshold)) if x.size else float("nan")
+        beyond = x > threshold if tail_side(metric) == "upper" else x < threshold
+        p = float(np.mean(beyond)) if x.size else float("nan")
         return p, float(np.sqrt(p * (1 - p) / x.size)) if x.size else float("nan")
 
     # -- display ---------------------------------------------------------------------------

@@ -46,15 +46,22 @@ def seed_root(scenario: Scenario, seed: Any = None) -> np.random.SeedSequence:
     return coerce_seed(scenario.simulation.seed if seed is None else seed)
 
 
-def default_threads() -> int:
-    """The kernel's threads by default: the cores this process may use, 1 in a Dask worker."""
+def _in_dask_worker() -> bool:
     try:
         from distributed import get_worker
-
+    except ImportError:  # no Dask here, so no worker either
+        return False
+    try:
         get_worker()
+    except ValueError:  # Dask's way of saying "not in a worker"
+        return False
+    return True
+
+
+def default_threads() -> int:
+    """The kernel's threads by default: the cores this process may use, 1 in a Dask worker."""
+    if _in_dask_worker():
         return 1
-    except (ImportError, ValueError):
-        pass
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # no affinity on this platform
@@ -213,6 +220,7 @@ class PreparedRun:
     sampler: str = "random"
     client: Any = None
     threads: int = 1
+    stress: str | None = None  #: the ``[[stresses]]`` entry imposed on the factors, if any
 
     def with_scenario(self, scenario: Scenario) -> PreparedRun:
         """The same run (seed, paths, chunk, client) for another scenario."""
@@ -220,8 +228,20 @@ class PreparedRun:
             return self
         same = _portfolio_key(scenario) == _portfolio_key(self.scenario)
         portfolio = self.portfolio if same else build_portfolio(scenario)
-        terms = project_terms(scenario, portfolio)
+        terms = project_terms(scenario, portfolio, self.stress)
         return replace(self, scenario=scenario, portfolio=portfolio, terms=terms, plan=plan_work(terms))
+
+    def with_stress(self, name: str | None) -> PreparedRun:
+        """The same run with the factor values of the scenario's stress ``name`` imposed (None:
+        none): the same paths and draws, so that it compares with the baseline path by path.
+
+        Raises
+        ------
+        KeyError
+            If the scenario has no stress of that name.
+        """
+        terms = project_terms(self.scenario, self.portfolio, name)
+        return replace(self, terms=terms, plan=plan_work(terms), stress=name)
 
     def ranges(
         self,
@@ -281,6 +301,8 @@ class PreparedRun:
         }
         if elapsed is not None:
             meta["elapsed_seconds"] = round(elapsed, 3)
+        if self.stress is not None:
+            meta["stress"] = self.stress
         meta["keep"] = self.keep
         meta["sampler"] = self.sampler
         meta["dask_workers"] = len(self.client.scheduler_info()["workers"]) if self.client is not None else 0
@@ -300,6 +322,7 @@ def prepare(
     client: Any = None,
     check_resources: bool = True,
     threads: int | None = None,
+    stress: str | None = None,
 ) -> PreparedRun:
     """Validate the run's arguments and build what every path needs (see :func:`simulate`)."""
     n_paths = int(scenario.simulation.paths if paths is None else paths)
@@ -315,7 +338,7 @@ def prepare(
         check(scenario, n_paths, chunk_size, keep)
     root = seed_root(scenario, seed)
     portfolio = build_portfolio(scenario) if portfolio is None else portfolio
-    terms = project_terms(scenario, portfolio)
+    terms = project_terms(scenario, portfolio, stress)
     chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
     if client is not None:
         threads = 1  # a Dask worker's parallelism is the cluster's
@@ -323,7 +346,7 @@ def prepare(
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     return PreparedRun(scenario, portfolio, terms, plan_work(terms), root, n_paths, chunk, keep, sampler, client,
-                       threads)
+                       threads, stress)
 
 
 def simulate(
@@ -339,6 +362,7 @@ def simulate(
     client: Any = None,
     check_resources: bool = True,
     threads: int | None = None,
+    stress: str | None = None,
 ) -> SimulationResult:
     """Run the Monte Carlo simulation of a scenario.
 
@@ -381,6 +405,10 @@ def simulate(
         Threads sharing each chunk's paths in the compiled kernel (default: the cores this
         process may use; 1 inside a Dask worker and for a run on a cluster, whose parallelism is
         the cluster's). The results are the same, byte for byte, for any number.
+    stress : str, optional
+        The name of one of the scenario's ``[[stresses]]``: its factor values are imposed, the
+        rest stays random, on the same random numbers as the baseline (so the two compare path
+        by path; :func:`levier.stress` does that).
 
     Returns
     -------
@@ -401,6 +429,6 @@ def simulate(
     >>> levier.simulate(s, paths=2_000, seed=1).summary().loc["jobs_additional", "mean"]  # doctest: +SKIP
     """
     run = prepare(scenario, paths=paths, seed=seed, chunk_size=chunk_size, portfolio=portfolio, keep=keep,
-                  sampler=sampler, client=client, check_resources=check_resources, threads=threads)
+                  sampler=sampler, client=client, check_resources=check_resources, threads=threads, stress=stress)
     with as_progress(progress, run.paths) as bar:
         return run.simulate(bar)

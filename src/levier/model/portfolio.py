@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas import DataFrame
 
 from levier.errors import LoanBookError, Problem, install_hint
 from levier.model.scenario import MAX_EUROS, Scenario
@@ -78,7 +79,7 @@ class Portfolio:
     def __len__(self) -> int:
         return int(self.firm_id.shape[0])
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> DataFrame:  # (the class's own ``pd`` field shadows the module here)
         """One row per project, with sector and territory names."""
         return pd.DataFrame(
             {

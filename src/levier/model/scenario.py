@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from levier.errors import Problem, ScenarioError
 
@@ -33,6 +33,7 @@ __all__ = [
     "Scenario",
     "Sector",
     "Simulation",
+    "Stress",
     "Target",
     "Territory",
     "Vigilance",
@@ -155,6 +156,24 @@ class Defaults(_Model):
     macro_autocorrelation: Autocorrelation = Field(0.0, description="Year-to-year AR(1) autocorrelation of the factors; 0 = independent years.")
     sector_autocorrelation: Autocorrelation | None = Field(None, description="AR(1) autocorrelation of the sector factors; absent: macro_autocorrelation.")
     territory_autocorrelation: Autocorrelation | None = Field(None, description="AR(1) autocorrelation of the territory factors; absent: macro_autocorrelation.")
+    copula: Literal["gaussian", "t"] = Field(
+        default="gaussian",
+        description='"gaussian" (the default) or "t": a Student t factor copula, one mixing variable '
+        "W = nu / chi2_nu per path and year shared by all firms, fattening the tail of joint defaults",
+    )
+    degrees_of_freedom: Annotated[float, Field(gt=2.0, le=1e6, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description='degrees of freedom nu of the "t" copula (> 2; 3 to 10 are the usual range, larger '
+        "tends to the Gaussian); required with copula = \"t\"; given alone, it means copula = \"t\"",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _degrees_of_freedom_mean_t(cls, data: Any) -> Any:
+        # --set defaults.degrees_of_freedom=4 (a sweep over nu) is enough to ask for the t copula
+        if isinstance(data, Mapping) and data.get("degrees_of_freedom") is not None and "copula" not in data:
+            return {**data, "copula": "t"}
+        return data
 
 
 class Sector(_Model):
@@ -169,6 +188,11 @@ class Sector(_Model):
     job_realisation_sd: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = Field(0.0, description="Standard deviation of φ; 0 = every firm creates exactly mean × planned jobs.", json_schema_extra={"unit": "ratio"})
     job_ramp: Annotated[list[Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]], Field(min_length=1, max_length=100)] = Field([1.0], description="Share of realised jobs present at the end of life years 1, 2, …; the last value holds afterwards.", json_schema_extra={"unit": "share of jobs"})
     deadweight: Probability = Field(0.0, description="Share of the sector's additional jobs that would have existed anyway (for jobs net of deadweight).", json_schema_extra={"unit": "share of jobs"})
+    recovery_loading: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = Field(
+        default=0.0,
+        description="downturn recovery: loading gamma of the recovery's uniform on the firm's "
+        "systematic factor in its default year (0 = recoveries independent of the cycle)",
+    )
 
 
 class Territory(_Model):
@@ -298,6 +322,32 @@ class Variant(_Model):
         return flatten_keys(value) if isinstance(value, Mapping) else value
 
 
+#: A stressed factor path: its value in each year from ``first_year`` on.
+FactorPath = Annotated[list[Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)]],
+                       Field(min_length=1, max_length=100)]
+
+
+class Stress(_Model):
+    """A named bad decade (``[[stresses]]``): given factor values by year, the rest random.
+
+    ``macro`` is the macro factor's value in years ``first_year``, ``first_year + 1``, ...;
+    ``sectors`` and ``territories`` map names to their factor's values in the same years. Years
+    not given and factors not named stay random (with AR(1) autocorrelation, a random year
+    after a stressed one starts from the stressed value). ``levier stress`` compares it with
+    the baseline on common random numbers.
+    """
+
+    name: Name = Field(description="the stress's name (levier stress --stress NAME)")
+    description: str = Field(default="", description="what the stress represents and where its numbers come from")
+    first_year: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=1, description="simulation year of the first value of each factor path")
+    macro: FactorPath | None = Field(default=None, description="the macro factor's values by year (standard normal units)")
+    sectors: dict[str, FactorPath] = Field(
+        default={}, description="sector name -> that sector's factor values by year (standard normal units)")
+    territories: dict[str, FactorPath] = Field(
+        default={}, description="territory name -> that territory's factor values by year (standard normal units)")
+
+
 def flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"policy": {"rate": 0.03}}`` → ``{"policy.rate": 0.03}`` (lists are values, not tables)."""
     flat: dict[str, Any] = {}
@@ -338,6 +388,7 @@ class Scenario(_Model):
         "The fund's watch over its files: detection, restructuring, cure; off while absent or detection_rate = 0."))
     targets: list[Target] = Field([], description="Published figures the scenario claims to reproduce.")
     variants: list[Variant] = Field([], description="Policies compared with the scenario on common random numbers.")
+    stresses: list[Stress] = Field(default=[], description="named stress paths of the factors ([[stresses]])")
 
     _source: str = PrivateAttr(default="<dict>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -759,7 +810,8 @@ def _stand_in(info: Any) -> Any:
     from pydantic import TypeAdapter
 
     adapter = TypeAdapter(Annotated[info.annotation, *info.metadata]) if info.metadata else TypeAdapter(info.annotation)
-    for candidate in (0.5, 1, 0.1, 0, 2, 10, 1_000, 1e6, "x", True, [1.0], {}):
+    candidates: tuple[Any, ...] = (0.5, 1, 0.1, 0, 2, 10, 1_000, 1e6, "x", True, [1.0], {})
+    for candidate in candidates:
         try:
             return adapter.validate_python(candidate)
         except ValidationError:
@@ -775,14 +827,12 @@ def _short(value: Any) -> str:
 def _consistency_problems(s: Scenario) -> list[Problem]:
     """Checks that span several keys (pydantic validates each key on its own)."""
     problems: list[Problem] = []
-    for table, items in (("sectors", s.sectors), ("territories", s.territories)):
-        seen: dict[str, int] = {}
-        for i, item in enumerate(items):
-            if item.name in seen:
-                problems.append(
-                    Problem(f"{table}[{i}].name", f"duplicate name {item.name!r} (also {table}[{seen[item.name]}])")
-                )
-            seen.setdefault(item.name, i)
+    for table, names in (("sectors", [x.name for x in s.sectors]), ("territories", [x.name for x in s.territories])):
+        first: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if name in first:
+                problems.append(Problem(f"{table}[{i}].name", f"duplicate name {name!r} (also {table}[{first[name]}])"))
+            first.setdefault(name, i)
     if s.policy.grace_years >= s.policy.maturity_years:
         problems.append(Problem("policy.grace_years", "must be less than policy.maturity_years"))
     if s.bank.grace_years >= s.bank.maturity_years:
@@ -852,9 +902,46 @@ def _consistency_problems(s: Scenario) -> list[Problem]:
             problems.append(Problem(f"variants[{i}].name", f"{variant.name!r} is taken (names must be unique, "
                                     "and 'baseline' is the scenario itself)"))
         seen.add(variant.name)
+    problems += _stress_problems(s)
     book = s.loan_book_path
     if book is not None and not book.is_file():
         what = "not a regular file" if book.exists() else "no such file"
         problems.append(Problem("loan_book.path", f"{what}: {book}"))
     return problems
 
+
+
+def _stress_problems(s: Scenario) -> list[Problem]:
+    """The copula's degrees of freedom, and stresses that name existing factors within the horizon."""
+    problems: list[Problem] = []
+    d = s.defaults
+    if d.copula == "t" and d.degrees_of_freedom is None:
+        problems.append(Problem("defaults.degrees_of_freedom", 'missing: copula = "t" needs its degrees of freedom '
+                                "(e.g. 4)"))
+    if d.copula == "gaussian" and d.degrees_of_freedom is not None:
+        problems.append(Problem("defaults.degrees_of_freedom", 'only used with defaults.copula = "t", but the '
+                                'copula is "gaussian": set defaults.copula = "t" (or remove degrees_of_freedom)'))
+    horizon = s.simulation.horizon_years
+    seen: set[str] = set()
+    for i, stress in enumerate(s.stresses):
+        where = f"stresses[{i}] ({stress.name})"
+        if stress.name in seen or stress.name == "baseline":
+            problems.append(Problem(f"{where}.name", f"{stress.name!r} is taken (names must be unique, and "
+                                    "'baseline' is the scenario itself)"))
+        seen.add(stress.name)
+        given = [("macro", stress.macro)] if stress.macro is not None else []
+        for table, names in (("sectors", s.sector_names), ("territories", s.territory_names)):
+            for name, values in getattr(stress, table).items():
+                if name not in names:
+                    problems.append(Problem(f"{where}.{table}.{name}",
+                                            _unknown_key_message(name, names, what=table[:-1] if table == "sectors"
+                                                                 else "territory")))
+                given.append((f"{table}.{name}", values))
+        if not given:
+            problems.append(Problem(where, "gives no factor values: expected macro, sectors or territories"))
+        for key, values in given:
+            last = stress.first_year + len(values) - 1
+            if last > horizon:
+                problems.append(Problem(f"{where}.{key}", f"{len(values)} values from year {stress.first_year} reach "
+                                        f"year {last}, beyond simulation.horizon_years = {horizon}"))
+    return problems

@@ -7,6 +7,7 @@ schedules by year, and each sector's tabulated recovery quantile.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +109,12 @@ class Terms:
     variable_rate: float
     variable_cap: float
     bank_rate: float = 0.0  # the bank's interest rate (for the banks' interest received)
+    #: Degrees of freedom of the t copula (0 = Gaussian); ``pd_threshold`` is then ``t_nu^-1(h)``.
+    degrees_of_freedom: float = 0.0
+    #: (m,) downturn-recovery loading gamma of each project's recovery uniform (None = all 0).
+    recovery_loading: np.ndarray | None = None
+    #: (T, F) factor values fixed by a stress (NaN = random), None without a stress.
+    stress: np.ndarray | None = None
     vigilance: VigilanceTerms | None = None  # None: the fund does not watch (nothing is drawn)
 
     @property
@@ -130,7 +137,8 @@ class Terms:
 
     @property
     def correlated(self) -> bool:
-        return bool(np.any(self.loadings != 0.0))
+        # the t copula's mixing variable correlates defaults even with all loadings 0
+        return bool(np.any(self.loadings != 0.0)) or self.degrees_of_freedom > 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,6 +218,18 @@ def acceptance_probability(q: np.ndarray, threshold: float, steepness: float) ->
 
 
 RECOVERY_GRID = 1 << 14
+
+
+@functools.lru_cache(maxsize=256)
+def _beta_quantiles(mean: float, a: float, b: float, size: int) -> np.ndarray:
+    if a <= 0:
+        table = np.full(size + 1, float(mean))
+    else:
+        table = special.betaincinv(a, b, np.linspace(0.0, 1.0, size + 1))
+    table.flags.writeable = False  # shared between calls: nobody may change it
+    return table
+
+
 def beta_quantile_table(mean: float, a: float, b: float, size: int = RECOVERY_GRID) -> np.ndarray:
     """Exact Beta(a, b) quantiles at ``k / size``, ``k = 0 .. size`` (all ``mean`` if ``a = 0``).
 
@@ -217,17 +237,18 @@ def beta_quantile_table(mean: float, a: float, b: float, size: int = RECOVERY_GR
     Beta's at every node and is monotone between them, so the two CDFs never differ by more
     than one interval's probability, ``1 / size``: a recovery drawn from the table is a Beta
     recovery up to 6e-5 in Kolmogorov distance, at a thousandth of the cost of ``betaincinv``.
+    The tables are remembered (a read-only array), so that the policy lab, which re-derives the
+    terms at every point, computes each sector's once (about 45 ms each).
     """
-    if a <= 0:
-        return np.full(size + 1, float(mean))
-    return special.betaincinv(a, b, np.linspace(0.0, 1.0, size + 1))
+    return _beta_quantiles(float(mean), float(a), float(b), int(size))
 
 
-def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
+def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None = None) -> Terms:
     """The policy's terms for every project: offer, bank decision inputs, schedules.
 
     Loan-book rows keep the amounts and terms of the book where it gives them and take the
     policy's otherwise; they get no subsidy (already granted) and need no bank decision.
+    ``stress`` names a ``[[stresses]]`` entry whose factor values the engine then imposes.
     """
     s, p = scenario, portfolio
     pol, bank = s.policy, s.bank
@@ -333,8 +354,16 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
     dead_sector = np.array([x.deadweight for x in sectors])[p.sector]
     dead_territory = np.array([t.deadweight for t in territories])[p.territory]
 
+    t_copula = s.defaults.copula == "t"
+    nu = float(s.defaults.degrees_of_freedom or 0.0) if t_copula else 0.0
     with np.errstate(divide="ignore"):
-        threshold = special.ndtri(p.pd)
+        if t_copula:
+            from scipy import stats  # only the t copula needs it (the command line starts faster)
+
+            threshold = stats.t.ppf(p.pd, nu)
+        else:
+            threshold = special.ndtri(p.pd)
+    rec_loading = np.array([x.recovery_loading for x in sectors])
     # Projects of one (sector, territory, PD) class share their conditional PD path: computing
     # it once per class, not per project, is what a 10 000-loan book with a rating scale needs.
     keys = np.column_stack([p.sector, p.territory, p.pd]) if len(p) else np.empty((0, 3))
@@ -400,6 +429,9 @@ def project_terms(scenario: Scenario, portfolio: Portfolio) -> Terms:
         clawback_collected=float(pol.clawback_collected),
         variable_rate=float(pol.variable_rate),
         variable_cap=float(pol.variable_cap),
+        degrees_of_freedom=nu,
+        recovery_loading=rec_loading[p.sector] if np.any(rec_loading > 0) else None,
+        stress=stress_matrix(s, stress) if stress is not None else None,
         vigilance=_vigilance_terms(s, p, maturity),
     )
 
@@ -453,3 +485,29 @@ def rating_error(scenario: Scenario, n: int) -> np.ndarray:
     seed = pipe.seed if pipe is not None and pipe.seed is not None else scenario.simulation.seed
     eps = rating_generator(coerce_seed(seed if seed is not None else 0)).standard_normal(n)
     return np.exp(sigma * eps - 0.5 * sigma * sigma)
+
+
+def stress_matrix(s: Scenario, name: str) -> np.ndarray:
+    """The factor values a ``[[stresses]]`` entry fixes, as a (T, F) array (NaN = random).
+
+    Columns follow the engine's factors: macro, then sectors, then territories, in file order.
+
+    Raises
+    ------
+    KeyError
+        If the scenario has no stress of that name (the message lists those it has).
+    """
+    names = [x.name for x in s.stresses]
+    if name not in names:
+        listing = ", ".join(names) if names else "none: add a [[stresses]] table"
+        raise KeyError(f"unknown stress {name!r} (the scenario's stresses: {listing})")
+    stress = s.stresses[names.index(name)]
+    horizon = s.simulation.horizon_years
+    out = np.full((horizon, 1 + len(s.sectors) + len(s.territories)), np.nan)
+    start = stress.first_year - 1
+    paths = [(0, stress.macro)] if stress.macro is not None else []
+    paths += [(1 + s.sector_names.index(k), v) for k, v in stress.sectors.items()]
+    paths += [(1 + len(s.sectors) + s.territory_names.index(k), v) for k, v in stress.territories.items()]
+    for column, values in paths:
+        out[start : start + len(values), column] = values
+    return out

@@ -205,8 +205,8 @@ FRENCH: dict[str, str] = {
         "Produit par levier : la même graine et le même scénario donnent les mêmes chiffres, au dernier chiffre près.",
     "Once in {n} {years}-year futures, the fund loses more than {var} (the {level} VaR); in those futures it "
     "loses {es} on average (the {level} ES). Its expected loss is {el}.":
-        "Une fois sur {n} en {years} ans, le fonds perd plus de {var} (la VaR {level}) ; dans ces cas-là il perd "
-        "en moyenne {es} (l'ES {level}). Sa perte moyenne est de {el}.",
+        "Une fois sur {n}, sur {years} ans, le fonds perd plus de {var} (la VaR {level}) ; dans ces cas-là, il "
+        "perd en moyenne {es} (l'ES {level}). Sa perte moyenne est de {el}.",
     "The ES interval is a bootstrap interval: {resamples} resamples of the paths, ES ± 1.96 × their standard "
     "deviation. The VaR interval is distribution-free (order statistics).":
         "L'intervalle de l'ES est un intervalle bootstrap : {resamples} rééchantillonnages des trajectoires, "
@@ -217,7 +217,7 @@ FRENCH: dict[str, str] = {
     "How much the fund can lose: the chance of losing more than each amount":
         "Ce que le fonds peut perdre : la probabilité de perdre plus que chaque montant",
     "paths": "trajectoires", "density": "densité", "expected loss": "perte moyenne", "year": "année",
-    "{n} paths": "{n} trajectoires", "EL": "Perte moyenne", "mean": "moyenne",
+    "{n} paths": "{n} trajectoires", "EL": "Perte moyenne",
     "VaR {level}": "VaR {level}", "ES {level}": "ES {level}",
     "{label}: expected loss, VaR and ES": "{label} : perte moyenne, VaR et ES",
     "Additional jobs at the horizon": "Emplois additionnels à l'horizon", "Jobs at the horizon": "Emplois à l'horizon",
@@ -261,7 +261,6 @@ FRENCH: dict[str, str] = {
     # report: group tables
     "projects financed": "projets financés", "additional projects": "projets additionnels",
     "additional jobs": "emplois additionnels", "fund lent": "prêté par le fonds",
-    "expected loss": "perte moyenne", "contribution to ES {level}": "contribution à l'ES {level}",
     "expected loss per additional job": "perte moyenne par emploi additionnel",
     "fund lent per additional job": "prêt du fonds par emploi additionnel",
     "Means over paths. The fund's net cost (present value of all its flows) is not split by sector or territory; "

@@ -41,7 +41,14 @@ CSV_ENCODING = "utf-8-sig"
 
 
 def _umask() -> int:
-    # os.umask can only be read by setting it; set it straight back
+    try:  # Linux says it without changing it (a thread writing a file meanwhile is unaffected)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # elsewhere os.umask can only be read by setting it; set it straight back
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -49,7 +56,10 @@ def _umask() -> int:
 
 def _as_created(path: Path, *, folder: bool) -> None:
     """Give ``path`` the mode an ordinary ``open``/``mkdir`` would have given it."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+    try:
+        os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+    except OSError:  # a drive mounted without Unix modes (SMB, FAT) sets them itself
+        pass
 
 
 def has_parquet() -> bool:
