@@ -113,7 +113,7 @@ LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guaran
 
 #: Metrics where more is better (jobs): their risk is the *lower* tail — VaR, ES and exceedance
 #: are of the shortfall (``summary()``, :func:`levier.tail_risk`, the CLI).
-GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "job_years")
+GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "job_years", "jobs_saved")
 
 
 def tail_side(metric: str) -> str:
