@@ -115,6 +115,33 @@ def _search(cdf, y, c, j_max, u):
     return lo
 
 
+@jit(inline=True)
+def _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
+                    class_surv, z, surv):
+    """Path ``p``'s factors ``z`` (T, F), AR(1) over years, and each class's probability of
+    surviving each year given them, ``surv`` (C, T): ``1 - Phi((c_k / sqrt(W_t) - beta . Z_t) / s)``
+    with the class's coefficients (the t copula's ``W_t`` is 1 under the Gaussian one)."""
+    T, F = z.shape
+    for f in range(F):
+        z[0, f] = shocks[p, 0, f]
+    for t in range(1, T):
+        for f in range(F):
+            if autoregressive:
+                z[t, f] = ar_a[f] * z[t - 1, f] + ar_scale[f] * shocks[p, t, f]
+            else:
+                z[t, f] = shocks[p, t, f]
+    for c in range(surv.shape[0]):
+        for t in range(T):
+            if correlated:
+                x = z[t, class_factor[c, 0]] * class_coef[c, 1]
+                x += z[t, class_factor[c, 1]] * class_coef[c, 2]
+                x += z[t, 0] * class_coef[c, 0]
+                x += class_coef[c, 3] * inv_sqrt_w[p, t]  # t copula: the threshold over sqrt(W_t)
+                surv[c, t] = normal_cdf(-x)  # 1 - Phi(x), accurate when small
+            else:
+                surv[c, t] = class_surv[c]
+
+
 @jit
 def _rescheduled(fund_out, i, t, cure_year, left, instalments):
     """Share of loan ``i`` owed at the start of year ``t`` once restructured at the end of
@@ -170,7 +197,6 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
     """
     T = shocks.shape[1]
     F = shocks.shape[2]
-    m = loan.shape[0]
     S = out_sec.shape[2]
     K = out_ter.shape[2]
     C = class_coef.shape[0]
@@ -209,24 +235,8 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
 
     for p in range(lo, hi):
         # -- factors and the classes' cumulative default probabilities -------------------------
-        for f in range(F):
-            z[0, f] = shocks[p, 0, f]
-        for t in range(1, T):
-            for f in range(F):
-                if autoregressive:
-                    z[t, f] = ar_a[f] * z[t - 1, f] + ar_scale[f] * shocks[p, t, f]
-                else:
-                    z[t, f] = shocks[p, t, f]
-        for c in range(C):
-            for t in range(T):
-                if correlated:
-                    x = z[t, class_factor[c, 0]] * class_coef[c, 1]
-                    x += z[t, class_factor[c, 1]] * class_coef[c, 2]
-                    x += z[t, 0] * class_coef[c, 0]
-                    x += class_coef[c, 3] * inv_sqrt_w[p, t]  # t copula: the threshold over sqrt(W_t)
-                    surv[c, t] = normal_cdf(-x)  # 1 - Phi(x), accurate when small
-                else:
-                    surv[c, t] = class_surv[c]
+        _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
+                        class_surv, z, surv)
         for y in range(1, T + 1):
             if has_year[y]:
                 for c in range(C):
@@ -648,21 +658,9 @@ def horizon_pd(lo, hi, shocks, inv_sqrt_w, scalars, ar_a, ar_scale, first, dclas
     surv = np.empty((C, T))
     cum = np.empty((T + 1, C))
     for p in range(lo, hi):
-        for f in range(F):
-            z[0, f] = shocks[p, 0, f]
-        for t in range(1, T):
-            for f in range(F):
-                z[t, f] = ar_a[f] * z[t - 1, f] + ar_scale[f] * shocks[p, t, f] if autoregressive else shocks[p, t, f]
+        _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
+                        class_surv, z, surv)
         for c in range(C):
-            for t in range(T):
-                if correlated:
-                    x = z[t, class_factor[c, 0]] * class_coef[c, 1]
-                    x += z[t, class_factor[c, 1]] * class_coef[c, 2]
-                    x += z[t, 0] * class_coef[c, 0]
-                    x += class_coef[c, 3] * inv_sqrt_w[p, t]
-                    surv[c, t] = normal_cdf(-x)  # 1 - Phi(x), accurate when small
-                else:
-                    surv[c, t] = class_surv[c]
             q = 1.0
             for y in range(T, 0, -1):  # survival from year y to the horizon, for every y
                 q *= surv[c, y - 1]

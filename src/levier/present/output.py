@@ -16,6 +16,7 @@ from any working directory, even once the original files are gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,26 +41,29 @@ BOOK_FOLDER = "loan_book"
 CSV_ENCODING = "utf-8-sig"
 
 
-def _umask() -> int:
-    try:  # Linux says it without changing it (a thread writing a file meanwhile is unaffected)
+def _umask_from_proc() -> int | None:
+    """Linux says the umask without changing it (a thread writing a file meanwhile is unaffected)."""
+    try:
         with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    # elsewhere os.umask can only be read by setting it; set it straight back
-    mask = os.umask(0o022)
-    os.umask(mask)
+            lines = [line for line in status if line.startswith("Umask:")]
+        return int(lines[0].split()[1], 8) if lines else None
+    except (OSError, ValueError):  # no /proc here
+        return None
+
+
+def _umask() -> int:
+    mask = _umask_from_proc()
+    if mask is None:  # elsewhere os.umask can only be read by setting it; set it straight back
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
 
 
 def _as_created(path: Path, *, folder: bool) -> None:
     """Give ``path`` the mode an ordinary ``open``/``mkdir`` would have given it."""
-    try:
-        os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
-    except OSError:  # a drive mounted without Unix modes (SMB, FAT) sets them itself
-        pass
+    mode = (0o777 if folder else 0o666) & ~_umask()
+    with contextlib.suppress(OSError):  # a drive mounted without Unix modes (SMB, FAT) sets them itself
+        os.chmod(path, mode)
 
 
 def has_parquet() -> bool:
