@@ -216,8 +216,9 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     additional = [
         financed[i] and not (terms.closes_without[i] and _bank_uniform(draws, p, i) < accept_without[i]) for i in range(m)
     ]
-    out["fund_lent"] = sum(float(terms.loan[i]) for i in range(m) if financed[i])
-    out["bank_lent"] = sum(float(terms.bank_loan[i]) for i in range(m) if financed[i])
+    # lent within the horizon: a loan-book loan granted before year 1 bears flows, not lending
+    out["fund_lent"] = sum(float(terms.loan[i]) for i in range(m) if financed[i] and terms.entry[i] >= 1)
+    out["bank_lent"] = sum(float(terms.bank_loan[i]) for i in range(m) if financed[i] and terms.entry[i] >= 1)
     out["n_financed"] = float(sum(financed))
     out["n_additional"] = float(sum(additional))
     out["n_defaults"] = float(sum(1 for i in range(m) if financed[i] and tau[i] <= T))
@@ -225,7 +226,7 @@ def reference_path(terms, draws, p: int) -> dict[str, float]:
     out["jobs_additional"] = sum(j for j, a in zip(jobs_end, additional) if a)
     out["jobs_net"] = sum(j * float(terms.net_share[i]) for i, (j, a) in enumerate(zip(jobs_end, additional)) if a)
     out["jobs_planned"] = sum(float(terms.jobs[i]) for i in range(m) if financed[i])
-    out["investment"] = sum(float(terms.investment[i]) for i in range(m) if financed[i])
+    out["investment"] = sum(float(terms.investment[i]) for i in range(m) if financed[i] and terms.entry[i] >= 1)
     out["years"] = years
     out["subsidies"] = sum(float(terms.subsidy[i]) for i in range(m) if financed[i])
     return out

@@ -24,6 +24,7 @@ ACCESSORS = {
     ("levier.analysis.lab", "levier.present.display"),
     ("levier.analysis.tail", "levier.present.plots"),
     ("levier.analysis.tail", "levier.present.display"),
+    ("levier.analysis.breakeven", "levier.present.display"),
 }
 
 

@@ -7,7 +7,7 @@ def test_public_names_are_pinned():
     assert sorted(levier.__all__) == sorted([
         "Comparison", "InputError", "LoanBookError", "OutputError", "Portfolio", "Scenario", "ScenarioError",
         "SimulationResult", "__version__", "build_portfolio", "compare", "exceedance_probability", "load_scenario",
-        "optimise", "simulate", "stress", "sweep", "tail_risk", "write_result",
+        "optimise", "simulate", "stress", "sweep", "tail_risk", "write_result", "Breakeven", "breakeven",
     ])
     for name in levier.__all__:
         assert hasattr(levier, name), name

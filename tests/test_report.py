@@ -26,7 +26,7 @@ from conftest import SHIPPED
 pytest.importorskip("matplotlib")
 
 FIGURES = ["fig-exceedance", "fig-loss", "fig-jobs", "fig-cost", "fig-fan-jobs", "fig-fan-outstanding", "fig-fan-defaults",
-           "fig-leverage", "fig-sector", "fig-territory"]
+           "fig-leverage", "fig-sector", "fig-territory", "fig-j-curve"]
 
 
 WHEN = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.timezone.utc)

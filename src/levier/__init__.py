@@ -19,6 +19,7 @@ from levier.analysis import analytic, calibrate, instruments, lab  # noqa: F401 
 from levier.model import datasets  # noqa: F401
 from levier.engine.run import simulate
 from levier.analysis.lab import Comparison, compare, optimise, sweep
+from levier.analysis.breakeven import Breakeven, breakeven
 from levier.errors import InputError, LoanBookError, OutputError, ScenarioError
 from levier.model.portfolio import Portfolio, build_portfolio
 from levier.engine.result import SimulationResult
@@ -28,6 +29,7 @@ from levier.analysis.stress import stress
 from levier.present.output import write_result
 
 __all__ = [
+    "Breakeven",
     "Comparison",
     "InputError",
     "LoanBookError",
@@ -37,6 +39,7 @@ __all__ = [
     "ScenarioError",
     "SimulationResult",
     "__version__",
+    "breakeven",
     "build_portfolio",
     "compare",
     "exceedance_probability",

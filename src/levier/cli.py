@@ -160,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--metric", dest="metrics", action="append", metavar="SPEC",
                          help="statistic to compare: METRIC, RATIO, METRIC.es_0.99, ... (repeatable)")
 
+    breakeven = sub.add_parser(
+        "breakeven", help="the loan rate at which the fund's expected net cost is zero, with its error",
+        description="Find the policy.rate at which the fund's expected net cost (present value of its flows) is "
+        "zero, by Brent's method on common random numbers, and its Monte Carlo error (delta method).")
+    lab_options(breakeven)
+    breakeven.add_argument("--low", type=float, default=0.0, help="lowest rate searched (default 0)")
+    breakeven.add_argument("--high", type=float, default=0.3, help="highest rate searched (default 0.3)")
     stress = sub.add_parser(
         "stress", help="replay named bad decades ([[stresses]]) against the baseline on common random numbers",
         description="Run the baseline and each of the scenario's [[stresses]] (given factor values by year, the "
@@ -771,6 +778,20 @@ def _comparison_table(result) -> str:
     return _plain_table(header, rows)
 
 
+def _cmd_breakeven(args: argparse.Namespace) -> int:
+    from levier.analysis.breakeven import breakeven
+
+    scenario = _load(args.scenario, args.overrides)
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
+        b = breakeven(scenario, paths=args.paths, seed=args.seed, bounds=(args.low, args.high), client=client,
+                      progress=bar)
+    print(f"{scenario.meta.name}: break-even loan rate {b.rate:.3%} ± {b.se:.3%} "
+          f"(95 %: {b.low:.3%} – {b.high:.3%}), {b.paths:,} paths, common random numbers")
+    print(f"  the fund's expected net cost is zero at that rate (discounted at "
+          f"{scenario.simulation.discount_rate:.2%}); each point of rate moves it by {abs(b.slope) / 100:,.0f} €")
+    return EXIT_OK
+
+
 def _plain_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join([header[0].ljust(widths[0]), header[1].ljust(widths[1])]
@@ -972,6 +993,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
                 "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare, "stress": _cmd_stress,
+                "breakeven": _cmd_breakeven,
                 "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain, "report": _cmd_report}
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -47,6 +47,13 @@ PATH_COLUMNS = (
     "guarantor_loss",  # € of bank loss borne by the guarantor ([guarantee]); bank_loss is net of it
     "guarantor_fees",  # guarantee fees paid by the firms on the guaranteed outstanding
     "fund_variable_interest",  # the participative loan's profit-linked interest (policy.variable_rate)
+    "fund_irr",  # internal rate of return of the fund's yearly flows (NaN where undefined)
+    "fund_peak_need",  # largest cumulative net outflow over the horizon: the capital needed
+    "fund_capital_end",  # capital + cumulative cash at the horizon: what is left to lend
+    "n_watched",  # files the fund's vigilance flagged (coming defaults detected + false alarms)
+    "n_cured",  # detected files whose restructuring saved them from that default
+    "vigilance_costs",  # € spent on flagged files (cost_per_case each)
+    "jobs_saved",  # jobs at the horizon that the cures kept
 )
 
 #: Per-year metrics, by path and year (``by_year()``).
@@ -62,6 +69,8 @@ YEAR_COLUMNS = (
     "guarantor_loss",
     "guarantor_fees",
     "fund_variable_interest",
+    "fund_cumulative_cash",  # sum of fund_cash_flow up to the year's end (the J-curve)
+    "fund_disbursed",  # € paid out at entry in the year (loans and subsidies)
 )
 
 #: Metrics kept by path and sector / territory (``by_sector()``, ``by_territory()``).
@@ -96,14 +105,15 @@ RATIOS = {
     "jobs_created_per_project": ("jobs_created", "n_financed"),
     "fund_lent_per_planned_job": ("fund_lent", "jobs_planned"),
     "fund_outlay_per_job_created": ("fund_outlay", "jobs_created"),
+    "vigilance_cost_per_job_saved": ("vigilance_costs", "jobs_saved"),
 }
 
 #: Metrics whose upper tail is the risk: VaR and ES are reported for these.
-LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guarantor_loss")
+LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guarantor_loss", "fund_peak_need")
 
 #: Metrics where more is better (jobs): their risk is the *lower* tail — VaR, ES and exceedance
 #: are of the shortfall (``summary()``, :func:`levier.tail_risk`, the CLI).
-GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "job_years")
+GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "job_years", "jobs_saved")
 
 
 def tail_side(metric: str) -> str:

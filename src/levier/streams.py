@@ -68,6 +68,9 @@ class Purpose(enum.IntEnum):
     RECOVERY = 3  #: retired: the recovery uniform is the default uniform's residual (engine)
     JOBS = 4  #: the job realisation ratio, per path and project
     MIXING = 5  #: the t copula's mixing variable W_t = nu / chi2_nu, per path and year (drawn only then)
+    WATCH = 6  #: vigilance: whether a coming default is detected and cured, per path and project
+    REDEFAULT = 7  #: vigilance: a cured firm's fresh default uniform, per path and project
+    ALARM = 8  #: vigilance: the number of false alarms, per path and year
 
 
 def coerce_seed(seed: Any) -> np.random.SeedSequence:

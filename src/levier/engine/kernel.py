@@ -30,7 +30,7 @@ from scipy import special
 from levier.engine.compiled import compile_notice, jit
 from levier.engine.plan import (  # noqa: F401  (accumulator indices, constants to numba)
     A_ADD, A_ALIVE, A_ALIVE_ADD, A_ALIVE_NET, A_BANK, A_BLOSS, A_CHECK_ALIVE, A_CHECK_KEPT, A_FIN, A_FLOSS, A_INV, A_KEPT, A_KEPT_ADD, A_KEPT_NET, A_LOAN, A_NDEF, A_PLANNED, A_SUB, GROUP_ACC, N_ACC, Y_BEND, Y_BINT, Y_BREC, Y_CLAW, Y_DEF, Y_DISB, Y_FEND, Y_FILES, Y_FREC, Y_INT, Y_JOBS, Y_NEW, Y_PRIN,
-    A_GFEE, A_GLOSS, A_VAR, N_YEAR, Y_GFEE, Y_GLOSS, Y_VAR)
+    A_GFEE, A_GLOSS, A_VAR, N_YEAR, Y_GFEE, Y_GLOSS, Y_VAR, Y_VIG)
 
 __all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "horizon_pd", "normal_cdf", "run_paths", "twist_thetas"]
 
@@ -143,7 +143,37 @@ def _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, corre
 
 
 @jit
-def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta, twist_loss, twisting,
+def _rescheduled(fund_out, i, t, cure_year, left, instalments):
+    """Share of loan ``i`` owed at the start of year ``t`` once restructured at the end of
+    ``cure_year``: ``left`` repaid in ``instalments`` equal parts from ``cure_year + 1``."""
+    if t <= cure_year:
+        return fund_out[i, t]
+    if instalments <= 0:
+        return 0.0
+    return left * min(max(1.0 - (t - (cure_year + 1)) / instalments, 0.0), 1.0)
+
+
+@jit
+def _binomial_quantile(u, n, q):
+    """The smallest ``k`` with ``P(Binomial(n, q) <= k) >= u`` (``n`` a whole number, as a float)."""
+    if n <= 0.0 or q <= 0.0:
+        return 0.0
+    if q >= 1.0:
+        return n
+    pmf = (1.0 - q) ** n
+    cdf = pmf
+    k = 0.0
+    odds = q / (1.0 - q)
+    while u > cdf and k < n:
+        pmf *= (n - k) / (k + 1.0) * odds
+        k += 1.0
+        cdf += pmf
+    return k
+
+
+@jit
+def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, twist_theta,
+              twist_loss, twisting,
               out_paths, out_years, out_sec, out_ter, out_logw,
               scalars, discount, ar_a, ar_scale,
               first, dclass, cell_of, sector, territory, check_year, eligible, acc_with, acc_without,
@@ -153,11 +183,14 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
               pipe_range, book_range, cell_range, bucket_range,
               cell_bucket, cell_sector, cell_ter, report_b, unit, ramp_b, book_acc,
               enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
+              detection, on_watch, maturity_end, fund_rate,
               class_coef, class_factor, class_surv, class_load, rec_gamma):
     """Paths ``lo .. hi - 1`` of the draws: writes row ``p`` of each ``out_*`` array.
 
     ``inv_sqrt_w`` (n, T) is ``1 / sqrt(W_t)`` of the t copula (ones under the Gaussian one);
     ``class_load`` (C, 3) and ``rec_gamma`` (m,) tie a defaulter's recovery to its factor.
+    ``u_watch``, ``u_redefault`` (n, m) and ``u_alarm`` (n, T) are the vigilance's uniforms, read
+    only when the fund watches (``scalars[20]``; empty arrays otherwise).
 
     ``twist_theta`` (n,) holds each path's twist (used where ``twisting``), ``twist_loss`` (m,)
     the loans' losses of the :class:`~levier.engine.paths.Twist`.
@@ -177,6 +210,8 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
     envelope_binds, guarantee = scalars[15] > 0, scalars[11] > 0
     tolerance, collected, variable_rate, variable_cap = scalars[16], scalars[17], scalars[18], scalars[19]
     n_groups = GROUP_ACC.shape[0]
+    watching, lead, false_alarm, cure_rate = scalars[20] > 0, int(scalars[21]), scalars[22], scalars[23]
+    case_cost, extension = scalars[24], int(scalars[25])
 
     z = np.empty((T, F))
     cdf = np.empty((T + 1, C, T))  # [first year, class, offset]: cumulative PD by year first + offset
@@ -212,6 +247,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
                         cdf[y, c, j] = 1.0 - q
         theta = twist_theta[p] if twisting else 0.0
         log_w = 0.0
+        n_watched = n_cured = jobs_saved = 0.0
 
         # -- year by year: decisions, loans, the year's flows, recycling ------------------------
         for c in range(n_cells):  # the loan book's fixed sums, zeros elsewhere
@@ -328,12 +364,59 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
                     tau = T + 1
                     b = cell_bucket[c]
                     rep = report_b[b]
+                    cured = False
+                    cure_year, left, instalments = 0, 0.0, 0
+                    share = 0.0
                     if u < p_default:
                         j = _search(cdf, y, cl, j_max, u)
                         tau = y + j
                         upper = cdf[y, cl, j]
                         lower = cdf[y, cl, j - 1] if j > 0 else 0.0
-                        fs = loan[i] * fund_out[i, tau]
+                        share = fund_out[i, tau]
+                        if watching:
+                            # detected lead years ahead if the loan was then in the book (a file on
+                            # watch whatever the lead); one uniform decides detection and cure
+                            seen = tau - lead
+                            if on_watch[i]:
+                                seen = max(seen, 1)
+                            w = u_watch[p, i]
+                            if (seen >= y or on_watch[i]) and w < detection[i]:
+                                n_watched += 1.0
+                                year[Y_VIG, seen - 1] += case_cost
+                                cured = w < detection[i] * cure_rate
+                        if cured:
+                            # the firm survives tau; what is left after it is repaid in equal parts
+                            # over the years left to maturity plus the extension; from tau + 1 its
+                            # ordinary hazard again, with a fresh uniform: F_tau + (1 - F_tau) u2
+                            n_cured += 1.0
+                            cure_year = tau
+                            left = fund_out[i, tau + 1]
+                            instalments = max(maturity_end[i] - (tau + 1), 0) + extension
+                            u = upper + (1.0 - upper) * u_redefault[p, i]
+                            first_cure = tau
+                            tau = T + 1
+                            if u < p_default:
+                                j = _search(cdf, y, cl, j_max, u)
+                                tau = y + j
+                                upper = cdf[y, cl, j]
+                                lower = cdf[y, cl, j - 1]
+                                share = _rescheduled(fund_out, i, tau, cure_year, left, instalments)
+                            lost = realised * (ramp[i, T] - takeover * ramp[i, first_cure])
+                            if tau <= T:
+                                lost = realised * takeover * (ramp[i, tau] - ramp[i, first_cure])
+                            jobs_saved += lost
+                            for tt in range(first_cure + 1, min(tau, T) + 1):
+                                new_t = _rescheduled(fund_out, i, tt, cure_year, left, instalments)
+                                old_t = fund_out[i, tt]
+                                if tt < tau:
+                                    new_n = _rescheduled(fund_out, i, tt + 1, cure_year, left, instalments)
+                                    old_n = fund_out[i, tt + 1]
+                                    year[Y_INT, tt - 1] += fund_rate[i] * loan[i] * (new_t - old_t)
+                                    year[Y_PRIN, tt - 1] += loan[i] * ((new_t - new_n) - (old_t - old_n))
+                                    year[Y_FEND, tt - 1] += loan[i] * (new_n - old_n)
+                                year[Y_FILES, tt - 1] += (1.0 if new_t > 0 else 0.0) - (1.0 if old_t > 0 else 0.0)
+                    if tau <= T:
+                        fs = loan[i] * share
                         bs = bank_loan[i] * bank_out[i, tau]
                         rate = rec_mean[i]
                         if rec_spread[i]:
@@ -392,7 +475,8 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
                     if variable_rate > 0.0:
                         performance = min(max(r - 1.0, 0.0) / (variable_cap - 1.0), 1.0)
                         for tt in range(y, min(tau, T + 1)):
-                            extra = variable_rate * performance * loan[i] * fund_out[i, tt]
+                            owed = _rescheduled(fund_out, i, tt, cure_year, left, instalments) if cured else fund_out[i, tt]
+                            extra = variable_rate * performance * loan[i] * owed
                             acc[c, A_VAR] += extra
                             year[Y_VAR, tt - 1] += extra
                     # conditional subsidies clawed back at the check year from surviving firms
@@ -466,8 +550,20 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
             totals[24] += acc[c, A_GLOSS]
             totals[25] += acc[c, A_GFEE]
             totals[26] += acc[c, A_VAR]
+        if watching and false_alarm > 0.0:
+            # false alarms: each year, each live file not defaulting within the lead is flagged
+            # with probability false_alarm_rate; their number is the Binomial quantile of a uniform
+            for t in range(T):
+                distress = 0.0
+                for lag in range(min(lead, T - 1 - t) + 1):
+                    distress += year[Y_DEF, t + lag]
+                healthy = max(round(year[Y_FILES, t] - distress), 0.0)
+                alarms = _binomial_quantile(u_alarm[p, t], healthy, false_alarm)
+                n_watched += alarms
+                year[Y_VIG, t] += case_cost * alarms
         pv = pre_value
         kept_jobs = 0.0
+        vigilance_costs = 0.0
         for t in range(T):
             kept_jobs += kept_from[t]
             year[Y_JOBS, t] += kept_jobs
@@ -477,7 +573,12 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
             inflow = year[Y_INT, t] + year[Y_PRIN, t] + year[Y_FREC, t] + year[Y_CLAW, t]
             if variable_rate > 0.0:
                 inflow += year[Y_VAR, t]
-            pv += year[Y_DISB, t] * discount[t] - (inflow - operating) * discount[t + 1]
+            if watching:  # the watch is an operating cost of the fund (apart in operating_costs)
+                operating_all = operating + year[Y_VIG, t]
+                vigilance_costs += year[Y_VIG, t]
+            else:
+                operating_all = operating
+            pv += year[Y_DISB, t] * discount[t] - (inflow - operating_all) * discount[t + 1]
             totals[15] += year[Y_JOBS, t]
             totals[17] += year[Y_INT, t]
             totals[18] += year[Y_PRIN, t]
@@ -490,14 +591,19 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, twist_theta
             out_years[p, 1, t] = year[Y_BEND, t]
             out_years[p, 2, t] = year[Y_DEF, t]
             out_years[p, 3, t] = year[Y_JOBS, t]
-            out_years[p, 4, t] = inflow - operating - year[Y_DISB, t]
+            out_years[p, 4, t] = inflow - operating_all - year[Y_DISB, t]
             out_years[p, 5, t] = year[Y_NEW, t]
             out_years[p, 6, t] = year[Y_FILES, t]
             out_years[p, 7, t] = year[Y_BINT, t]
             out_years[p, 8, t] = year[Y_GLOSS, t]
             out_years[p, 9, t] = year[Y_GFEE, t]
             out_years[p, 10, t] = year[Y_VAR, t]
+            out_years[p, 11, t] = year[Y_DISB, t]
         totals[16] = year[Y_FEND, T - 1]
+        totals[27] = n_watched
+        totals[28] = n_cured
+        totals[29] = vigilance_costs
+        totals[30] = jobs_saved
         totals[14] = pv - year[Y_FEND, T - 1] * discount[T]
         out_logw[p] = log_w
 

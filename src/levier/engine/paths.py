@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from levier.engine.finances import fund_finances
 from levier.engine.plan import KERNEL_PATHS, KERNEL_YEARS, Plan, plan_work
 from levier.model.terms import Terms
-from levier.names import PATH_COLUMNS, SECTOR_COLUMNS
+from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
 from levier.streams import BLOCK_PATHS, Purpose, SobolFactors, block_generator, normals_f32, uniform_bits
 
 __all__ = ["Draws", "PathBlock", "Plan", "Twist", "block_draws", "plan_work", "simulate_paths"]
@@ -39,6 +40,10 @@ class Draws:
     u_default: np.ndarray  # (n, m) uniforms: default time (and, at default, the recovery rate)
     z_jobs: np.ndarray  # (n, m) float32 standard normals: job realisation
     mixing: np.ndarray | None = None  # (n, T) the t copula's W_t = nu / chi2_nu (None: Gaussian copula)
+    # drawn only when the fund watches (vigilance), so that without it nothing else moves
+    u_watch: np.ndarray | None = None  # (n, m) uniforms: a coming default detected, and cured
+    u_redefault: np.ndarray | None = None  # (n, m) uniforms: a cured firm's fresh default draw
+    u_alarm: np.ndarray | None = None  # (n, T) uniforms: the year's number of false alarms
 
     def rows(self, start: int, stop: int) -> Draws:
         parts: list[Any] = [None if getattr(self, f) is None else getattr(self, f)[start:stop]
@@ -120,6 +125,13 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: S
     factor shocks are the block's points of the run's scrambled Sobol' sequence instead.
     """
     n, m, horizon = BLOCK_PATHS, terms.n_projects, terms.horizon
+    watch = {}
+    if terms.vigilance is not None:
+        watch = {
+            "u_watch": block_generator(root, block, Purpose.WATCH).random((n, m)),
+            "u_redefault": block_generator(root, block, Purpose.REDEFAULT).random((n, m)),
+            "u_alarm": block_generator(root, block, Purpose.ALARM).random((n, horizon)),
+        }
     return Draws(
         shocks=(sobol.block(block, n) if sobol is not None else
                 block_generator(root, block, Purpose.FACTORS).standard_normal((n, horizon, terms.n_factors))),
@@ -129,6 +141,7 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: S
         # drawn only for the t copula, from its own stream: the Gaussian copula's numbers are untouched
         mixing=(terms.degrees_of_freedom / block_generator(root, block, Purpose.MIXING).chisquare(
             terms.degrees_of_freedom, (n, horizon)) if terms.degrees_of_freedom > 0 else None),
+        **watch,
     )
 
 
@@ -187,6 +200,12 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     u_bank = np.ascontiguousarray(draws.u_bank, dtype=np.uint32)
     u_default = np.ascontiguousarray(draws.u_default, dtype=float)
     z_jobs = np.ascontiguousarray(draws.z_jobs, dtype=np.float32)
+    if terms.vigilance is not None:
+        u_watch = np.ascontiguousarray(draws.u_watch, dtype=float)
+        u_redefault = np.ascontiguousarray(draws.u_redefault, dtype=float)
+        u_alarm = np.ascontiguousarray(draws.u_alarm, dtype=float)
+    else:
+        u_watch = u_redefault = u_alarm = np.zeros((0, 0))
     out_paths = np.empty((n, len(KERNEL_PATHS)))
     out_years = np.empty((n, len(KERNEL_YEARS), horizon))
     out_sec = np.empty((n, len(SECTOR_COLUMNS), terms.n_sectors))
@@ -202,7 +221,8 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
         twist_loss = np.ascontiguousarray(twist.loss, dtype=float)
 
     def work(lo: int, hi: int) -> None:
-        kernel.run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, theta, twist_loss, twist is not None,
+        kernel.run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, theta,
+                         twist_loss, twist is not None,
                          out_paths, out_years, out_sec, out_ter, out_logw, *plan.arrays)
 
     _in_threads(work, n, threads)
@@ -210,9 +230,15 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     paths["cost_per_job"] = _ratio(paths["fund_net_cost"], paths["jobs_additional"])
     paths["leverage_bank"] = _ratio(paths["bank_lent"], paths["fund_lent"])
     paths["leverage_investment"] = _ratio(paths["investment"], paths["fund_lent"])
+    by_year = {name: out_years[:, k] for k, name in enumerate(KERNEL_YEARS)}
+    # from the kernel's float64 yearly flows, before anything is kept in float32
+    finances = fund_finances(by_year["fund_cash_flow"], by_year["fund_disbursed"], paths["fund_outstanding_end"],
+                             terms.capital, plan.book_value)
+    by_year["fund_cumulative_cash"] = finances.pop("fund_cumulative_cash")
+    paths.update(finances)
     return PathBlock(
         paths={k: paths[k] for k in PATH_COLUMNS},
-        by_year={name: out_years[:, k] for k, name in enumerate(KERNEL_YEARS)},
+        by_year={k: by_year[k] for k in YEAR_COLUMNS},
         by_sector={name: out_sec[:, k] for k, name in enumerate(SECTOR_COLUMNS)},
         by_territory={name: out_ter[:, k] for k, name in enumerate(SECTOR_COLUMNS)},
         log_weight=out_logw if twist is not None else None,

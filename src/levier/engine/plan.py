@@ -31,17 +31,19 @@ GROUP_ACC = np.array([A_LOAN, A_FLOSS, A_BANK, A_BLOSS, A_INV, A_FIN, A_ADD, A_N
 # rows of the per-year accumulators of a path
 Y_INT, Y_PRIN, Y_FEND, Y_BEND, Y_BINT, Y_FILES, Y_JOBS, Y_DEF, Y_FREC, Y_BREC, Y_CLAW, Y_DISB, Y_NEW = range(13)
 Y_GLOSS, Y_GFEE, Y_VAR = range(13, 16)
-N_YEAR = 16
+Y_VIG = 16  # vigilance: the cost of the year's cases
+N_YEAR = 17
 
 #: Per-path outputs of :func:`run_paths`, in the order of its ``out_paths`` columns.
 KERNEL_PATHS = ("fund_lent", "bank_lent", "investment", "n_financed", "jobs_planned", "subsidies", "n_additional",
                 "jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "fund_loss", "bank_loss", "n_defaults",
                 "fund_net_cost", "job_years", "fund_outstanding_end", "fund_interest", "fund_principal",
                 "fund_recoveries", "bank_recoveries", "operating_costs", "clawbacks", "bank_interest",
-                "guarantor_loss", "guarantor_fees", "fund_variable_interest")
+                "guarantor_loss", "guarantor_fees", "fund_variable_interest",
+                "n_watched", "n_cured", "vigilance_costs", "jobs_saved")
 #: Per-year outputs, in the order of ``out_years``.
 KERNEL_YEARS = ("fund_outstanding", "bank_outstanding", "defaults", "jobs", "fund_cash_flow", "new_loans",
-                "live_files", "bank_interest", "guarantor_loss", "guarantor_fees", "fund_variable_interest")
+                "live_files", "bank_interest", "guarantor_loss", "guarantor_fees", "fund_variable_interest", "fund_disbursed")
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +58,7 @@ class Plan:
 
     arrays: tuple
     terms: Terms
+    book_value: float = 0.0  # what the loan book's loans granted before year 1 still owe at its start
 
 
 def plan_work(terms: Terms) -> Plan:
@@ -96,8 +99,10 @@ def plan_work(terms: Terms) -> Plan:
     # the loan book's fixed per-cell sums, and its entries' costs by year
     cost = terms.loan + terms.subsidy
     book_acc = np.zeros((len(cells), N_ACC))
-    for col, values in ((A_FIN, np.ones(m)), (A_LOAN, terms.loan), (A_BANK, terms.bank_loan), (A_INV, terms.investment),
-                        (A_PLANNED, terms.jobs), (A_SUB, terms.subsidy)):
+    # a loan granted before year 1 bears flows, losses and jobs, but is not lending in the horizon
+    lent = np.where(terms.entry >= 1, 1.0, 0.0)
+    for col, values in ((A_FIN, np.ones(m)), (A_LOAN, terms.loan * lent), (A_BANK, terms.bank_loan * lent),
+                        (A_INV, terms.investment * lent), (A_PLANNED, terms.jobs), (A_SUB, terms.subsidy)):
         book_acc[:, col] = np.bincount(cell_of[book], values[book], minlength=len(cells))
     enter_cost = np.zeros(T + 2)
     enter_sec = np.zeros((T + 2, terms.n_sectors))
@@ -149,6 +154,7 @@ def plan_work(terms: Terms) -> Plan:
     maybe_not_additional = terms.closes_without & (terms.accept_without > 0)
     eps = 1e-9 * max(terms.capital, 1.0)
     a = np.asarray(terms.factor_autocorrelation, dtype=float)
+    vig = terms.vigilance
     scalars = np.array([terms.capital, eps, terms.operating_cost, terms.takeover, terms.sector_limit,
                         terms.territory_limit, pre_value, 1.0 if terms.recycle else 0.0,
                         1.0 if terms.clawback_full else 0.0, 1.0 if terms.correlated else 0.0,
@@ -156,8 +162,15 @@ def plan_work(terms: Terms) -> Plan:
                         # the instruments (docs/instruments.md); the envelope is inf when unlimited
                         terms.guarantee_share, terms.guarantee_cap, terms.guarantee_fee_rate,
                         terms.guarantee_envelope, 1.0 if terms.envelope_binds else 0.0,
-                        terms.clawback_tolerance, terms.clawback_collected, terms.variable_rate, terms.variable_cap])
+                        terms.clawback_tolerance, terms.clawback_collected, terms.variable_rate, terms.variable_cap,
+                        # vigilance (docs/vigilance.md); all zero when the fund does not watch
+                        1.0 if vig is not None else 0.0, vig.lead_years if vig else 0.0,
+                        vig.false_alarm_rate if vig else 0.0, vig.cure_rate if vig else 0.0,
+                        vig.cost_per_case if vig else 0.0, vig.extension_years if vig else 0.0])
     c64 = np.ascontiguousarray
+    detection = c64(vig.detection if vig else np.zeros(m), dtype=float)
+    on_watch = c64(vig.on_watch if vig else np.zeros(m, dtype=bool))
+    maturity_end = c64(vig.maturity_end if vig else np.zeros(m, dtype=np.int64), dtype=np.int64)
     arrays = (
         scalars,
         (1.0 + terms.discount_rate) ** -np.arange(T + 1, dtype=float),
@@ -177,9 +190,10 @@ def plan_work(terms: Terms) -> Plan:
         pipe_range, book_range, cell_range, bucket_range,
         cell_bucket, cell_sector, cell_ter, c64(report[bucket_rep]), unit, ramp_b, book_acc,
         enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
+        detection, on_watch, maturity_end, c64(terms.fund_rate, dtype=float),
         c64(class_coef), class_factor, c64(class_surv),
         c64(class_load), c64(rec_gamma, dtype=float),
     )
-    return Plan(arrays=arrays, terms=terms)
+    return Plan(arrays=arrays, terms=terms, book_value=pre_value)
 
 

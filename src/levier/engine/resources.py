@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from levier.names import PATH_COLUMNS, YEAR_COLUMNS
 from levier.errors import InputError, Problem
 from levier.streams import BLOCK_PATHS
 from levier.model.scenario import Scenario
@@ -109,7 +110,8 @@ def estimate(scenario: Scenario, paths: int, chunk_size: int | None = None, keep
         "project tables": m * (8.0 * 3 * (horizon + 2) * 3 + 8.0 * 40),
         "random draws of a block": float(BLOCK_PATHS) * m * (4 + 8 + 4) + chunk * m * 16.0,
         "working arrays": 14.0 * 8 * chunk * m,
-        "per-path outputs": paths * (8.0 * 26 + 4.0 * 7 * horizon + (48.0 if keep == "all" else 8.0) * groups) * 2,
+        "per-path outputs": paths * (8.0 * len(PATH_COLUMNS) + 4.0 * len(YEAR_COLUMNS) * horizon
+                                     + (48.0 if keep == "all" else 8.0) * groups) * 2,
     }
     memory = sum(parts.values()) + 150e6  # the interpreter and its libraries
     seconds = paths * m * horizon / RATE + SETUP * m

@@ -24,7 +24,10 @@ from levier.streams import coerce_seed, pipeline_generator
 __all__ = ["LOAN_BOOK_COLUMNS", "LOAN_BOOK_OPTIONAL", "Portfolio", "build_portfolio", "read_loan_book"]
 
 LOAN_BOOK_COLUMNS = ("firm_id", "sector", "territory", "investment", "equity", "jobs_planned", "entry_year")
-LOAN_BOOK_OPTIONAL = ("annual_pd", "loan_amount", "rate", "maturity_years", "grace_years", "bank_amount")
+LOAN_BOOK_OPTIONAL = ("annual_pd", "loan_amount", "rate", "maturity_years", "grace_years", "bank_amount",
+                      "outstanding", "years_since_entry", "status")
+#: Values of the loan book's ``status`` column (blank: performing).
+LOAN_STATUSES = ("performing", "watch")
 _MAX_LISTED = 30
 
 
@@ -47,6 +50,11 @@ class Portfolio:
         Loans already granted (no offer, no bank decision).
     loan_amount, bank_amount, rate, maturity, grace : ndarray of float
         Loan-book terms; NaN where the book is silent (the policy's terms apply).
+    outstanding : ndarray of float
+        Fund principal still owed at the valuation date (the start of year 1) by a loan granted
+        before it; NaN where the book is silent (the contractual schedule's).
+    watch : ndarray of bool
+        A loan-book file already on watch (``status = watch``).
     """
 
     firm_id: np.ndarray
@@ -63,6 +71,8 @@ class Portfolio:
     rate: np.ndarray
     maturity: np.ndarray
     grace: np.ndarray
+    outstanding: np.ndarray
+    watch: np.ndarray
     sector_names: list[str] = field(default_factory=list)
     territory_names: list[str] = field(default_factory=list)
 
@@ -144,6 +154,8 @@ def _draw_pipeline(s: Scenario) -> dict[str, np.ndarray]:
         "rate": nan.copy(),
         "maturity": nan.copy(),
         "grace": nan.copy(),
+        "outstanding": nan.copy(),
+        "watch": np.zeros(n, dtype=bool),
     }
 
 
@@ -229,13 +241,20 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     investment = number("investment", required=True, lo=0.0, lo_open=True, hi=MAX_EUROS)
     equity = number("equity", required=True, lo=0.0, hi=MAX_EUROS)
     jobs = number("jobs_planned", required=True, lo=0.0, hi=1e6)
-    entry_year = number("entry_year", required=True, integer=True)
+    since = number("years_since_entry", required=False, lo=0.0, hi=100.0, integer=True)
+    # a mid-life loan may say when it was granted by its age at the valuation date instead
+    entry_year = number("entry_year", required="years_since_entry" not in frame.columns, integer=True)
+    if "years_since_entry" in frame.columns:
+        flag(np.isnan(entry_year) & np.isnan(since) & ~_filled(frame, "entry_year"),
+             "entry_year: empty (required unless years_since_entry is given)")
     pd_ = number("annual_pd", required=False, lo=0.0, hi=1.0, hi_open=True)
     loan = number("loan_amount", required=False, lo=0.0, hi=MAX_EUROS)
     rate = number("rate", required=False, lo=0.0, hi=1.0, hi_open=True)
     maturity = number("maturity_years", required=False, lo=1.0, hi=50.0, integer=True)
     grace = number("grace_years", required=False, lo=0.0, hi=49.0, integer=True)
     bank = number("bank_amount", required=False, lo=0.0, hi=MAX_EUROS)
+    outstanding = number("outstanding", required=False, lo=0.0, hi=MAX_EUROS)
+    watch = _statuses(frame, flag)
 
     with np.errstate(invalid="ignore"):
         flag(equity > investment, "equity: must not exceed investment")
@@ -244,6 +263,18 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
              "grace_years: must be less than maturity_years")
     first = scenario.loan_book.first_year
     entry = entry_year - (first - 1) if first is not None else entry_year
+    with np.errstate(invalid="ignore"):
+        flag(~np.isnan(since) & ~np.isnan(entry) & (entry != 1 - since),
+             "years_since_entry: disagrees with entry_year (a loan granted k years before the valuation "
+             "date enters in simulation year 1 - k)")
+    entry = np.where(np.isnan(since), entry, 1 - since)
+    contractual = np.where(np.isnan(maturity), scenario.policy.maturity_years, maturity)
+    with np.errstate(invalid="ignore"):
+        flag(~np.isnan(outstanding) & (entry >= 1),
+             "outstanding: given for a loan not yet lent (entry in simulation year 1 or later)")
+        flag(outstanding > loan, "outstanding: must not exceed loan_amount")
+        flag((outstanding > 0) & (1 - entry >= contractual),
+             "outstanding: still owed by a loan past its maturity (years since entry >= maturity_years)")
     horizon = scenario.simulation.horizon_years
     with np.errstate(invalid="ignore"):
         late = entry > horizon
@@ -269,6 +300,8 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     s_pd = np.array([x.annual_pd for x in scenario.sectors])[sector_codes]
     multiplier = np.array([t.pd_multiplier for t in scenario.territories])[territory_codes]
     pd_ = np.where(np.isnan(pd_), np.clip(s_pd * multiplier, 0.0, 0.999), pd_)
+    if scenario.vigilance is not None:  # a file on watch is riskier, by the scenario's judgement
+        pd_ = np.where(watch, np.clip(pd_ * scenario.vigilance.watch_pd_multiplier, 0.0, 0.999), pd_)
     # A canonical order (by entry, terms, sector, territory, PD, then firm id): the book's
     # loans that share a schedule and a default class sit side by side, which the engine's
     # per-class work relies on, and the results do not depend on the order of the file's rows.
@@ -290,7 +323,25 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
         "rate": rate,
         "maturity": maturity,
         "grace": grace,
+        "outstanding": outstanding,
+        "watch": watch,
     }.items()}
+
+
+def _filled(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """Rows whose ``col`` is not blank."""
+    raw = frame[col]
+    return ~(raw.isna().to_numpy() | (raw.astype("string").str.strip() == "").fillna(True).to_numpy())
+
+
+def _statuses(frame: pd.DataFrame, flag) -> np.ndarray:
+    """The ``status`` column as "on watch" (blank is performing); other values are flagged."""
+    if "status" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    text = frame["status"].astype("string").str.strip().str.lower().fillna("")
+    flag(~text.isin(["", *LOAN_STATUSES]).to_numpy(),
+         f"status: expected one of {', '.join(LOAN_STATUSES)} (or blank), got {{}}")
+    return (text == "watch").to_numpy()
 
 
 def _say_if_outside(scenario: Scenario, path: Path) -> None:
@@ -310,7 +361,7 @@ def _say_if_outside(scenario: Scenario, path: Path) -> None:
 
 #: Columns read as numbers (the others are names).
 _NUMERIC = ("investment", "equity", "jobs_planned", "entry_year", "annual_pd", "loan_amount", "rate",
-            "maturity_years", "grace_years", "bank_amount")
+            "maturity_years", "grace_years", "bank_amount", "outstanding", "years_since_entry")
 _EXCEL = (".xlsx", ".xlsm")
 _SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
 #: Excel's "CSV UTF-8" choice, in the words French Excel uses for it.
@@ -472,4 +523,5 @@ def _concat(parts: list[dict[str, np.ndarray]], s: Scenario) -> Portfolio:
     merged["territory"] = merged["territory"].astype(np.intp)
     merged["entry"] = merged["entry"].astype(np.int64)
     merged["in_book"] = merged["in_book"].astype(bool)
+    merged["watch"] = merged["watch"].astype(bool)
     return Portfolio(**merged, sector_names=s.sector_names, territory_names=s.territory_names)

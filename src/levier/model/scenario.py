@@ -36,6 +36,7 @@ __all__ = [
     "Stress",
     "Target",
     "Territory",
+    "Vigilance",
     "load_scenario",
     "parse_assignment",
 ]
@@ -220,6 +221,39 @@ class Pipeline(_Model):
     seed: Annotated[int, Field(ge=0)] | None = Field(None, description="Seed of the candidate projects (part of the scenario, not of the run); absent: simulation.seed, or 0.")
 
 
+class Vigilance(_Model):
+    """The creditor who watches (the seed's *organiser la vigilance*): detection of coming
+    defaults, restructuring that cures a share of them, and what it costs.
+
+    Off by default (no table, or ``detection_rate = 0`` and ``false_alarm_rate = 0`` and no
+    loan-book file on watch): then nothing is drawn and the results are byte-identical to a
+    scenario without the table. See ``docs/vigilance.md``.
+    """
+
+    detection_rate: Probability = Field(0.0, description=(
+        "share of coming defaults that show distress lead_years ahead and are detected (0 = off)"))
+    lead_years: Annotated[int, Field(ge=0, le=20)] = Field(1, description=(
+        "years before its default a distress shows; a default is detected only if the loan was then in the book"),
+        json_schema_extra={"unit": "years"})
+    false_alarm_rate: Probability = Field(0.0, description=(
+        "share of live healthy files flagged each year (they cost cost_per_case, and nothing else)"),
+        json_schema_extra={"unit": "per year"})
+    cure_rate: Probability = Field(0.0, description=(
+        "share of detected distress the fund's restructuring saves: the loan extended, the jobs kept"))
+    cost_per_case: Euros = Field(0.0, description="€ spent on each flagged file (true or false alarm)",
+                                 json_schema_extra={"unit": "€"})
+    extension_years: Annotated[int, Field(ge=0, le=20)] = Field(0, description=(
+        "years added to a restructured loan's maturity (what is left is repaid in equal parts)"),
+        json_schema_extra={"unit": "years"})
+    watch_pd_multiplier: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] = Field(1.0, description=(
+        "multiplier of the annual PD of loan-book files whose status is watch"))
+
+    @property
+    def active(self) -> bool:
+        """Whether the fund watches at all (else nothing is drawn and nothing changes)."""
+        return self.detection_rate > 0 or self.false_alarm_rate > 0
+
+
 class LoanBook(_Model):
     """The fund's existing portfolio, a CSV or Parquet file (path relative to the scenario)."""
 
@@ -241,6 +275,7 @@ TARGET_METRICS = (
     "jobs_created_per_project",
     "fund_lent_per_planned_job",
     "fund_outlay_per_job_created",
+    "vigilance_cost_per_job_saved",
     "bank_default_rate_by_amount",
 )
 
@@ -349,6 +384,8 @@ class Scenario(_Model):
     territories: Annotated[list[Territory], Field(min_length=1)] = Field(description="The territories (bassins), at least one.")
     pipeline: Pipeline | None = Field(None, description="The candidate projects (a pipeline, a loan book, or both).")
     loan_book: LoanBook | None = Field(None, description="The fund's existing portfolio.")
+    vigilance: Vigilance | None = Field(None, description=(
+        "The fund's watch over its files: detection, restructuring, cure; off while absent or detection_rate = 0."))
     targets: list[Target] = Field([], description="Published figures the scenario claims to reproduce.")
     variants: list[Variant] = Field([], description="Policies compared with the scenario on common random numbers.")
     stresses: list[Stress] = Field(default=[], description="named stress paths of the factors ([[stresses]])")

@@ -17,7 +17,7 @@ from levier.model.portfolio import Portfolio
 from levier.model.scenario import Scenario
 from levier.streams import coerce_seed, rating_generator
 
-__all__ = ["RECOVERY_GRID", "Terms", "acceptance_probability", "beta_quantile_table", "outstanding_fraction", "project_terms", "rating_error"]
+__all__ = ["RECOVERY_GRID", "Terms", "VigilanceTerms", "acceptance_probability", "beta_quantile_table", "outstanding_fraction", "project_terms", "rating_error"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +115,7 @@ class Terms:
     recovery_loading: np.ndarray | None = None
     #: (T, F) factor values fixed by a stress (NaN = random), None without a stress.
     stress: np.ndarray | None = None
+    vigilance: VigilanceTerms | None = None  # None: the fund does not watch (nothing is drawn)
 
     @property
     def guarantee(self) -> bool:
@@ -138,6 +139,32 @@ class Terms:
     def correlated(self) -> bool:
         # the t copula's mixing variable correlates defaults even with all loadings 0
         return bool(np.any(self.loadings != 0.0)) or self.degrees_of_freedom > 0
+
+
+@dataclass(frozen=True, eq=False)
+class VigilanceTerms:
+    """What the fund's vigilance needs per project (see :class:`levier.model.scenario.Vigilance`).
+
+    Attributes
+    ----------
+    detection : ndarray (m,)
+        Probability that a coming default is detected ``lead_years`` ahead (1 for a loan-book
+        file already on watch).
+    on_watch : ndarray of bool (m,)
+        A loan-book file already on watch: detected whatever the lead.
+    maturity_end : ndarray of int (m,)
+        Simulation year at whose start the loan is repaid (entry + maturity): a restructuring
+        reschedules what is left over the years up to it plus ``extension_years``.
+    """
+
+    detection: np.ndarray
+    on_watch: np.ndarray
+    maturity_end: np.ndarray
+    lead_years: int
+    false_alarm_rate: float
+    cure_rate: float
+    cost_per_case: float
+    extension_years: int
 
 
 def outstanding_fraction(
@@ -276,6 +303,7 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
     fund_out = np.where(
         started, outstanding_fraction(elapsed, maturity[:, None], grace[:, None], pol.amortisation, rate[:, None]), 0.0
     )
+    fund_out = _resume_from_outstanding(fund_out, loan, p.outstanding)
     bank_out = np.where(
         started,
         outstanding_fraction(elapsed, np.array(bank.maturity_years), np.array(bank.grace_years), bank.amortisation, bank.rate),
@@ -404,7 +432,42 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
         degrees_of_freedom=nu,
         recovery_loading=rec_loading[p.sector] if np.any(rec_loading > 0) else None,
         stress=stress_matrix(s, stress) if stress is not None else None,
+        vigilance=_vigilance_terms(s, p, maturity),
     )
+
+
+def _vigilance_terms(s: Scenario, p: Portfolio, maturity: np.ndarray) -> VigilanceTerms | None:
+    """The vigilance's per-project terms, or None when the fund does not watch."""
+    v = s.vigilance
+    # files already on watch are in the vigilance's care even when it detects nothing new
+    if v is None or not (v.active or (p.watch.any() and v.cure_rate > 0)):
+        return None
+    return VigilanceTerms(
+        detection=np.where(p.watch, 1.0, float(v.detection_rate)),
+        on_watch=p.watch.copy(),
+        maturity_end=(p.entry + maturity).astype(np.int64),
+        lead_years=int(v.lead_years),
+        false_alarm_rate=float(v.false_alarm_rate),
+        cure_rate=float(v.cure_rate),
+        cost_per_case=float(v.cost_per_case),
+        extension_years=int(v.extension_years),
+    )
+
+
+def _resume_from_outstanding(fund_out: np.ndarray, loan: np.ndarray, outstanding: np.ndarray) -> np.ndarray:
+    """A mid-life loan's schedule from the valuation date: what it still owes at the start of
+    year 1, ``outstanding``, repaid on the contractual profile of the rest of its life (the
+    contractual shares from year 1 on, scaled so that year 1 starts at ``outstanding``)."""
+    given = ~np.isnan(outstanding)
+    if not given.any():
+        return fund_out
+    fund_out = fund_out.copy()
+    rows = np.flatnonzero(given)
+    at_start = fund_out[rows, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where((at_start > 0) & (loan[rows] > 0), outstanding[rows] / (loan[rows] * at_start), 0.0)
+    fund_out[rows, 1:] *= scale[:, None]
+    return fund_out
 
 
 def rating_error(scenario: Scenario, n: int) -> np.ndarray:

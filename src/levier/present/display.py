@@ -62,6 +62,23 @@ def headline_table(result: SimulationResult, summary: pd.DataFrame | None = None
     from_summary("Bank lent (€)", "bank_lent")
     from_summary("Bank loss (€)", "bank_loss")
     from_summary("Defaults", "n_defaults")
+    # what funds report, and what a board asks of a revolving fund
+    check = result.scenario.policy.clawback_year
+    row = summary.loc["jobs_at_check"]
+    rows.append((_t("Jobs at the check year (year {check} of each project)", lang, check=check), row["mean"],
+                 row["mc_se"], [row[c] for c in qcols]))
+    from_summary("Job-years", "job_years")
+    loss_rate = ratios.loc["loss_rate"]  # a ratio of means: no per-path distribution to quote
+    rows.append((_t("Loss rate (fund loss / fund lent)", lang), loss_rate["value"], loss_rate["mc_se"],
+                 [float("nan")] * len(qcols)))
+    from_summary("Fund IRR", "fund_irr")
+    from_summary("Capital needed at the trough (€)", "fund_peak_need")
+    from_summary("Capital left to lend (year {year}, €)", "fund_capital_end")
+    if result.scenario.vigilance is not None:
+        from_summary("Files watched", "n_watched")
+        from_summary("  of which cured", "n_cured")
+        from_summary("Vigilance costs (€)", "vigilance_costs")
+        from_summary("Jobs saved by cures (year {year})", "jobs_saved")
     # the instruments' own figures, shown when the scenario uses them
     if result.scenario.guarantee.share > 0:
         from_summary("Guarantor loss (€)", "guarantor_loss")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from levier.analysis.lab import Comparison, Sweep, Tornado
     from levier.engine.result import SimulationResult
 
-__all__ = ["ComparisonPlots", "ResultPlots", "SweepPlots", "exceedance", "pyplot", "tail"]
+__all__ = ["ComparisonPlots", "ResultPlots", "SweepPlots", "exceedance", "j_curve", "pyplot", "tail"]
 
 #: Colours of the figures (colour-blind safe: Okabe and Ito).
 COLOURS = {"fund": "#0072B2", "bank": "#E69F00", "investment": "#009E73", "jobs": "#CC79A7", "risk": "#D55E00",
@@ -183,6 +183,34 @@ def fan(result: SimulationResult, metric: str = "jobs", ax=None, lang: str = "en
     return ax
 
 
+def j_curve(result: SimulationResult, ax=None, lang: str = "en"):
+    """The fund's J-curve: its cumulative cash year by year (median, 50 % and 90 % bands), and the
+    capital it needs at the trough (the mean of each path's deepest point).
+
+    A revolving fund's cash dips while it lends and climbs back as it is repaid; the depth of
+    the dip is the capital the fund actually needs, which the band shows with its uncertainty.
+    """
+    ax = _axes(ax)
+    values = result.year_paths("fund_cumulative_cash").to_numpy(dtype=float)
+    years = np.arange(0, values.shape[1] + 1)
+    values = np.column_stack([np.zeros(values.shape[0]), values])  # nothing spent before year 1
+    q = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0, method="inverted_cdf")
+    colour = COLOURS["fund"]
+    ax.fill_between(years, q[0], q[4], color=colour, alpha=0.18, lw=0, label=_t("90 % of paths", lang))
+    ax.fill_between(years, q[1], q[3], color=colour, alpha=0.35, lw=0, label=_t("50 % of paths", lang))
+    ax.plot(years, q[2], color=colour, lw=2.2, marker="o", ms=3, label=_t("median", lang))
+    need = float(result.paths["fund_peak_need"].mean())
+    ax.axhline(-need, color=COLOURS["risk"], lw=1.2, ls="--", label=_t("capital needed (mean trough)", lang))
+    ax.axhline(0.0, color=COLOURS["neutral"], lw=0.8)
+    ax.set_xlabel(_t("year", lang))
+    ax.set_ylabel(_t("cumulative cash of the fund (€)", lang))
+    ax.set_xticks(years)
+    _money(ax, "y", lang)
+    ax.legend(fontsize="medium", frameon=False, loc="best")
+    ax.set_title(_t("The fund's J-curve: cumulative cash", lang))
+    return ax
+
+
 def leverage(result: SimulationResult, ax=None, lang: str = "en"):
     """The leverage cascade: fund € → bank € → total investment per financed project (bars),
     with the totals and the jobs they carry written on the bars."""
@@ -321,6 +349,9 @@ class ResultPlots:
 
     def groups(self, by: str = "sector", level: float | None = None, ax=None, lang: str = "en"):
         return groups(self._result, by, level, ax, lang)
+
+    def j_curve(self, ax=None, lang: str = "en"):
+        return j_curve(self._result, ax, lang)
 
 
 class ComparisonPlots:

@@ -59,7 +59,12 @@ _NOTES = {
                  "take the policy's values). Loan-book firms are already financed: they pass neither the "
                  "screening nor the bank's decision and receive no subsidy; their loans count against the "
                  "fund's capital in their entry year, and whether they are additional is still decided by the "
-                 "bank's counterfactual draw (would the bank have lent without the fund?).",
+                 "bank's counterfactual draw (would the bank have lent without the fund?). A book as it stands "
+                 "today adds `years_since_entry` (the loan's age at the start of year 1: it entered in simulation "
+                 "year `1 - years_since_entry`; `entry_year` may then be blank), `outstanding` (€ still owed at "
+                 "the start of year 1: the rest of the contractual schedule is scaled to start from it) and "
+                 "`status` (`performing`, blank, or `watch`); `fund_lent`, `bank_lent` and `investment` count "
+                 "only what is lent within the horizon.",
     "defaults": "The squared loadings of a firm (macro + its sector's + its territory's) must sum to less than 1.",
     "targets": "Checked by `levier check-calibration` (see [`calibration.md`](calibration.md)).",
     "variants": "Run against the scenario by `levier compare`; each variant must give a valid scenario.",

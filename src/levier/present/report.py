@@ -145,6 +145,12 @@ def _estimate_card(label: str, value: float, low: float, high: float, unit: str,
     return _card(label, text, pm, t(key, lang, interval=interval), risk)
 
 
+def _percent_card(label: str, row: pd.Series, lang: str) -> str:
+    """A rate's card in percent (the mean over the paths where it is defined)."""
+    m, se = 100 * row["mean"], 100 * row["mc_se"]
+    return _estimate_card(label, m, m - Z95 * se, m + Z95 * se, "%", lang)
+
+
 def _cards(result: SimulationResult, summary: pd.DataFrame, ratios: pd.DataFrame, lang: str) -> str:
     sim = result.scenario.simulation
 
@@ -167,6 +173,8 @@ def _cards(result: SimulationResult, summary: pd.DataFrame, ratios: pd.DataFrame
         mean_card(t("Fund expected loss", lang), "fund_loss", "€", risk=True),
         _estimate_card(t("Fund loss, ES {level}", lang, level=format_percent(alpha, lang)), es, es_low, es_high, "€",
                        lang, risk=True, bootstrap=True),
+        mean_card(t("Capital needed at the trough", lang), "fund_peak_need", "€", risk=True),
+        _percent_card(t("Fund IRR (mean over paths)", lang), summary.loc["fund_irr"], lang),
     ]
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
@@ -227,6 +235,7 @@ _RATIO_LABELS = {
     "jobs_planned_per_project": "planned jobs per project", "jobs_created_per_project": "jobs created per project",
     "fund_lent_per_planned_job": "fund lent per planned job (€)",
     "fund_outlay_per_job_created": "fund outlay per job created (€)",
+    "vigilance_cost_per_job_saved": "vigilance cost per job saved (€)",
 }
 
 
@@ -393,6 +402,8 @@ def _figures(result: SimulationResult, lang: str) -> str:
         ("fig-sector", lambda ax: plot.groups("sector", ax=ax, lang=lang),
          t("Expected loss and contribution to the ES, by sector (the contributions add up to the ES).", lang)),
         ("fig-territory", lambda ax: plot.groups("territory", ax=ax, lang=lang), t("The same by territory.", lang)),
+        ("fig-j-curve", lambda ax: plot.j_curve(ax=ax, lang=lang),
+         t("The fund's cumulative cash (J-curve); its trough is the capital the fund actually needs.", lang)),
     ]
     return "<div class='figures'>" + "".join(_figure(*spec) for spec in specs) + "</div>"
 
