@@ -116,6 +116,17 @@ def _search(cdf, y, c, j_max, u):
 
 
 @jit(inline=True)
+def _within_limit(a0, a1, ok, group, cost, used, running, limit):
+    """A sector's (or territory's) limit, first come first served over the year's files
+    ``a0 .. a1 - 1``: a file stays ``ok`` while its group's commitments, with it, fit."""
+    running.fill(0.0)
+    for i in range(a0, a1):
+        if ok[i - a0]:
+            running[group[i]] += cost[i]
+            ok[i - a0] = used[group[i]] + running[group[i]] <= limit
+
+
+@jit(inline=True)
 def _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
                     class_surv, z, surv):
     """Path ``p``'s factors ``z`` (T, F), AR(1) over years, and each class's probability of
@@ -279,17 +290,9 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
                             ok[i - a0] = eligible[i] and u_bank[p, i] < (acc_with[i] if covered[i - a0]
                                                                          else acc_unguaranteed[i])
                     if math.isfinite(sector_limit):
-                        run_s.fill(0.0)
-                        for i in range(a0, a1):
-                            if ok[i - a0]:
-                                run_s[sector[i]] += cost[i]
-                                ok[i - a0] = sec_used[sector[i]] + run_s[sector[i]] <= sector_limit + eps
+                        _within_limit(a0, a1, ok, sector, cost, sec_used, run_s, sector_limit + eps)
                     if math.isfinite(territory_limit):
-                        run_k.fill(0.0)
-                        for i in range(a0, a1):
-                            if ok[i - a0]:
-                                run_k[territory[i]] += cost[i]
-                                ok[i - a0] = ter_used[territory[i]] + run_k[territory[i]] <= territory_limit + eps
+                        _within_limit(a0, a1, ok, territory, cost, ter_used, run_k, territory_limit + eps)
                     running = 0.0
                     for i in range(a0, a1):
                         if ok[i - a0]:
