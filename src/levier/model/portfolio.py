@@ -12,6 +12,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -466,7 +467,8 @@ def _decimal_comma(frame: pd.DataFrame, source: str, *, first_line: int, unit: s
     ``1,500`` could then be one and a half or fifteen hundred.
     """
     columns = [c for c in _NUMERIC if c in frame.columns]
-    commas, points = [], []
+    commas: list[tuple[int, str, Any]] = []
+    points: list[tuple[int, str, Any]] = []
     cleaned = {}
     for col in columns:
         text = frame[col].astype("string").str.strip()
@@ -474,8 +476,10 @@ def _decimal_comma(frame: pd.DataFrame, source: str, *, first_line: int, unit: s
         text = text.where(~grouped, text.str.replace(r"[ \u00a0\u202f]", "", regex=True))
         comma = text.str.fullmatch(_COMMA_DECIMAL.pattern).fillna(False).to_numpy()
         point = text.str.fullmatch(_POINT_DECIMAL.pattern).fillna(False).to_numpy()
-        commas += [(int(i), col, frame[col].iloc[i]) for i in np.flatnonzero(comma)]
-        points += [(int(i), col, frame[col].iloc[i]) for i in np.flatnonzero(point)]
+        for found, cells in ((comma, commas), (point, points)):  # the first of each kind is named
+            if found.any():
+                i = int(np.argmax(found))
+                cells.append((i, col, frame[col].iloc[i]))
         cleaned[col] = text
     if commas and points:
         (i, a, x), (j, b, y) = min(commas), min(points)
