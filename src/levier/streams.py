@@ -174,10 +174,26 @@ def normals_f32(gen: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     size = int(np.prod(shape))
     half = (size + 1) // 2
     bits = uniform_bits(gen, (2 * half, 1)).reshape(-1)
-    u = ((bits >> np.uint32(8)).astype(np.float32) + np.float32(0.5)) * np.float32(2.0**-24)  # in (0, 1)
-    radius = np.sqrt(np.float32(-2.0) * np.log(u[:half]))
-    angle = np.float32(2.0 * np.pi) * u[half:]
-    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:size].reshape(shape)
+    # the same operations as ``((bits >> 8) + 0.5) * 2**-24``, ``sqrt(-2 log u1)``, ``2 pi u2`` and
+    # ``radius * cos``, ``radius * sin`` (so the same numbers), with two arrays instead of a dozen:
+    # arithmetic in place, each transcendental into an array of its own (numpy's vector loops)
+    np.right_shift(bits, np.uint32(8), out=bits)
+    u = bits.astype(np.float32)
+    u += np.float32(0.5)
+    u *= np.float32(2.0**-24)  # in (0, 1)
+    out = np.empty(2 * half, dtype=np.float32)
+    radius = np.log(u[:half], out=out[:half])
+    radius *= np.float32(-2.0)
+    np.sqrt(radius, out=radius)
+    angle = u[half:]
+    angle *= np.float32(2.0 * np.pi)
+    cos, sin = bits[:half].view(np.float32), bits[half:].view(np.float32)  # the bits are spent
+    np.cos(angle, out=cos)
+    np.sin(angle, out=sin)
+    out[half:] = radius
+    out[half:] *= sin
+    out[:half] *= cos
+    return out[:size].reshape(shape)
 
 
 class SobolFactors:
