@@ -16,6 +16,7 @@ import pytest
 
 import levier
 from levier.engine import compiled
+from levier.engine.run import prepare
 
 from conftest import make_scenario
 
@@ -108,4 +109,10 @@ def test_threads_change_no_bit_and_are_recorded():
         many = levier.simulate(scenario, paths=300, seed=4, threads=threads)
         assert many.paths.to_numpy().tobytes() == one.paths.to_numpy().tobytes()
         assert many.meta["threads"] == threads
+        # chunks of 50 paths: two ranges of 150 run side by side, each on one kernel thread
+        run = prepare(scenario, paths=300, seed=4, threads=threads, chunk_size=50)
+        assert (run.workers(), run.kernel_threads()) == (2, 1)
+        side_by_side = run.simulate()
+        assert side_by_side.paths.to_numpy().tobytes() == one.paths.to_numpy().tobytes()
+        assert side_by_side.by_year().to_numpy().tobytes() == one.by_year().to_numpy().tobytes()
     assert levier.simulate(scenario, paths=3, seed=4).meta["threads"] == len(os.sched_getaffinity(0))

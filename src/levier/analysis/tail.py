@@ -346,7 +346,7 @@ class TailSampler:
     def sample(self, root, n, shift, tracker: Tracker | None = None, keep_shocks=False, twist=None):
         """Run n paths: the metric, the likelihood ratios (1 without a shift or twist) and, if asked, the shocks."""
         tracker = tracker or Tracker(None, n)
-        args = (self.run.sampler, shift, twist, self.metric, keep_shocks, self.run.threads)
+        args = (self.run.sampler, shift, twist, self.metric, keep_shocks, self.run.kernel_threads(n))
         blocks = [block for _, _, block in self.run.ranges(simulate_range, args, paths=n, root=root,
                                                           progress=tracker.run())]
         values = self.sign * np.concatenate([b.paths[self.metric] for b in blocks])  # the risk's upper tail

@@ -22,7 +22,7 @@ from levier.model.terms import Terms
 from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
 from levier.streams import BLOCK_PATHS, Purpose, SobolFactors, block_generator, normals_f32, uniform_bits
 
-__all__ = ["Draws", "PathBlock", "Plan", "Twist", "block_draws", "plan_work", "simulate_paths"]
+__all__ = ["Draws", "PathBlock", "Plan", "Twist", "block_draws", "plan_work", "simulate_paths", "thread_pool"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,8 +245,17 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     )
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[tuple[int, str], ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
+
+
+def thread_pool(threads: int, name: str = "levier-kernel") -> ThreadPoolExecutor:
+    """The process's pool of ``threads`` threads named ``name`` (made once, then shared)."""
+    with _pools_lock:
+        pool = _pools.get((threads, name))
+        if pool is None:
+            pool = _pools[(threads, name)] = ThreadPoolExecutor(threads, thread_name_prefix=name)
+        return pool
 
 
 def _in_threads(work, n: int, threads: int) -> None:
@@ -254,10 +263,7 @@ def _in_threads(work, n: int, threads: int) -> None:
     if threads <= 1:
         work(0, n)
         return
-    with _pools_lock:
-        pool = _pools.get(threads)
-        if pool is None:
-            pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="levier-kernel")
+    pool = thread_pool(threads)
     edges = np.linspace(0, n, threads + 1).astype(int)
     for future in [pool.submit(work, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]:
         future.result()

@@ -14,8 +14,10 @@ chunk size or the process that runs it (random streams are keyed by block of pat
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from levier._version import __version__
-from levier.engine.paths import Draws, PathBlock, Plan, Twist, block_draws, plan_work, simulate_paths
+from levier.engine.paths import Draws, PathBlock, Plan, Twist, block_draws, plan_work, simulate_paths, thread_pool
 from levier.engine.resources import check, default_chunk_size
 from levier.engine.result import SimulationResult
 from levier.model.portfolio import Portfolio, build_portfolio
@@ -266,18 +268,58 @@ class PreparedRun:
             yield from map_ranges(self.client, tuned(task), [self.terms, self.plan], n, self.chunk,
                                   (root, self.chunk, *args), progress)
             return
-        step = self.chunk * max(1, -(-BLOCK_PATHS // self.chunk))
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            yield start, stop, task(self.terms, self.plan, start, stop, root, self.chunk, *args)
-            if progress is not None:
-                progress(stop, n)
+        step = self._step()
+        edges = [(start, min(start + step, n)) for start in range(0, n, step)]
+        workers = self.workers(n)
+        if workers == 1:
+            for start, stop in edges:
+                yield start, stop, task(self.terms, self.plan, start, stop, root, self.chunk, *args)
+                if progress is not None:
+                    progress(stop, n)
+            return
+        # ranges side by side on the run's threads (numpy's generators and the kernel release the
+        # GIL), a few at a time so that memory stays a few chunks, handed back in path order
+        pool = thread_pool(workers, "levier-range")
+        pending: deque = deque()
+        todo = iter(edges)
+        try:
+            for start, stop in itertools.islice(todo, workers + 1):
+                pending.append((start, stop, pool.submit(task, self.terms, self.plan, start, stop, root, self.chunk,
+                                                         *args)))
+            while pending:
+                start, stop, future = pending.popleft()
+                result = future.result()
+                for a, b in itertools.islice(todo, 1):
+                    pending.append((a, b, pool.submit(task, self.terms, self.plan, a, b, root, self.chunk, *args)))
+                yield start, stop, result
+                if progress is not None:
+                    progress(stop, n)
+        finally:  # stopped early (an error, an interrupt): what has not started will not
+            for _, _, future in pending:
+                future.cancel()
+
+    def _step(self) -> int:
+        """Paths of a local range: whole blocks of chunks (so that a block's draws are made once)."""
+        return self.chunk * max(1, -(-BLOCK_PATHS // self.chunk))
+
+    def workers(self, paths: int | None = None) -> int:
+        """How many of ``paths`` paths' ranges run side by side locally: the run's threads when
+        they have two ranges or more, else 1 (the kernel's threads then share the one range)."""
+        n = self.paths if paths is None else int(paths)
+        if self.client is not None or self.threads <= 1:
+            return 1
+        return min(self.threads, -(-n // self._step())) if n > self._step() else 1
+
+    def kernel_threads(self, paths: int | None = None) -> int:
+        """The kernel's threads within each range: all the run's threads when its ranges run one
+        after the other, 1 when they run side by side (:meth:`workers`)."""
+        return self.threads if self.workers(paths) == 1 else 1
 
     def simulate(self, progress: Callable[[int, int], None] | None = None) -> SimulationResult:
         """Run every path and gather the :class:`SimulationResult`."""
         started = time.perf_counter()
         collector = Collector(self.paths, self.terms, self.keep)
-        args = (self.sampler, None, None, None, False, self.threads)
+        args = (self.sampler, None, None, None, False, self.kernel_threads())
         for start, stop, block in self.ranges(simulate_range, args, progress=progress):
             collector.add(start, stop, block)
         return collector.result(self.scenario, self.portfolio, self.meta(time.perf_counter() - started))
