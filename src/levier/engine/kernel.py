@@ -104,15 +104,13 @@ def _normal_ppf_lower(u):
 @jit(inline=True)
 def _search(cdf, y, c, j_max, u):
     """The number of offsets ``j <= j_max`` with ``cdf[y, c, j] <= u`` (non-decreasing in ``j``;
-    ``cdf[y, c, j_max] > u`` for a defaulter): its default year is ``y + j``."""
-    lo, hi = 0, j_max
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if cdf[y, c, mid] <= u:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    ``cdf[y, c, j_max] > u`` for a defaulter): its default year is ``y + j``. Counted without a
+    branch (a horizon is a few dozen years at most): a binary search's branches are a coin toss
+    for the processor, and it paid for every wrong guess."""
+    count = 0
+    for j in range(j_max + 1):
+        count += cdf[y, c, j] <= u
+    return count
 
 
 @jit(inline=True)
@@ -154,11 +152,11 @@ def _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, corre
 
 
 @jit
-def _rescheduled(fund_out, i, t, cure_year, left, instalments):
-    """Share of loan ``i`` owed at the start of year ``t`` once restructured at the end of
+def _rescheduled(fund_out, b, t, cure_year, left, instalments):
+    """Share of a loan of bucket ``b`` owed at the start of year ``t`` once restructured at the end of
     ``cure_year``: ``left`` repaid in ``instalments`` equal parts from ``cure_year + 1``."""
     if t <= cure_year:
-        return fund_out[i, t]
+        return fund_out[b, t]
     if instalments <= 0:
         return 0.0
     return left * min(max(1.0 - (t - (cure_year + 1)) / instalments, 0.0), 1.0)
@@ -190,7 +188,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
               first, dclass, cell_of, sector, territory, check_year, eligible, acc_with, acc_without,
               acc_unguaranteed, acc_without_unguaranteed, guaranteed,
               loan, bank_loan, investment, jobs, subsidy, cost, net_share, real_mean, real_sigma, rec_mean, rec_spread,
-              fund_out, bank_out, ramp, rec_table,
+              fund_out, bank_out, rec_table,
               pipe_range, book_range, cell_range, bucket_range,
               cell_bucket, cell_sector, cell_ter, report_b, unit, ramp_b, book_acc,
               enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
@@ -375,7 +373,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
                         tau = y + j
                         upper = cdf[y, cl, j]
                         lower = cdf[y, cl, j - 1] if j > 0 else 0.0
-                        share = fund_out[i, tau]
+                        share = fund_out[b, tau]
                         if watching:
                             # detected lead years ahead if the loan was then in the book (a file on
                             # watch whatever the lead); one uniform decides detection and cure
@@ -393,7 +391,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
                             # ordinary hazard again, with a fresh uniform: F_tau + (1 - F_tau) u2
                             n_cured += 1.0
                             cure_year = tau
-                            left = fund_out[i, tau + 1]
+                            left = fund_out[b, tau + 1]
                             instalments = max(maturity_end[i] - (tau + 1), 0) + extension
                             u = upper + (1.0 - upper) * u_redefault[p, i]
                             first_cure = tau
@@ -403,24 +401,24 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
                                 tau = y + j
                                 upper = cdf[y, cl, j]
                                 lower = cdf[y, cl, j - 1]
-                                share = _rescheduled(fund_out, i, tau, cure_year, left, instalments)
-                            lost = realised * (ramp[i, T] - takeover * ramp[i, first_cure])
+                                share = _rescheduled(fund_out, b, tau, cure_year, left, instalments)
+                            lost = realised * (ramp_b[b, T] - takeover * ramp_b[b, first_cure])
                             if tau <= T:
-                                lost = realised * takeover * (ramp[i, tau] - ramp[i, first_cure])
+                                lost = realised * takeover * (ramp_b[b, tau] - ramp_b[b, first_cure])
                             jobs_saved += lost
                             for tt in range(first_cure + 1, min(tau, T) + 1):
-                                new_t = _rescheduled(fund_out, i, tt, cure_year, left, instalments)
-                                old_t = fund_out[i, tt]
+                                new_t = _rescheduled(fund_out, b, tt, cure_year, left, instalments)
+                                old_t = fund_out[b, tt]
                                 if tt < tau:
-                                    new_n = _rescheduled(fund_out, i, tt + 1, cure_year, left, instalments)
-                                    old_n = fund_out[i, tt + 1]
+                                    new_n = _rescheduled(fund_out, b, tt + 1, cure_year, left, instalments)
+                                    old_n = fund_out[b, tt + 1]
                                     year[Y_INT, tt - 1] += fund_rate[i] * loan[i] * (new_t - old_t)
                                     year[Y_PRIN, tt - 1] += loan[i] * ((new_t - new_n) - (old_t - old_n))
                                     year[Y_FEND, tt - 1] += loan[i] * (new_n - old_n)
                                 year[Y_FILES, tt - 1] += (1.0 if new_t > 0 else 0.0) - (1.0 if old_t > 0 else 0.0)
                     if tau <= T:
                         fs = loan[i] * share
-                        bs = bank_loan[i] * bank_out[i, tau]
+                        bs = bank_loan[i] * bank_out[b, tau]
                         rate = rec_mean[i]
                         if rec_spread[i]:
                             ur = (u - lower) / (upper - lower)
@@ -445,7 +443,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
                             year[Y_GLOSS, tau - 1] += g_loss
                         acc[c, A_BLOSS] += bank_loss
                         acc[c, A_NDEF] += 1.0
-                        kept = realised * (takeover * ramp[i, tau])
+                        kept = realised * (takeover * ramp_b[b, tau])
                         acc[c, A_KEPT] += kept
                         if additional:
                             acc[c, A_KEPT_ADD] += kept
@@ -472,20 +470,20 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
                     # on the fund's, at the start of each year the firm lives (as interest)
                     if cover and g_fee > 0.0:
                         for tt in range(y, min(tau, T + 1)):
-                            fee = g_fee * g_share * bank_loan[i] * bank_out[i, tt]
+                            fee = g_fee * g_share * bank_loan[i] * bank_out[b, tt]
                             acc[c, A_GFEE] += fee
                             year[Y_GFEE, tt - 1] += fee
                     if variable_rate > 0.0:
                         performance = min(max(r - 1.0, 0.0) / (variable_cap - 1.0), 1.0)
                         for tt in range(y, min(tau, T + 1)):
-                            owed = _rescheduled(fund_out, i, tt, cure_year, left, instalments) if cured else fund_out[i, tt]
+                            owed = _rescheduled(fund_out, b, tt, cure_year, left, instalments) if cured else fund_out[b, tt]
                             extra = variable_rate * performance * loan[i] * owed
                             acc[c, A_VAR] += extra
                             year[Y_VAR, tt - 1] += extra
                     # conditional subsidies clawed back at the check year from surviving firms
                     check = check_year[i]
                     if subsidy[i] > 0 and 1 <= check <= T and tau > check:
-                        achieved = r * ramp[i, check]
+                        achieved = r * ramp_b[b, check]
                         if clawback_full:
                             short = 1.0 if achieved < 1.0 else 0.0
                         else:

@@ -186,7 +186,8 @@ def plan_work(terms: Terms) -> Plan:
         c64(terms.jobs, dtype=float), c64(terms.subsidy, dtype=float), c64(cost, dtype=float),
         c64(terms.net_share, dtype=float), c64(terms.realisation_mean, dtype=float),
         c64(terms.realisation_sigma, dtype=float), c64(terms.recovery_mean, dtype=float), c64(terms.recovery_a > 0),
-        c64(terms.fund_out), c64(terms.bank_out), c64(terms.ramp), c64(terms.recovery_table),
+        # a loan's schedules are its bucket's (a bucket's loans share them): a small table, read by bucket
+        c64(terms.fund_out[bucket_rep]), c64(terms.bank_out[bucket_rep]), c64(terms.recovery_table),
         pipe_range, book_range, cell_range, bucket_range,
         cell_bucket, cell_sector, cell_ter, c64(report[bucket_rep]), unit, ramp_b, book_acc,
         enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
