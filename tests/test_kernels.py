@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from levier.engine.kernel import CDF_STEP, CDF_XMAX, _search, normal_cdf
+import numba
+
+from levier.engine.kernel import CDF_STEP, CDF_XMAX, _search, normal_cdf, normal_cdf_into
 from levier.model.terms import RECOVERY_GRID, beta_quantile_table
 from levier.engine.kernels import recovery_rate
 from levier.streams import normals_f32, uniform_bits
@@ -86,6 +88,25 @@ def test_tabulated_normal_cdf_is_within_its_error_bound():
     assert np.max(np.abs(ours - exact)[exact > 0] / exact[exact > 0]) < 1e-11
     assert np.all(np.diff(ours[:300_007]) >= 0)  # monotone, as a CDF
     assert np.isnan(normal_cdf(np.nan))
+
+
+@numba.njit
+def _cdf_into(x):
+    out = np.empty_like(x)
+    normal_cdf_into(x, out)
+    return out
+
+
+def test_vector_normal_cdf_gives_the_scalar_numbers():
+    # the kernel's per-class pass (two loops the compiler vectorises) against the scalar one, bit
+    # for bit: inside the table, at and beyond its edges, and at infinities and NaN
+    edge = CDF_XMAX
+    x = np.concatenate([np.random.default_rng(2).standard_normal(50_000) * 3.0, np.arange(-edge, edge, CDF_STEP),
+                        [-np.inf, np.inf, np.nan, -edge, edge, np.nextafter(edge, 0.0), np.nextafter(-edge, 0.0),
+                         np.nextafter(-edge, -np.inf), np.nextafter(edge, np.inf), -50.0, 50.0, 0.0, -0.0]])
+    ours = _cdf_into(x)
+    scalar = np.array([normal_cdf(v) for v in x])
+    assert np.array_equal(ours.view(np.int64), scalar.view(np.int64))
 
 
 def test_float32_normals_and_uniform_bits():

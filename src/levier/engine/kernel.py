@@ -48,25 +48,47 @@ _CDF_TABLE = np.ascontiguousarray(
 )
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
-@jit(inline=True)  # called per class and year: no call in the hot loop
+@jit(inline=True)
+def _tabulated(k, t):
+    """The quintic Hermite interpolant of Phi in cell ``k`` of the table, at ``t`` in [0, 1]."""
+    t2 = t * t
+    t3 = t2 * t
+    t4 = t3 * t
+    t5 = t4 * t
+    h3 = 10.0 * t3 - 15.0 * t4 + 6.0 * t5  # the basis of the value at the right node (1 - that of the left)
+    v0 = _CDF_TABLE[k, 0]
+    return (v0 + h3 * (_CDF_TABLE[k + 1, 0] - v0)
+            + (t - 6.0 * t3 + 8.0 * t4 - 3.0 * t5) * _CDF_TABLE[k, 1]
+            + 0.5 * (t2 - 3.0 * t3 + 3.0 * t4 - t5) * _CDF_TABLE[k, 2]
+            + (-4.0 * t3 + 7.0 * t4 - 3.0 * t5) * _CDF_TABLE[k + 1, 1]
+            + 0.5 * (t3 - 2.0 * t4 + t5) * _CDF_TABLE[k + 1, 2])
+
+
+@jit(inline=True)
 def normal_cdf(x):
     """``Phi(x)``: tabulated on [-CDF_XMAX, CDF_XMAX] (error below 1e-16), by ``erfc`` outside."""
     if -CDF_XMAX <= x < CDF_XMAX:
         s = (x + CDF_XMAX) * (1.0 / CDF_STEP)
         k = int(s)
-        t = s - k
-        t2 = t * t
-        t3 = t2 * t
-        t4 = t3 * t
-        t5 = t4 * t
-        h3 = 10.0 * t3 - 15.0 * t4 + 6.0 * t5  # the basis of the value at the right node (1 - that of the left)
-        v0 = _CDF_TABLE[k, 0]
-        return (v0 + h3 * (_CDF_TABLE[k + 1, 0] - v0)
-                + (t - 6.0 * t3 + 8.0 * t4 - 3.0 * t5) * _CDF_TABLE[k, 1]
-                + 0.5 * (t2 - 3.0 * t3 + 3.0 * t4 - t5) * _CDF_TABLE[k, 2]
-                + (-4.0 * t3 + 7.0 * t4 - 3.0 * t5) * _CDF_TABLE[k + 1, 1]
-                + 0.5 * (t3 - 2.0 * t4 + t5) * _CDF_TABLE[k + 1, 2])
+        return _tabulated(k, s - k)
     return 0.5 * math.erfc(-x * _SQRT1_2)
+
+
+@jit  # not inlined: compiled on its own, its loops are vectorised (in the caller they were not)
+def normal_cdf_into(x, out):
+    """``out[k] = normal_cdf(x[k])`` for 1-d arrays, the same numbers, in two passes the compiler
+    turns into vector instructions: the table everywhere (the cell clamped into the table), then
+    ``erfc`` where ``|x| >= CDF_XMAX``; per class and year this is what most of a path costs."""
+    last = _CDF_TABLE.shape[0] - 2
+    for k in range(x.shape[0]):
+        v = x[k] if x[k] > -CDF_XMAX else -CDF_XMAX  # NaN too: a cell in the table, then erfc's NaN
+        v = v if v < CDF_XMAX else CDF_XMAX
+        s = (v + CDF_XMAX) * (1.0 / CDF_STEP)
+        cell = min(int(s), last)
+        out[k] = _tabulated(cell, s - cell)
+    for k in range(x.shape[0]):
+        if not (-CDF_XMAX <= x[k] < CDF_XMAX):
+            out[k] = 0.5 * math.erfc(-x[k] * _SQRT1_2)
 
 
 @jit
@@ -126,10 +148,11 @@ def _within_limit(a0, a1, ok, group, cost, used, running, limit):
 
 @jit(inline=True)
 def _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
-                    class_surv, z, surv):
+                    class_surv, z, surv, minus_x):
     """Path ``p``'s factors ``z`` (T, F), AR(1) over years, and each class's probability of
     surviving each year given them, ``surv`` (C, T): ``1 - Phi((c_k / sqrt(W_t) - beta . Z_t) / s)``
-    with the class's coefficients (the t copula's ``W_t`` is 1 under the Gaussian one)."""
+    with the class's coefficients (the t copula's ``W_t`` is 1 under the Gaussian one);
+    ``minus_x`` (C T) is scratch."""
     T, F = z.shape
     for f in range(F):
         z[0, f] = shocks[p, 0, f]
@@ -139,16 +162,19 @@ def _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, corre
                 z[t, f] = ar_a[f] * z[t - 1, f] + ar_scale[f] * shocks[p, t, f]
             else:
                 z[t, f] = shocks[p, t, f]
+    if not correlated:
+        for c in range(surv.shape[0]):
+            for t in range(T):
+                surv[c, t] = class_surv[c]
+        return
     for c in range(surv.shape[0]):
         for t in range(T):
-            if correlated:
-                x = z[t, class_factor[c, 0]] * class_coef[c, 1]
-                x += z[t, class_factor[c, 1]] * class_coef[c, 2]
-                x += z[t, 0] * class_coef[c, 0]
-                x += class_coef[c, 3] * inv_sqrt_w[p, t]  # t copula: the threshold over sqrt(W_t)
-                surv[c, t] = normal_cdf(-x)  # 1 - Phi(x), accurate when small
-            else:
-                surv[c, t] = class_surv[c]
+            x = z[t, class_factor[c, 0]] * class_coef[c, 1]
+            x += z[t, class_factor[c, 1]] * class_coef[c, 2]
+            x += z[t, 0] * class_coef[c, 0]
+            x += class_coef[c, 3] * inv_sqrt_w[p, t]  # t copula: the threshold over sqrt(W_t)
+            minus_x[c * T + t] = -x
+    normal_cdf_into(minus_x, surv.reshape(surv.size))  # 1 - Phi(x), accurate when small
 
 
 @jit
@@ -225,6 +251,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
     z = np.empty((T, F))
     cdf = np.empty((T + 1, C, T))  # [first year, class, offset]: cumulative PD by year first + offset
     surv = np.empty((C, T))
+    minus_x = np.empty(C * T)
     acc = np.empty((n_cells, N_ACC))
     year = np.empty((N_YEAR, T))
     by_tau = np.empty((n_buckets, T + 1, 4))  # [bucket, default year - 1 (T: none), loan/bank/file/jobs]
@@ -245,7 +272,7 @@ def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_
     for p in range(lo, hi):
         # -- factors and the classes' cumulative default probabilities -------------------------
         _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
-                        class_surv, z, surv)
+                        class_surv, z, surv, minus_x)
         for y in range(1, T + 1):
             if has_year[y]:
                 for c in range(C):
@@ -657,10 +684,11 @@ def horizon_pd(lo, hi, shocks, inv_sqrt_w, scalars, ar_a, ar_scale, first, dclas
     correlated, autoregressive = scalars[9] > 0, scalars[10] > 0
     z = np.empty((T, F))
     surv = np.empty((C, T))
+    minus_x = np.empty(C * T)
     cum = np.empty((T + 1, C))
     for p in range(lo, hi):
         _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
-                        class_surv, z, surv)
+                        class_surv, z, surv, minus_x)
         for c in range(C):
             q = 1.0
             for y in range(T, 0, -1):  # survival from year y to the horizon, for every y
