@@ -32,11 +32,19 @@ __all__ = [
     "pipeline_generator",
     "rating_generator",
     "uniform_bits",
+    "whole_blocks",
 ]
 
 #: Paths per random-number block. Part of what defines the results: changing it changes every
 #: number, so it is recorded in each result's ``meta``.
 BLOCK_PATHS = 128
+
+
+
+def whole_blocks(paths: int) -> int:
+    """``paths`` rounded up to whole blocks: a range of paths cut there draws each block once."""
+    return BLOCK_PATHS * max(1, -(-int(paths) // BLOCK_PATHS))
+
 
 # First element of the spawn key: which family of streams.
 _PATHS = 0

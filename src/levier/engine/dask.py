@@ -1,6 +1,6 @@
 """Running the simulation on a Dask cluster: the same result, byte for byte, on any number of workers.
 
-The paths are cut into ranges of whole chunks; each range is one task, the pure function
+The paths are cut into ranges of whole blocks of paths; each range is one task, the pure function
 :func:`levier.engine.run.simulate_range` of the scattered scenario arrays, the seed and its range
 (handed to :func:`map_ranges` by the run layer), returning only its paths' reductions (never a paths × projects array). Results are put back in
 path order whatever the order in which tasks finish, so a cluster run equals a local run. A task
@@ -19,6 +19,7 @@ import numpy as np
 
 from levier._version import __version__
 from levier.errors import InputError, LevierWarning, install_hint
+from levier.streams import whole_blocks
 
 __all__ = ["WorkerLostWarning", "connect", "map_ranges", "tuned"]
 
@@ -122,7 +123,7 @@ def map_ranges(client, task, shared: list, n_paths: int, chunk: int, args: tuple
     if versions and versions != {here}:
         raise InputError("dask", [f"the workers run {' / '.join(sorted(versions))}, this client {here}: results "
                                   "could differ; install the same versions everywhere"])
-    per_task = chunk * max(1, -(-n_paths // (chunk * MAX_TASKS)))
+    per_task = whole_blocks(chunk * max(1, -(-n_paths // (chunk * MAX_TASKS))))  # each block drawn by one task
     ranges = [(a, min(a + per_task, n_paths)) for a in range(0, n_paths, per_task)]
     workers_before = set(client.scheduler_info()["workers"])
     scattered = client.scatter(list(shared), broadcast=True, hash=False)  # fresh keys: no race with a release

@@ -33,7 +33,7 @@ from levier.model.scenario import Scenario
 from levier.model.terms import Terms, project_terms
 from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
 from levier.progress import Progress, as_progress
-from levier.streams import BLOCK_PATHS, SAMPLERS, SobolFactors, coerce_seed, entropy_of
+from levier.streams import BLOCK_PATHS, SAMPLERS, SobolFactors, coerce_seed, entropy_of, whole_blocks
 
 __all__ = ["KEEP", "Collector", "PreparedRun", "iterate_chunks", "prepare", "seed_root", "simulate",
            "simulate_range"]
@@ -299,8 +299,9 @@ class PreparedRun:
                 future.cancel()
 
     def _step(self) -> int:
-        """Paths of a local range: whole blocks of chunks (so that a block's draws are made once)."""
-        return self.chunk * max(1, -(-BLOCK_PATHS // self.chunk))
+        """Paths of a local range: at least a chunk, in whole blocks (each block's draws made once:
+        ranges of whole chunks that straddled blocks drew such a block twice)."""
+        return whole_blocks(self.chunk)
 
     def workers(self, paths: int | None = None) -> int:
         """How many of ``paths`` paths' ranges run side by side locally: the run's threads when
