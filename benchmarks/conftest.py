@@ -9,6 +9,7 @@ import pytest
 #: Paths of the north-star runs (the issue's full size is 10 000: set LEVIER_BENCH_PATHS=10000).
 PATHS = int(os.environ.get("LEVIER_BENCH_PATHS", "512"))
 RESULTS: dict[str, float] = {}  # name -> loan-path-years (or draws) per second
+PAIRED: dict[str, tuple[float, float, float]] = {}  # levier's ratio to the reference, round by round: median, min, max
 MEMORY: dict[str, float] = {}  # name -> peak resident memory, MB
 QMC: dict[str, tuple[float, float, float]] = {}
 DASK: dict[str, float] = {}  # seconds (and the speed-up)
@@ -55,6 +56,8 @@ def pytest_terminal_summary(terminalreporter):
     write(f"north star: 10 000 loans x 10 years, {PATHS:,} paths (LEVIER_BENCH_PATHS)")
     for name, rate in RESULTS.items():
         write(f"  {name:<44} {rate / 1e6:10.1f} M per second")
+    for name, (median, low, high) in PAIRED.items():
+        write(f"  {name + ' / reference, round by round':<44} {median:10.2f} x   (lowest {low:.2f}, highest {high:.2f})")
     ref = RESULTS.get("reference (loan-path-years)")
     floor = RESULTS.get("four streams alone (loan-path-years)")
     for name, rate in RESULTS.items():

@@ -460,7 +460,7 @@ def simulate(
     Notes
     -----
     Working memory is O(chunk_size · m) for m projects, whatever the number of paths; the kept
-    per-path outputs take ``8 · 33 + 4 · 13 · T`` bytes a path, plus ``8 · (S + K)`` (compact) or
+    per-path outputs take ``8 · 37 + 4 · 13 · T`` bytes a path, plus ``8 · (S + K)`` (compact) or
     ``48 · (S + K)`` (all) for S sectors and K territories. Nothing of size paths × projects is
     ever held.
     Random streams are keyed by (seed, block of 128 paths, purpose); see :mod:`levier.streams`.
