@@ -153,3 +153,27 @@ def test_misuse_says_what_was_expected(results):
         results["compare"].paired("fund_loss", "nope")
     with pytest.raises(ValueError, match="unknown metric 'jobz'"):
         lab.statistic(result, "jobz.mean")
+
+
+def _range_task(terms, plan, start, stop, root, chunk, fail_at, seen):
+    """A unit of work that records its range and fails on the one that starts at ``fail_at``."""
+    seen.append((start, stop))
+    if start == fail_at:
+        raise ValueError(f"range {start}..{stop} failed")
+    return stop - start
+
+
+def test_ranges_side_by_side_come_back_in_order_and_stop_at_an_error(scenario):
+    run = prepare(scenario, paths=1000, seed=1, chunk_size=64, threads=3)
+    assert run.workers() == 3 and run.kernel_threads() == 1
+    seen: list = []
+    got = list(run.ranges(_range_task, (-1, seen)))
+    assert [(a, b) for a, b, _ in got] == [(a, min(a + 128, 1000)) for a in range(0, 1000, 128)]  # whole blocks
+    assert [r for _, _, r in got] == [b - a for a, b, _ in got]
+    seen.clear()
+    with pytest.raises(ValueError, match="range 256..384 failed"):
+        for _ in run.ranges(_range_task, (256, seen)):
+            pass
+    assert len(seen) <= 3 + 1 + 2  # the ranges in flight, not the whole run
+    one = prepare(scenario, paths=100, seed=1, threads=3)  # a single range: the kernel's threads share it
+    assert (one.workers(), one.kernel_threads()) == (1, 3)
