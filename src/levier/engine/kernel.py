@@ -5,7 +5,7 @@ the run (once per run); :func:`run_paths` then does every path's work in one com
 
 1. the factors (AR(1)) and, per default class, the conditional PD of each year and the
    cumulative default probability ``F`` from each cohort's first year (tabulated normal CDF,
-   :func:`normal_cdf`);
+   :func:`normal_cdf_into`, one vectorised pass over the path's classes and years);
 2. year by year, the fund's decisions on the year's pipeline (first come, first served under
    the capital and the sector / territory limits), the loan book's entries;
 3. per financed loan: realised jobs, additionality, the default test ``u < F_T`` against its
@@ -13,9 +13,9 @@ the run (once per run); :func:`run_paths` then does every path's work in one com
    residual uniform ``(u - F_{tau-1}) / (F_tau - F_{tau-1})``, the waterfall, lost jobs, and the
    clawback at the check year;
 4. the loans' yearly flows as the unit schedules of their *bucket* (loans sharing first year and
-   schedules) weighted by the path's sums of the bucket's loans still alive, these sums kept by
-   default year; the year's flows are complete at its end, so the fund can recycle what came
-   back. Per-group sums are kept by *cell* (a bucket's loans of one sector and territory).
+   schedules, read from the bucket's table) weighted by the sums of its loans still alive, these
+   sums kept by default year; the year's flows are complete at its end, so the fund can recycle
+   what came back. Per-group sums are kept by *cell* (a bucket's loans of one sector and territory).
 
 Every sum of a path is taken in a fixed order that does not depend on the other paths: results
 are the same to the last bit for any chunk size and any number of threads.

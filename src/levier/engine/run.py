@@ -445,9 +445,11 @@ def simulate(
         Refuse up front a run whose estimated memory or time is beyond reason
         (:func:`levier.engine.resources.check`, a :class:`~levier.engine.resources.ResourceError`).
     threads : int, optional
-        Threads sharing each chunk's paths in the compiled kernel (default: the cores this
-        process may use; 1 inside a Dask worker and for a run on a cluster, whose parallelism is
-        the cluster's). The results are the same, byte for byte, for any number.
+        Threads running the run's ranges (whole blocks of paths: their draws and their kernel)
+        side by side, or sharing the paths of a run of one range in the compiled kernel
+        (default: the cores this process may use; 1 inside a Dask worker and for a run on a
+        cluster, whose parallelism is the cluster's). The results are the same, byte for byte,
+        for any number. Working memory grows with them: a few blocks' draws each.
     stress : str, optional
         The name of one of the scenario's ``[[stresses]]``: its factor values are imposed, the
         rest stays random, on the same random numbers as the baseline (so the two compare path
