@@ -165,6 +165,11 @@ def test_a_run_beyond_reason_is_refused_up_front_with_the_estimate(capsys):
         check(scenario, 30_000_000, available=1e15)
     small = estimate(scenario, 20_000)
     assert small.seconds < 60 and small.memory_bytes < 2e9
+    # ranges side by side each hold a block's draws and a chunk's arrays: threads + 1 in flight
+    many = estimate(scenario, 20_000, threads=4)
+    for part in ("random draws of a block", "working arrays"):
+        assert many.parts[part] == pytest.approx(5 * small.parts[part])
+    assert estimate(scenario, 100, threads=4).parts["working arrays"] == estimate(scenario, 100).parts["working arrays"]
     started = time.perf_counter()
     assert main(["run", str(SHIPPED), "--paths", "100000000"]) == 2
     err = capsys.readouterr().err

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from levier.names import PATH_COLUMNS, YEAR_COLUMNS
 from levier.errors import InputError, Problem
-from levier.streams import BLOCK_PATHS
+from levier.streams import BLOCK_PATHS, whole_blocks
 from levier.model.scenario import Scenario
 
 __all__ = ["CHUNK_ELEMENTS", "Estimate", "ResourceError", "available_memory", "check", "default_chunk_size", "estimate"]
@@ -96,8 +96,10 @@ def _book_rows(scenario: Scenario) -> int:
     return count
 
 
-def estimate(scenario: Scenario, paths: int, chunk_size: int | None = None, keep: str = "all") -> Estimate:
-    """Memory and time a run of ``paths`` paths should need (an upper estimate)."""
+def estimate(scenario: Scenario, paths: int, chunk_size: int | None = None, keep: str = "all",
+             threads: int = 1) -> Estimate:
+    """Memory and time a run of ``paths`` paths should need (an upper estimate); with ``threads``,
+    a block's draws and a chunk's arrays are held by each range in flight (``threads + 1``)."""
 
     pipeline = scenario.pipeline
     m = _book_rows(scenario) + (pipeline.projects_per_year * pipeline.years if pipeline else 0)
@@ -106,10 +108,12 @@ def estimate(scenario: Scenario, paths: int, chunk_size: int | None = None, keep
     groups = len(scenario.sectors) + len(scenario.territories)
     chunk = chunk_size or max(1, CHUNK_ELEMENTS // m)
     chunk = min(chunk, paths)
+    ranges = -(-paths // whole_blocks(chunk))
+    in_flight = 1 if threads <= 1 or ranges <= 1 else min(threads, ranges) + 1
     parts = {
         "project tables": m * (8.0 * 3 * (horizon + 2) * 3 + 8.0 * 40),
-        "random draws of a block": float(BLOCK_PATHS) * m * (4 + 8 + 4) + chunk * m * 16.0,
-        "working arrays": 14.0 * 8 * chunk * m,
+        "random draws of a block": in_flight * (float(BLOCK_PATHS) * m * (4 + 8 + 4) + chunk * m * 16.0),
+        "working arrays": in_flight * 14.0 * 8 * chunk * m,
         "per-path outputs": paths * (8.0 * len(PATH_COLUMNS) + 4.0 * len(YEAR_COLUMNS) * horizon
                                      + (48.0 if keep == "all" else 8.0) * groups) * 2,
     }
@@ -131,7 +135,7 @@ def available_memory() -> float | None:
 
 
 def check(scenario: Scenario, paths: int, chunk_size: int | None = None, keep: str = "all",
-          available: float | None = None) -> Estimate:
+          available: float | None = None, threads: int = 1) -> Estimate:
     """Refuse a run beyond reason, saying what it would need and how to proceed.
 
     Raises
@@ -140,7 +144,7 @@ def check(scenario: Scenario, paths: int, chunk_size: int | None = None, keep: s
         If the estimated memory exceeds 80 % of ``available`` (default: what the machine has
         available now) or the estimated time exceeds a day.
     """
-    est = estimate(scenario, paths, chunk_size, keep)
+    est = estimate(scenario, paths, chunk_size, keep, threads)
     available = available_memory() if available is None else available
     problems = []
     advice = ("fewer paths (--paths), --keep compact, a smaller --chunk-size, or a Dask cluster (--dask); "
@@ -148,7 +152,8 @@ def check(scenario: Scenario, paths: int, chunk_size: int | None = None, keep: s
     if available is not None and est.memory_bytes > MEMORY_SHARE * available:
         if est.parts["per-path outputs"] < 0.5 * est.memory_bytes:  # the projects, not the paths, are too many
             advice = (f"fewer projects ({est.projects:,} now: pipeline.projects_per_year, pipeline.years, the loan "
-                      "book) or a machine with more memory; --no-resource-check runs it anyway")
+                      f"book){', fewer --threads' if threads > 1 else ''} or a machine with more memory; "
+                      "--no-resource-check runs it anyway")
         problems.append(Problem("", f"this run would need {est.describe()}, but {_size(available)} is available: "
                                     f"use {advice}"))
     elif est.seconds > MAX_SECONDS or not math.isfinite(est.seconds):

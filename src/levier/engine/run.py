@@ -377,17 +377,17 @@ def prepare(
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if chunk_size is not None and int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    if check_resources and client is None:
-        check(scenario, n_paths, chunk_size, keep)
-    root = seed_root(scenario, seed)
-    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
-    terms = project_terms(scenario, portfolio, stress)
-    chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
     if client is not None:
         threads = 1  # a Dask worker's parallelism is the cluster's
     threads = default_threads() if threads is None else int(threads)
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
+    if check_resources and client is None:
+        check(scenario, n_paths, chunk_size, keep, threads=threads)
+    root = seed_root(scenario, seed)
+    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
+    terms = project_terms(scenario, portfolio, stress)
+    chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
     return PreparedRun(scenario, portfolio, terms, plan_work(terms), root, n_paths, chunk, keep, sampler, client,
                        threads, stress)
 
