@@ -299,6 +299,25 @@ FRENCH: dict[str, str] = {
     "scenario SHA-256": "SHA-256 du scénario", "scenario file": "fichier du scénario", "factor sampler": "tirage des facteurs",
     "run time": "durée du calcul", "report generated": "rapport produit le",
     "{name} — levier report": "{name} — rapport levier",
+    # the section on stresses and the shape of a bad decade
+    "Stresses, and the shape of a bad decade": "Chocs, et la forme d’une mauvaise décennie",
+    ("How much the fund can lose depends on how a bad decade comes. The same paths under a Gaussian copula, "
+     "a Student t copula with 4 degrees of freedom (joint defaults in fat tails) and recoveries that fall "
+     "with the cycle (downturn loading 0.5 in every sector); differences are paired, on common random "
+     "numbers."): (
+        "Ce que le fonds peut perdre dépend de la façon dont vient une mauvaise décennie. Les mêmes trajectoires "
+        "sous une copule gaussienne, une copule de Student à 4 degrés de liberté (défaillances simultanées dans "
+        "des queues épaisses) et des récupérations qui baissent avec le cycle (sensibilité 0,5 dans chaque "
+        "filière) ; les écarts sont appariés, sur des nombres aléatoires communs."),
+    "The scenario’s named stresses, against the baseline on common random numbers:": (
+        "Les chocs nommés du scénario, face à la référence sur des nombres aléatoires communs :"),
+    "Gaussian copula": "copule gaussienne", "t copula, nu = 4": "copule de Student, ν = 4",
+    "downturn recovery, gamma = 0.5": "récupération en récession, γ = 0,5",
+    "fund's loss, 99 % ES (€)": "perte du fonds, ES 99 % (€)", "fund's loss, mean (€)": "perte du fonds, moyenne (€)",
+    "bank's loss, 99 % ES (€)": "perte de la banque, ES 99 % (€)", "defaults, mean": "défaillances, moyenne",
+    "additional jobs, mean": "emplois additionnels, moyenne",
+    "statistic": "statistique", "difference": "écart",
+    "difference 95 % low": "écart, borne basse 95 %", "difference 95 % high": "écart, borne haute 95 %",
 }
 
 

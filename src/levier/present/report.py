@@ -493,8 +493,8 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
 def _bad_decade(result: SimulationResult, lang: str = "en") -> str:
     """The section "Stresses, and the shape of a bad decade" when the scenario has ``[[stresses]]``: the fund's 99 % ES under a
     Gaussian copula, a t copula (nu = 4) and downturn recoveries, and each stress's paired
-    differences from the baseline — all on the result's own seed and number of paths (its text is
-    in English whatever ``lang``: its translations are still to be written)."""
+    differences from the baseline — all on the result's own seed and number of paths, in ``lang``
+    (the stresses' names and descriptions are the scenario's own words)."""
     s = result.scenario
     if not s.stresses:
         return ""
@@ -506,25 +506,35 @@ def _bad_decade(result: SimulationResult, lang: str = "en") -> str:
     labels = {"fund_loss.es_0.99": "fund's loss, 99 % ES (€)", "fund_loss.mean": "fund's loss, mean (€)",
               "bank_loss.es_0.99": "bank's loss, 99 % ES (€)", "n_defaults": "defaults, mean",
               "jobs_additional": "additional jobs, mean"}
+    models = {"gaussian copula": "Gaussian copula", "t copula, nu = 4": "t copula, nu = 4",
+              "downturn recovery, gamma = 0.5": "downturn recovery, gamma = 0.5"}
 
     def table(comparison) -> pd.DataFrame:
         frame = comparison.table[["value", "se", "difference", "low", "high"]].copy()
-        frame.index = [f"{variant}: {labels[spec]}" for spec, variant in frame.index]
-        frame.index.name = "statistic"
-        return frame.rename(columns={"se": "± MC se", "low": "difference 95 % low", "high": "difference 95 % high"})
+        frame.index = [f"{t(models[variant], lang) if variant in models else variant}: {t(labels[spec], lang)}"
+                       for spec, variant in frame.index]
+        frame.index.name = t("statistic", lang)
+        names = {"value": "value", "se": "± MC se", "difference": "difference", "low": "difference 95 % low",
+                 "high": "difference 95 % high"}
+        return frame.rename(columns={k: t(v, lang) for k, v in names.items()})
 
-    models = table(model_risk(s, paths=result.n_paths, seed=seed, statistics=specs))
+    compared = table(model_risk(s, paths=result.n_paths, seed=seed, statistics=specs))
     stresses = table(stress(s, paths=result.n_paths, seed=seed, statistics=specs + ["n_defaults", "jobs_additional"]))
     described = "".join(f"<li><b>{html.escape(x.name)}</b>: {html.escape(x.description)}</li>" for x in s.stresses)
     return "".join([
-        "<section><h2>Stresses, and the shape of a bad decade</h2>",
-        "<p>How much the fund can lose depends on how a bad decade comes. The same paths under a Gaussian copula, "
-        "a Student t copula with 4 degrees of freedom (joint defaults in fat tails) and recoveries that fall with the "
-        "cycle (downturn loading 0.5 in every sector); differences are paired, on common random numbers.</p>",
-        f"<div class='table'>{html_table(models, lang)}</div>",
-        f"<p>The scenario's named stresses, against the baseline on common random numbers:</p><ul>{described}</ul>",
+        f"<section><h2>{html.escape(t('Stresses, and the shape of a bad decade', lang))}</h2>",
+        f"<p>{html.escape(t(_BAD_DECADE_TEXT, lang))}</p>",
+        f"<div class='table'>{html_table(compared, lang)}</div>",
+        f"<p>{html.escape(t('The scenario’s named stresses, against the baseline on common random numbers:', lang))}</p>"
+        f"<ul>{described}</ul>",
         f"<div class='table'>{html_table(stresses, lang)}</div></section>",
     ])
+
+
+_BAD_DECADE_TEXT = ("How much the fund can lose depends on how a bad decade comes. The same paths under a Gaussian copula, "
+                    "a Student t copula with 4 degrees of freedom (joint defaults in fat tails) and recoveries that fall "
+                    "with the cycle (downturn loading 0.5 in every sector); differences are paired, on common random "
+                    "numbers.")
 
 
 def write_report(result: SimulationResult, path: str | Path, *, force: bool = False, lang: str | None = "en",
