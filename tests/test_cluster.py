@@ -52,6 +52,14 @@ def test_one_and_two_workers_give_the_local_bytes(scenario):
                 local_comparison = levier.compare(scenario, {"g": {"policy.loan_per_job": 12_000}}, paths=400, seed=2)
                 pd.testing.assert_frame_equal(comparison.table, local_comparison.table, check_exact=True)
                 _every_lab_function_gives_the_local_bytes(scenario, client)
+                # the fund's watch (its own streams) under a t copula: the cluster's bytes too
+                watched = make_scenario(fund={"capital": 900_000.0, "recycle": True},
+                                        defaults={"copula": "t", "degrees_of_freedom": 5.0},
+                                        vigilance={"detection_rate": 0.5, "cure_rate": 0.5, "false_alarm_rate": 0.05,
+                                                   "cost_per_case": 100.0, "extension_years": 2})
+                local_watched = levier.simulate(watched, paths=600, seed=5)
+                assert local_watched.paths["n_watched"].sum() > 0 and local_watched.paths["n_cured"].sum() > 0
+                _same(local_watched, levier.simulate(watched, paths=600, seed=5, chunk_size=100, client=client))
         finally:
             client.close()
             cluster.close()
