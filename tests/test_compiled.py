@@ -116,3 +116,18 @@ def test_threads_change_no_bit_and_are_recorded():
         assert side_by_side.paths.to_numpy().tobytes() == one.paths.to_numpy().tobytes()
         assert side_by_side.by_year().to_numpy().tobytes() == one.by_year().to_numpy().tobytes()
     assert levier.simulate(scenario, paths=3, seed=4).meta["threads"] == len(os.sched_getaffinity(0))
+
+
+def test_a_run_s_compiled_variant_gives_the_full_kernel_s_bytes(monkeypatch):
+    # each run compiles only the mechanisms it can use (the others' code is removed before numba
+    # types it): forced onto the kernel with every mechanism, a run gives the same bytes
+    from levier.engine import kernel
+
+    scenario = make_scenario(fund={"capital": 900_000.0, "recycle": True})
+    variant = levier.simulate(scenario, paths=300, seed=4, threads=1)
+    assert kernel.run_paths_for(False, *prepare(scenario, paths=2).plan.mechanisms) is not kernel.run_paths
+    monkeypatch.setattr(kernel, "run_paths_for", lambda *flags: kernel.run_paths)
+    full = levier.simulate(scenario, paths=300, seed=4, threads=1)
+    assert full.paths.to_numpy().tobytes() == variant.paths.to_numpy().tobytes()
+    assert full.by_year().to_numpy().tobytes() == variant.by_year().to_numpy().tobytes()
+    assert full.by_sector().to_numpy().tobytes() == variant.by_sector().to_numpy().tobytes()

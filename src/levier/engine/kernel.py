@@ -32,7 +32,8 @@ from levier.engine.plan import (  # noqa: F401  (accumulator indices, constants 
     A_ADD, A_ALIVE, A_ALIVE_ADD, A_ALIVE_NET, A_BANK, A_BLOSS, A_CHECK_ALIVE, A_CHECK_KEPT, A_FIN, A_FLOSS, A_INV, A_KEPT, A_KEPT_ADD, A_KEPT_NET, A_LOAN, A_NDEF, A_PLANNED, A_SUB, GROUP_ACC, N_ACC, Y_BEND, Y_BINT, Y_BREC, Y_CLAW, Y_DEF, Y_DISB, Y_FEND, Y_FILES, Y_FREC, Y_INT, Y_JOBS, Y_NEW, Y_PRIN,
     A_GFEE, A_GLOSS, A_VAR, N_YEAR, Y_GFEE, Y_GLOSS, Y_VAR, Y_VIG)
 
-__all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "horizon_pd", "normal_cdf", "run_paths", "twist_thetas"]
+__all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "horizon_pd", "normal_cdf", "normal_cdf_into", "run_paths",
+           "run_paths_for", "twist_thetas"]
 
 #: The tabulated normal CDF: quintic Hermite interpolation of Phi on a grid of step CDF_STEP over
 #: [-CDF_XMAX, CDF_XMAX], with the exact first and second derivatives (phi, -x phi) at the nodes.
@@ -206,434 +207,455 @@ def _binomial_quantile(u, n, q):
     return k
 
 
-@jit
-def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, twist_theta,
-              twist_loss, twisting,
-              out_paths, out_years, out_sec, out_ter, out_logw,
-              scalars, discount, ar_a, ar_scale,
-              first, dclass, cell_of, sector, territory, check_year, eligible, acc_with, acc_without,
-              acc_unguaranteed, acc_without_unguaranteed, guaranteed,
-              loan, bank_loan, investment, jobs, subsidy, cost, net_share, real_mean, real_sigma, rec_mean, rec_spread,
-              fund_out, bank_out, rec_table,
-              pipe_range, book_range, cell_range, bucket_range,
-              cell_bucket, cell_sector, cell_ter, report_b, unit, ramp_b, book_acc,
-              enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
-              detection, on_watch, maturity_end, fund_rate,
-              class_coef, class_factor, class_surv, class_load, rec_gamma):
-    """Paths ``lo .. hi - 1`` of the draws: writes row ``p`` of each ``out_*`` array.
+def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # noqa: N803 (constants to numba)
+    """:func:`run_paths` compiled for the mechanisms a run can use: a flag that is False removes
+    its code before numba types it (a branch on a constant), so a run without vigilance, a twist,
+    a guarantee, its envelope, variable interest or downturn recoveries compiles less and runs a
+    little less; a flag that is True keeps the run-time test. Every variant gives the same numbers
+    where it applies; each is cached on disk on its own."""
 
-    ``inv_sqrt_w`` (n, T) is ``1 / sqrt(W_t)`` of the t copula (ones under the Gaussian one);
-    ``class_load`` (C, 3) and ``rec_gamma`` (m,) tie a defaulter's recovery to its factor.
-    ``u_watch``, ``u_redefault`` (n, m) and ``u_alarm`` (n, T) are the vigilance's uniforms, read
-    only when the fund watches (``scalars[20]``; empty arrays otherwise).
+    @jit
+    def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, twist_theta,
+                  twist_loss, twisting,
+                  out_paths, out_years, out_sec, out_ter, out_logw,
+                  scalars, discount, ar_a, ar_scale,
+                  first, dclass, cell_of, sector, territory, check_year, eligible, acc_with, acc_without,
+                  acc_unguaranteed, acc_without_unguaranteed, guaranteed,
+                  loan, bank_loan, investment, jobs, subsidy, cost, net_share, real_mean, real_sigma, rec_mean, rec_spread,
+                  fund_out, bank_out, rec_table,
+                  pipe_range, book_range, cell_range, bucket_range,
+                  cell_bucket, cell_sector, cell_ter, report_b, unit, ramp_b, book_acc,
+                  enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
+                  detection, on_watch, maturity_end, fund_rate,
+                  class_coef, class_factor, class_surv, class_load, rec_gamma):
+        """Paths ``lo .. hi - 1`` of the draws: writes row ``p`` of each ``out_*`` array.
 
-    ``twist_theta`` (n,) holds each path's twist (used where ``twisting``), ``twist_loss`` (m,)
-    the loans' losses of the :class:`~levier.engine.paths.Twist`.
-    """
-    T = shocks.shape[1]
-    F = shocks.shape[2]
-    S = out_sec.shape[2]
-    K = out_ter.shape[2]
-    C = class_coef.shape[0]
-    n_cells = cell_bucket.shape[0]
-    n_buckets = report_b.shape[0]
-    capital, eps, operating_cost, takeover = scalars[0], scalars[1], scalars[2], scalars[3]
-    sector_limit, territory_limit, pre_value = scalars[4], scalars[5], scalars[6]
-    recycle, clawback_full, correlated, autoregressive = scalars[7] > 0, scalars[8] > 0, scalars[9] > 0, scalars[10] > 0
-    grid = rec_table.shape[1] - 1
-    g_share, g_cap, g_fee, envelope = scalars[11], scalars[12], scalars[13], scalars[14]
-    envelope_binds, guarantee = scalars[15] > 0, scalars[11] > 0
-    tolerance, collected, variable_rate, variable_cap = scalars[16], scalars[17], scalars[18], scalars[19]
-    n_groups = GROUP_ACC.shape[0]
-    watching, lead, false_alarm, cure_rate = scalars[20] > 0, int(scalars[21]), scalars[22], scalars[23]
-    case_cost, extension = scalars[24], int(scalars[25])
+        ``inv_sqrt_w`` (n, T) is ``1 / sqrt(W_t)`` of the t copula (ones under the Gaussian one);
+        ``class_load`` (C, 3) and ``rec_gamma`` (m,) tie a defaulter's recovery to its factor.
+        ``u_watch``, ``u_redefault`` (n, m) and ``u_alarm`` (n, T) are the vigilance's uniforms, read
+        only when the fund watches (``scalars[20]``; empty arrays otherwise).
 
-    z = np.empty((T, F))
-    cdf = np.empty((T + 1, C, T))  # [first year, class, offset]: cumulative PD by year first + offset
-    surv = np.empty((C, T))
-    minus_x = np.empty(C * T)
-    acc = np.empty((n_cells, N_ACC))
-    year = np.empty((N_YEAR, T))
-    by_tau = np.empty((n_buckets, T + 1, 4))  # [bucket, default year - 1 (T: none), loan/bank/file/jobs]
-    kept_from = np.empty(T)  # jobs kept by takeovers, from their default year on
-    sec_used = np.empty(S)
-    ter_used = np.empty(K)
-    run_s = np.empty(S)
-    run_k = np.empty(K)
-    max_pipe = 0
-    for t in range(1, T + 1):
-        max_pipe = max(max_pipe, pipe_range[t, 1] - pipe_range[t, 0])
-    ok = np.zeros(max_pipe, dtype=np.bool_)
-    covered = np.zeros(max_pipe, dtype=np.bool_)  # the guarantor's envelope covers the file
-    has_year = np.zeros(T + 1, dtype=np.bool_)
-    for t in range(1, T + 1):
-        has_year[t] = pipe_range[t, 1] > pipe_range[t, 0] or book_range[t, 1] > book_range[t, 0]
+        ``twist_theta`` (n,) holds each path's twist (used where ``twisting``), ``twist_loss`` (m,)
+        the loans' losses of the :class:`~levier.engine.paths.Twist`.
+        """
+        T = shocks.shape[1]
+        F = shocks.shape[2]
+        S = out_sec.shape[2]
+        K = out_ter.shape[2]
+        C = class_coef.shape[0]
+        n_cells = cell_bucket.shape[0]
+        n_buckets = report_b.shape[0]
+        capital, eps, operating_cost, takeover = scalars[0], scalars[1], scalars[2], scalars[3]
+        sector_limit, territory_limit, pre_value = scalars[4], scalars[5], scalars[6]
+        recycle, clawback_full, correlated, autoregressive = scalars[7] > 0, scalars[8] > 0, scalars[9] > 0, scalars[10] > 0
+        grid = rec_table.shape[1] - 1
+        g_share, g_cap, g_fee, envelope = scalars[11], scalars[12], scalars[13], scalars[14]
+        envelope_binds, guarantee = scalars[15] > 0, scalars[11] > 0
+        tolerance, collected, variable_rate, variable_cap = scalars[16], scalars[17], scalars[18], scalars[19]
+        n_groups = GROUP_ACC.shape[0]
+        watching, lead, false_alarm, cure_rate = scalars[20] > 0, int(scalars[21]), scalars[22], scalars[23]
+        case_cost, extension = scalars[24], int(scalars[25])
 
-    for p in range(lo, hi):
-        # -- factors and the classes' cumulative default probabilities -------------------------
-        _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
-                        class_surv, z, surv, minus_x)
-        for y in range(1, T + 1):
-            if has_year[y]:
-                for c in range(C):
-                    q = surv[c, y - 1]
-                    cdf[y, c, 0] = 1.0 - q
-                    for j in range(1, T - y + 1):
-                        q *= surv[c, y - 1 + j]
-                        cdf[y, c, j] = 1.0 - q
-        theta = twist_theta[p] if twisting else 0.0
-        log_w = 0.0
-        n_watched = n_cured = jobs_saved = 0.0
-
-        # -- year by year: decisions, loans, the year's flows, recycling ------------------------
-        for c in range(n_cells):  # the loan book's fixed sums, zeros elsewhere
-            for k in range(N_ACC):
-                acc[c, k] = book_acc[c, k]
-        year.fill(0.0)
-        by_tau.fill(0.0)
-        kept_from.fill(0.0)
-        sec_used.fill(0.0)
-        ter_used.fill(0.0)
-        available = capital
-        committed = 0.0  # guaranteed principal the envelope has committed
+        z = np.empty((T, F))
+        cdf = np.empty((T + 1, C, T))  # [first year, class, offset]: cumulative PD by year first + offset
+        surv = np.empty((C, T))
+        minus_x = np.empty(C * T)
+        acc = np.empty((n_cells, N_ACC))
+        year = np.empty((N_YEAR, T))
+        by_tau = np.empty((n_buckets, T + 1, 4))  # [bucket, default year - 1 (T: none), loan/bank/file/jobs]
+        kept_from = np.empty(T)  # jobs kept by takeovers, from their default year on
+        sec_used = np.empty(S)
+        ter_used = np.empty(K)
+        run_s = np.empty(S)
+        run_k = np.empty(K)
+        max_pipe = 0
         for t in range(1, T + 1):
-            for part in range(2):  # the year's pipeline first, then the loan book's loans
-                if part == 0:
-                    a0, a1 = pipe_range[t, 0], pipe_range[t, 1]
-                    if a1 == a0:
-                        continue
-                    asked = committed
-                    for i in range(a0, a1):
-                        ok[i - a0] = eligible[i] and u_bank[p, i] < acc_with[i]
-                        covered[i - a0] = guarantee
-                        if envelope_binds:
-                            # first come first served: a file the bank accepts with the guarantee asks
-                            # for it; once the asks exceed the envelope, the bank decides without it
-                            if ok[i - a0]:
-                                asked += guaranteed[i]
-                            covered[i - a0] = ok[i - a0] and asked <= envelope + eps
-                            ok[i - a0] = eligible[i] and u_bank[p, i] < (acc_with[i] if covered[i - a0]
-                                                                         else acc_unguaranteed[i])
-                    if math.isfinite(sector_limit):
-                        _within_limit(a0, a1, ok, sector, cost, sec_used, run_s, sector_limit + eps)
-                    if math.isfinite(territory_limit):
-                        _within_limit(a0, a1, ok, territory, cost, ter_used, run_k, territory_limit + eps)
-                    running = 0.0
-                    for i in range(a0, a1):
-                        if ok[i - a0]:
-                            running += cost[i]
-                            ok[i - a0] = running <= available + eps
-                    spent = 0.0
-                    count = 0.0
-                    run_s.fill(0.0)
-                    run_k.fill(0.0)
-                    for i in range(a0, a1):
-                        if ok[i - a0]:
-                            spent += cost[i]
-                            count += 1.0
-                            if envelope_binds and covered[i - a0]:
-                                committed += guaranteed[i]
-                            run_s[sector[i]] += cost[i]
-                            run_k[territory[i]] += cost[i]
-                    available -= spent
-                    for s in range(S):
-                        sec_used[s] += run_s[s]
-                    for k in range(K):
-                        ter_used[k] += run_k[k]
-                    year[Y_DISB, t - 1] += spent
-                    year[Y_NEW, t - 1] += count
-                else:
-                    a0, a1 = book_range[t, 0], book_range[t, 1]
-                    if enter_cost[t] != 0.0 or a1 > a0:
-                        available -= enter_cost[t]
-                        for s in range(S):
-                            sec_used[s] += enter_sec[t, s]
-                        for k in range(K):
-                            ter_used[k] += enter_ter[t, k]
-                for i in range(a0, a1):
-                    pipeline = part == 0
-                    if pipeline and not ok[i - a0]:
-                        continue
-                    c = cell_of[i]
-                    if pipeline:
-                        acc[c, A_FIN] += 1.0
-                        acc[c, A_LOAN] += loan[i]
-                        acc[c, A_BANK] += bank_loan[i]
-                        acc[c, A_INV] += investment[i]
-                        acc[c, A_PLANNED] += jobs[i]
-                        acc[c, A_SUB] += subsidy[i]
-                    sigma = real_sigma[i]
-                    r = real_mean[i] * math.exp(sigma * z_jobs[p, i] - 0.5 * sigma * sigma)
-                    realised = jobs[i] * r
-                    cover = pipeline and covered[i - a0]  # loan-book loans carry no guarantee
-                    # without the fund, the firm has the guarantee if the envelope covered it
-                    a_without = acc_without[i] if cover or not envelope_binds else acc_without_unguaranteed[i]
-                    additional = not (a_without >= 0.0 and u_bank[p, i] < a_without)
-                    if additional:
-                        acc[c, A_ADD] += 1.0
-                    # the default test against the class's cumulative PD from the loan's first year
-                    y = first[i]
-                    cl = dclass[i]
-                    j_max = T - y
-                    p_default = cdf[y, cl, j_max]
-                    u = u_default[p, i]
-                    if twisting:
-                        g = math.exp(theta * twist_loss[i])
-                        qd = p_default * g / (1.0 + p_default * (g - 1.0))
-                        if u < qd:
-                            u_new = min(u * (p_default / (qd if qd > 0 else 1.0)), math.nextafter(p_default, 0.0))
-                            ratio = math.log(p_default) - math.log(qd)
-                        else:
-                            u_new = p_default + (u - qd) * ((1.0 - p_default) / (1.0 - qd if qd < 1 else 1.0))
-                            ratio = math.log1p(-p_default) - math.log1p(-qd)
-                        if qd != p_default:
-                            log_w += ratio
-                        u = u_new
-                    tau = T + 1
-                    b = cell_bucket[c]
-                    rep = report_b[b]
-                    cured = False
-                    cure_year, left, instalments = 0, 0.0, 0
-                    share = 0.0
-                    if u < p_default:
-                        j = _search(cdf, y, cl, j_max, u)
-                        tau = y + j
-                        upper = cdf[y, cl, j]
-                        lower = cdf[y, cl, j - 1] if j > 0 else 0.0
-                        share = fund_out[b, tau]
-                        if watching:
-                            # detected lead years ahead if the loan was then in the book (a file on
-                            # watch whatever the lead); one uniform decides detection and cure
-                            seen = tau - lead
-                            if on_watch[i]:
-                                seen = max(seen, 1)
-                            w = u_watch[p, i]
-                            if (seen >= y or on_watch[i]) and w < detection[i]:
-                                n_watched += 1.0
-                                year[Y_VIG, seen - 1] += case_cost
-                                cured = w < detection[i] * cure_rate
-                        if cured:
-                            # the firm survives tau; what is left after it is repaid in equal parts
-                            # over the years left to maturity plus the extension; from tau + 1 its
-                            # ordinary hazard again, with a fresh uniform: F_tau + (1 - F_tau) u2
-                            n_cured += 1.0
-                            cure_year = tau
-                            left = fund_out[b, tau + 1]
-                            instalments = max(maturity_end[i] - (tau + 1), 0) + extension
-                            u = upper + (1.0 - upper) * u_redefault[p, i]
-                            first_cure = tau
-                            tau = T + 1
-                            if u < p_default:
-                                j = _search(cdf, y, cl, j_max, u)
-                                tau = y + j
-                                upper = cdf[y, cl, j]
-                                lower = cdf[y, cl, j - 1]
-                                share = _rescheduled(fund_out, b, tau, cure_year, left, instalments)
-                            lost = realised * (ramp_b[b, T] - takeover * ramp_b[b, first_cure])
-                            if tau <= T:
-                                lost = realised * takeover * (ramp_b[b, tau] - ramp_b[b, first_cure])
-                            jobs_saved += lost
-                            for tt in range(first_cure + 1, min(tau, T) + 1):
-                                new_t = _rescheduled(fund_out, b, tt, cure_year, left, instalments)
-                                old_t = fund_out[b, tt]
-                                if tt < tau:
-                                    new_n = _rescheduled(fund_out, b, tt + 1, cure_year, left, instalments)
-                                    old_n = fund_out[b, tt + 1]
-                                    year[Y_INT, tt - 1] += fund_rate[i] * loan[i] * (new_t - old_t)
-                                    year[Y_PRIN, tt - 1] += loan[i] * ((new_t - new_n) - (old_t - old_n))
-                                    year[Y_FEND, tt - 1] += loan[i] * (new_n - old_n)
-                                year[Y_FILES, tt - 1] += (1.0 if new_t > 0 else 0.0) - (1.0 if old_t > 0 else 0.0)
-                    if tau <= T:
-                        fs = loan[i] * share
-                        bs = bank_loan[i] * bank_out[b, tau]
-                        rate = rec_mean[i]
-                        if rec_spread[i]:
-                            ur = (u - lower) / (upper - lower)
-                            g = rec_gamma[i]
-                            if g > 0.0:  # downturn: Phi(gamma S + sqrt(1 - gamma^2) Phi^-1(u)), S the factor at tau
-                                s = (class_load[cl, 0] * z[tau - 1, 0] + class_load[cl, 1] * z[tau - 1, class_factor[cl, 0]]
-                                     + class_load[cl, 2] * z[tau - 1, class_factor[cl, 1]])
-                                ur = normal_cdf(g * s + math.sqrt(1.0 - g * g) * normal_ppf(ur))
-                            xr = ur * grid
-                            cell_r = min(int(xr), grid - 1)
-                            r_lo = rec_table[sector[i], cell_r]
-                            rate = r_lo + (xr - cell_r) * (rec_table[sector[i], cell_r + 1] - r_lo)
-                        pool = rate * (fs + bs)
-                        brec = min(pool, bs)
-                        frec = min(pool - brec, fs)
-                        acc[c, A_FLOSS] += fs - frec
-                        bank_loss = bs - brec
-                        if cover:  # the guarantor's share of the bank's loss, up to its cap
-                            g_loss = min(g_share * bank_loss, g_cap)
-                            bank_loss -= g_loss
-                            acc[c, A_GLOSS] += g_loss
-                            year[Y_GLOSS, tau - 1] += g_loss
-                        acc[c, A_BLOSS] += bank_loss
-                        acc[c, A_NDEF] += 1.0
-                        kept = realised * (takeover * ramp_b[b, tau])
-                        acc[c, A_KEPT] += kept
-                        if additional:
-                            acc[c, A_KEPT_ADD] += kept
-                            acc[c, A_KEPT_NET] += kept * net_share[i]
-                        if tau <= rep:
-                            acc[c, A_CHECK_KEPT] += kept
-                        else:
-                            acc[c, A_CHECK_ALIVE] += realised
-                        kept_from[tau - 1] += kept
-                        year[Y_DEF, tau - 1] += 1.0
-                        year[Y_FREC, tau - 1] += frec
-                        year[Y_BREC, tau - 1] += brec
-                    else:
-                        acc[c, A_ALIVE] += realised
-                        acc[c, A_CHECK_ALIVE] += realised
-                        if additional:
-                            acc[c, A_ALIVE_ADD] += realised
-                            acc[c, A_ALIVE_NET] += realised * net_share[i]
-                    by_tau[b, tau - 1, 0] += loan[i]
-                    by_tau[b, tau - 1, 1] += bank_loan[i]
-                    by_tau[b, tau - 1, 2] += 1.0
-                    by_tau[b, tau - 1, 3] += realised
-                    # the guarantee fee on g times the bank's outstanding, and the variable interest
-                    # on the fund's, at the start of each year the firm lives (as interest)
-                    if cover and g_fee > 0.0:
-                        for tt in range(y, min(tau, T + 1)):
-                            fee = g_fee * g_share * bank_loan[i] * bank_out[b, tt]
-                            acc[c, A_GFEE] += fee
-                            year[Y_GFEE, tt - 1] += fee
-                    if variable_rate > 0.0:
-                        performance = min(max(r - 1.0, 0.0) / (variable_cap - 1.0), 1.0)
-                        for tt in range(y, min(tau, T + 1)):
-                            owed = _rescheduled(fund_out, b, tt, cure_year, left, instalments) if cured else fund_out[b, tt]
-                            extra = variable_rate * performance * loan[i] * owed
-                            acc[c, A_VAR] += extra
-                            year[Y_VAR, tt - 1] += extra
-                    # conditional subsidies clawed back at the check year from surviving firms
-                    check = check_year[i]
-                    if subsidy[i] > 0 and 1 <= check <= T and tau > check:
-                        achieved = r * ramp_b[b, check]
-                        if clawback_full:
-                            short = 1.0 if achieved < 1.0 else 0.0
-                        else:
-                            short = min(max(1.0 - achieved, 0.0), 1.0)
-                        if achieved >= tolerance:  # within the tolerance of its target: nothing due
-                            short = 0.0
-                        claw = short * subsidy[i]
-                        if collected < 1.0:
-                            claw *= collected
-                        year[Y_CLAW, check - 1] += claw
-            # the flows of the buckets whose loans start this year, now complete: in year t, the
-            # unit schedules weighted by the loans still alive (default year > t; files: >= t)
-            for b in range(bucket_range[t, 0], bucket_range[t, 1]):
-                w_loan = w_bank = w_files = w_jobs = 0.0
-                for tt in range(T - 1, -1, -1):
-                    w_loan += by_tau[b, tt + 1, 0]
-                    w_bank += by_tau[b, tt + 1, 1]
-                    w_files += by_tau[b, tt + 1, 2]
-                    w_jobs += by_tau[b, tt + 1, 3]
-                    year[Y_INT, tt] += w_loan * unit[0, b, tt]
-                    year[Y_PRIN, tt] += w_loan * unit[1, b, tt]
-                    year[Y_FEND, tt] += w_loan * unit[2, b, tt]
-                    year[Y_BEND, tt] += w_bank * unit[3, b, tt]
-                    year[Y_BINT, tt] += w_bank * unit[4, b, tt]
-                    year[Y_FILES, tt] += (w_files + by_tau[b, tt, 2]) * unit[5, b, tt]
-                    year[Y_JOBS, tt] += w_jobs * ramp_b[b, tt + 1]
-            if recycle:
-                available += year[Y_PRIN, t - 1] + year[Y_FREC, t - 1] + year[Y_CLAW, t - 1]
+            max_pipe = max(max_pipe, pipe_range[t, 1] - pipe_range[t, 0])
+        ok = np.zeros(max_pipe, dtype=np.bool_)
+        covered = np.zeros(max_pipe, dtype=np.bool_)  # the guarantor's envelope covers the file
+        has_year = np.zeros(T + 1, dtype=np.bool_)
+        for t in range(1, T + 1):
+            has_year[t] = pipe_range[t, 1] > pipe_range[t, 0] or book_range[t, 1] > book_range[t, 0]
 
-        # -- the path's outputs ------------------------------------------------------------------
-        totals = out_paths[p]
-        totals.fill(0.0)
-        out_sec[p].fill(0.0)
-        out_ter[p].fill(0.0)
-        for c in range(n_cells):
-            b = cell_bucket[c]
-            s = cell_sector[c]
-            k = cell_ter[c]
-            final = ramp_b[b, T]
-            created = acc[c, A_ALIVE] * final + acc[c, A_KEPT]
-            created_add = acc[c, A_ALIVE_ADD] * final + acc[c, A_KEPT_ADD]
-            for g in range(n_groups):  # SECTOR_COLUMNS
-                if g == 8:
-                    value = created
-                elif g == 9:
-                    value = created_add
-                else:
-                    value = acc[c, GROUP_ACC[g]]
-                out_sec[p, g, s] += value
-                out_ter[p, g, k] += value
-            totals[0] += acc[c, A_LOAN]
-            totals[1] += acc[c, A_BANK]
-            totals[2] += acc[c, A_INV]
-            totals[3] += acc[c, A_FIN]
-            totals[4] += acc[c, A_PLANNED]
-            totals[5] += acc[c, A_SUB]
-            totals[6] += acc[c, A_ADD]
-            totals[7] += created
-            totals[8] += created_add
-            totals[9] += acc[c, A_ALIVE_NET] * final + acc[c, A_KEPT_NET]
-            totals[10] += acc[c, A_CHECK_ALIVE] * ramp_b[b, report_b[b]] + acc[c, A_CHECK_KEPT]
-            totals[11] += acc[c, A_FLOSS]
-            totals[12] += acc[c, A_BLOSS]
-            totals[13] += acc[c, A_NDEF]
-            totals[24] += acc[c, A_GLOSS]
-            totals[25] += acc[c, A_GFEE]
-            totals[26] += acc[c, A_VAR]
-        if watching and false_alarm > 0.0:
-            # false alarms: each year, each live file not defaulting within the lead is flagged
-            # with probability false_alarm_rate; their number is the Binomial quantile of a uniform
+        for p in range(lo, hi):
+            # -- factors and the classes' cumulative default probabilities -------------------------
+            _class_survival(p, shocks, inv_sqrt_w, ar_a, ar_scale, autoregressive, correlated, class_coef, class_factor,
+                            class_surv, z, surv, minus_x)
+            for y in range(1, T + 1):
+                if has_year[y]:
+                    for c in range(C):
+                        q = surv[c, y - 1]
+                        cdf[y, c, 0] = 1.0 - q
+                        for j in range(1, T - y + 1):
+                            q *= surv[c, y - 1 + j]
+                            cdf[y, c, j] = 1.0 - q
+            theta = twist_theta[p] if TWIST and twisting else 0.0
+            log_w = 0.0
+            n_watched = n_cured = jobs_saved = 0.0
+
+            # -- year by year: decisions, loans, the year's flows, recycling ------------------------
+            for c in range(n_cells):  # the loan book's fixed sums, zeros elsewhere
+                for k in range(N_ACC):
+                    acc[c, k] = book_acc[c, k]
+            year.fill(0.0)
+            by_tau.fill(0.0)
+            kept_from.fill(0.0)
+            sec_used.fill(0.0)
+            ter_used.fill(0.0)
+            available = capital
+            committed = 0.0  # guaranteed principal the envelope has committed
+            for t in range(1, T + 1):
+                for part in range(2):  # the year's pipeline first, then the loan book's loans
+                    if part == 0:
+                        a0, a1 = pipe_range[t, 0], pipe_range[t, 1]
+                        if a1 == a0:
+                            continue
+                        asked = committed
+                        for i in range(a0, a1):
+                            ok[i - a0] = eligible[i] and u_bank[p, i] < acc_with[i]
+                            covered[i - a0] = guarantee
+                            if ENVELOPE and envelope_binds:
+                                # first come first served: a file the bank accepts with the guarantee asks
+                                # for it; once the asks exceed the envelope, the bank decides without it
+                                if ok[i - a0]:
+                                    asked += guaranteed[i]
+                                covered[i - a0] = ok[i - a0] and asked <= envelope + eps
+                                ok[i - a0] = eligible[i] and u_bank[p, i] < (acc_with[i] if covered[i - a0]
+                                                                             else acc_unguaranteed[i])
+                        if math.isfinite(sector_limit):
+                            _within_limit(a0, a1, ok, sector, cost, sec_used, run_s, sector_limit + eps)
+                        if math.isfinite(territory_limit):
+                            _within_limit(a0, a1, ok, territory, cost, ter_used, run_k, territory_limit + eps)
+                        running = 0.0
+                        for i in range(a0, a1):
+                            if ok[i - a0]:
+                                running += cost[i]
+                                ok[i - a0] = running <= available + eps
+                        spent = 0.0
+                        count = 0.0
+                        run_s.fill(0.0)
+                        run_k.fill(0.0)
+                        for i in range(a0, a1):
+                            if ok[i - a0]:
+                                spent += cost[i]
+                                count += 1.0
+                                if ENVELOPE and envelope_binds and covered[i - a0]:
+                                    committed += guaranteed[i]
+                                run_s[sector[i]] += cost[i]
+                                run_k[territory[i]] += cost[i]
+                        available -= spent
+                        for s in range(S):
+                            sec_used[s] += run_s[s]
+                        for k in range(K):
+                            ter_used[k] += run_k[k]
+                        year[Y_DISB, t - 1] += spent
+                        year[Y_NEW, t - 1] += count
+                    else:
+                        a0, a1 = book_range[t, 0], book_range[t, 1]
+                        if enter_cost[t] != 0.0 or a1 > a0:
+                            available -= enter_cost[t]
+                            for s in range(S):
+                                sec_used[s] += enter_sec[t, s]
+                            for k in range(K):
+                                ter_used[k] += enter_ter[t, k]
+                    for i in range(a0, a1):
+                        pipeline = part == 0
+                        if pipeline and not ok[i - a0]:
+                            continue
+                        c = cell_of[i]
+                        if pipeline:
+                            acc[c, A_FIN] += 1.0
+                            acc[c, A_LOAN] += loan[i]
+                            acc[c, A_BANK] += bank_loan[i]
+                            acc[c, A_INV] += investment[i]
+                            acc[c, A_PLANNED] += jobs[i]
+                            acc[c, A_SUB] += subsidy[i]
+                        sigma = real_sigma[i]
+                        r = real_mean[i] * math.exp(sigma * z_jobs[p, i] - 0.5 * sigma * sigma)
+                        realised = jobs[i] * r
+                        cover = pipeline and covered[i - a0]  # loan-book loans carry no guarantee
+                        # without the fund, the firm has the guarantee if the envelope covered it
+                        a_without = acc_without[i] if cover or not envelope_binds else acc_without_unguaranteed[i]
+                        additional = not (a_without >= 0.0 and u_bank[p, i] < a_without)
+                        if additional:
+                            acc[c, A_ADD] += 1.0
+                        # the default test against the class's cumulative PD from the loan's first year
+                        y = first[i]
+                        cl = dclass[i]
+                        j_max = T - y
+                        p_default = cdf[y, cl, j_max]
+                        u = u_default[p, i]
+                        if TWIST and twisting:
+                            g = math.exp(theta * twist_loss[i])
+                            qd = p_default * g / (1.0 + p_default * (g - 1.0))
+                            if u < qd:
+                                u_new = min(u * (p_default / (qd if qd > 0 else 1.0)), math.nextafter(p_default, 0.0))
+                                ratio = math.log(p_default) - math.log(qd)
+                            else:
+                                u_new = p_default + (u - qd) * ((1.0 - p_default) / (1.0 - qd if qd < 1 else 1.0))
+                                ratio = math.log1p(-p_default) - math.log1p(-qd)
+                            if qd != p_default:
+                                log_w += ratio
+                            u = u_new
+                        tau = T + 1
+                        b = cell_bucket[c]
+                        rep = report_b[b]
+                        cured = False
+                        cure_year, left, instalments = 0, 0.0, 0
+                        share = 0.0
+                        if u < p_default:
+                            j = _search(cdf, y, cl, j_max, u)
+                            tau = y + j
+                            upper = cdf[y, cl, j]
+                            lower = cdf[y, cl, j - 1] if j > 0 else 0.0
+                            share = fund_out[b, tau]
+                            if WATCH and watching:
+                                # detected lead years ahead if the loan was then in the book (a file on
+                                # watch whatever the lead); one uniform decides detection and cure
+                                seen = tau - lead
+                                if on_watch[i]:
+                                    seen = max(seen, 1)
+                                w = u_watch[p, i]
+                                if (seen >= y or on_watch[i]) and w < detection[i]:
+                                    n_watched += 1.0
+                                    year[Y_VIG, seen - 1] += case_cost
+                                    cured = w < detection[i] * cure_rate
+                            if WATCH and cured:
+                                # the firm survives tau; what is left after it is repaid in equal parts
+                                # over the years left to maturity plus the extension; from tau + 1 its
+                                # ordinary hazard again, with a fresh uniform: F_tau + (1 - F_tau) u2
+                                n_cured += 1.0
+                                cure_year = tau
+                                left = fund_out[b, tau + 1]
+                                instalments = max(maturity_end[i] - (tau + 1), 0) + extension
+                                u = upper + (1.0 - upper) * u_redefault[p, i]
+                                first_cure = tau
+                                tau = T + 1
+                                if u < p_default:
+                                    j = _search(cdf, y, cl, j_max, u)
+                                    tau = y + j
+                                    upper = cdf[y, cl, j]
+                                    lower = cdf[y, cl, j - 1]
+                                    share = _rescheduled(fund_out, b, tau, cure_year, left, instalments)
+                                lost = realised * (ramp_b[b, T] - takeover * ramp_b[b, first_cure])
+                                if tau <= T:
+                                    lost = realised * takeover * (ramp_b[b, tau] - ramp_b[b, first_cure])
+                                jobs_saved += lost
+                                for tt in range(first_cure + 1, min(tau, T) + 1):
+                                    new_t = _rescheduled(fund_out, b, tt, cure_year, left, instalments)
+                                    old_t = fund_out[b, tt]
+                                    if tt < tau:
+                                        new_n = _rescheduled(fund_out, b, tt + 1, cure_year, left, instalments)
+                                        old_n = fund_out[b, tt + 1]
+                                        year[Y_INT, tt - 1] += fund_rate[i] * loan[i] * (new_t - old_t)
+                                        year[Y_PRIN, tt - 1] += loan[i] * ((new_t - new_n) - (old_t - old_n))
+                                        year[Y_FEND, tt - 1] += loan[i] * (new_n - old_n)
+                                    year[Y_FILES, tt - 1] += (1.0 if new_t > 0 else 0.0) - (1.0 if old_t > 0 else 0.0)
+                        if tau <= T:
+                            fs = loan[i] * share
+                            bs = bank_loan[i] * bank_out[b, tau]
+                            rate = rec_mean[i]
+                            if rec_spread[i]:
+                                ur = (u - lower) / (upper - lower)
+                                g = rec_gamma[i]
+                                if DOWNTURN and g > 0.0:  # downturn: Phi(gamma S + sqrt(1 - gamma^2) Phi^-1(u)), S the factor at tau
+                                    s = (class_load[cl, 0] * z[tau - 1, 0] + class_load[cl, 1] * z[tau - 1, class_factor[cl, 0]]
+                                         + class_load[cl, 2] * z[tau - 1, class_factor[cl, 1]])
+                                    ur = normal_cdf(g * s + math.sqrt(1.0 - g * g) * normal_ppf(ur))
+                                xr = ur * grid
+                                cell_r = min(int(xr), grid - 1)
+                                r_lo = rec_table[sector[i], cell_r]
+                                rate = r_lo + (xr - cell_r) * (rec_table[sector[i], cell_r + 1] - r_lo)
+                            pool = rate * (fs + bs)
+                            brec = min(pool, bs)
+                            frec = min(pool - brec, fs)
+                            acc[c, A_FLOSS] += fs - frec
+                            bank_loss = bs - brec
+                            if GUARANTEE and cover:  # the guarantor's share of the bank's loss, up to its cap
+                                g_loss = min(g_share * bank_loss, g_cap)
+                                bank_loss -= g_loss
+                                acc[c, A_GLOSS] += g_loss
+                                year[Y_GLOSS, tau - 1] += g_loss
+                            acc[c, A_BLOSS] += bank_loss
+                            acc[c, A_NDEF] += 1.0
+                            kept = realised * (takeover * ramp_b[b, tau])
+                            acc[c, A_KEPT] += kept
+                            if additional:
+                                acc[c, A_KEPT_ADD] += kept
+                                acc[c, A_KEPT_NET] += kept * net_share[i]
+                            if tau <= rep:
+                                acc[c, A_CHECK_KEPT] += kept
+                            else:
+                                acc[c, A_CHECK_ALIVE] += realised
+                            kept_from[tau - 1] += kept
+                            year[Y_DEF, tau - 1] += 1.0
+                            year[Y_FREC, tau - 1] += frec
+                            year[Y_BREC, tau - 1] += brec
+                        else:
+                            acc[c, A_ALIVE] += realised
+                            acc[c, A_CHECK_ALIVE] += realised
+                            if additional:
+                                acc[c, A_ALIVE_ADD] += realised
+                                acc[c, A_ALIVE_NET] += realised * net_share[i]
+                        by_tau[b, tau - 1, 0] += loan[i]
+                        by_tau[b, tau - 1, 1] += bank_loan[i]
+                        by_tau[b, tau - 1, 2] += 1.0
+                        by_tau[b, tau - 1, 3] += realised
+                        # the guarantee fee on g times the bank's outstanding, and the variable interest
+                        # on the fund's, at the start of each year the firm lives (as interest)
+                        if GUARANTEE and cover and g_fee > 0.0:
+                            for tt in range(y, min(tau, T + 1)):
+                                fee = g_fee * g_share * bank_loan[i] * bank_out[b, tt]
+                                acc[c, A_GFEE] += fee
+                                year[Y_GFEE, tt - 1] += fee
+                        if VARIABLE and variable_rate > 0.0:
+                            performance = min(max(r - 1.0, 0.0) / (variable_cap - 1.0), 1.0)
+                            for tt in range(y, min(tau, T + 1)):
+                                owed = _rescheduled(fund_out, b, tt, cure_year, left, instalments) if cured else fund_out[b, tt]
+                                extra = variable_rate * performance * loan[i] * owed
+                                acc[c, A_VAR] += extra
+                                year[Y_VAR, tt - 1] += extra
+                        # conditional subsidies clawed back at the check year from surviving firms
+                        check = check_year[i]
+                        if subsidy[i] > 0 and 1 <= check <= T and tau > check:
+                            achieved = r * ramp_b[b, check]
+                            if clawback_full:
+                                short = 1.0 if achieved < 1.0 else 0.0
+                            else:
+                                short = min(max(1.0 - achieved, 0.0), 1.0)
+                            if achieved >= tolerance:  # within the tolerance of its target: nothing due
+                                short = 0.0
+                            claw = short * subsidy[i]
+                            if collected < 1.0:
+                                claw *= collected
+                            year[Y_CLAW, check - 1] += claw
+                # the flows of the buckets whose loans start this year, now complete: in year t, the
+                # unit schedules weighted by the loans still alive (default year > t; files: >= t)
+                for b in range(bucket_range[t, 0], bucket_range[t, 1]):
+                    w_loan = w_bank = w_files = w_jobs = 0.0
+                    for tt in range(T - 1, -1, -1):
+                        w_loan += by_tau[b, tt + 1, 0]
+                        w_bank += by_tau[b, tt + 1, 1]
+                        w_files += by_tau[b, tt + 1, 2]
+                        w_jobs += by_tau[b, tt + 1, 3]
+                        year[Y_INT, tt] += w_loan * unit[0, b, tt]
+                        year[Y_PRIN, tt] += w_loan * unit[1, b, tt]
+                        year[Y_FEND, tt] += w_loan * unit[2, b, tt]
+                        year[Y_BEND, tt] += w_bank * unit[3, b, tt]
+                        year[Y_BINT, tt] += w_bank * unit[4, b, tt]
+                        year[Y_FILES, tt] += (w_files + by_tau[b, tt, 2]) * unit[5, b, tt]
+                        year[Y_JOBS, tt] += w_jobs * ramp_b[b, tt + 1]
+                if recycle:
+                    available += year[Y_PRIN, t - 1] + year[Y_FREC, t - 1] + year[Y_CLAW, t - 1]
+
+            # -- the path's outputs ------------------------------------------------------------------
+            totals = out_paths[p]
+            totals.fill(0.0)
+            out_sec[p].fill(0.0)
+            out_ter[p].fill(0.0)
+            for c in range(n_cells):
+                b = cell_bucket[c]
+                s = cell_sector[c]
+                k = cell_ter[c]
+                final = ramp_b[b, T]
+                created = acc[c, A_ALIVE] * final + acc[c, A_KEPT]
+                created_add = acc[c, A_ALIVE_ADD] * final + acc[c, A_KEPT_ADD]
+                for g in range(n_groups):  # SECTOR_COLUMNS
+                    if g == 8:
+                        value = created
+                    elif g == 9:
+                        value = created_add
+                    else:
+                        value = acc[c, GROUP_ACC[g]]
+                    out_sec[p, g, s] += value
+                    out_ter[p, g, k] += value
+                totals[0] += acc[c, A_LOAN]
+                totals[1] += acc[c, A_BANK]
+                totals[2] += acc[c, A_INV]
+                totals[3] += acc[c, A_FIN]
+                totals[4] += acc[c, A_PLANNED]
+                totals[5] += acc[c, A_SUB]
+                totals[6] += acc[c, A_ADD]
+                totals[7] += created
+                totals[8] += created_add
+                totals[9] += acc[c, A_ALIVE_NET] * final + acc[c, A_KEPT_NET]
+                totals[10] += acc[c, A_CHECK_ALIVE] * ramp_b[b, report_b[b]] + acc[c, A_CHECK_KEPT]
+                totals[11] += acc[c, A_FLOSS]
+                totals[12] += acc[c, A_BLOSS]
+                totals[13] += acc[c, A_NDEF]
+                totals[24] += acc[c, A_GLOSS]
+                totals[25] += acc[c, A_GFEE]
+                totals[26] += acc[c, A_VAR]
+            if WATCH and watching and false_alarm > 0.0:
+                # false alarms: each year, each live file not defaulting within the lead is flagged
+                # with probability false_alarm_rate; their number is the Binomial quantile of a uniform
+                for t in range(T):
+                    distress = 0.0
+                    for lag in range(min(lead, T - 1 - t) + 1):
+                        distress += year[Y_DEF, t + lag]
+                    healthy = max(round(year[Y_FILES, t] - distress), 0.0)
+                    alarms = _binomial_quantile(u_alarm[p, t], healthy, false_alarm)
+                    n_watched += alarms
+                    year[Y_VIG, t] += case_cost * alarms
+            pv = pre_value
+            kept_jobs = 0.0
+            vigilance_costs = 0.0
             for t in range(T):
-                distress = 0.0
-                for lag in range(min(lead, T - 1 - t) + 1):
-                    distress += year[Y_DEF, t + lag]
-                healthy = max(round(year[Y_FILES, t] - distress), 0.0)
-                alarms = _binomial_quantile(u_alarm[p, t], healthy, false_alarm)
-                n_watched += alarms
-                year[Y_VIG, t] += case_cost * alarms
-        pv = pre_value
-        kept_jobs = 0.0
-        vigilance_costs = 0.0
-        for t in range(T):
-            kept_jobs += kept_from[t]
-            year[Y_JOBS, t] += kept_jobs
-            year[Y_DISB, t] += book_disbursed[t]
-            year[Y_NEW, t] += book_new[t]
-            operating = operating_cost * year[Y_FILES, t]
-            inflow = year[Y_INT, t] + year[Y_PRIN, t] + year[Y_FREC, t] + year[Y_CLAW, t]
-            if variable_rate > 0.0:
-                inflow += year[Y_VAR, t]
-            if watching:  # the watch is an operating cost of the fund (apart in operating_costs)
-                operating_all = operating + year[Y_VIG, t]
-                vigilance_costs += year[Y_VIG, t]
-            else:
-                operating_all = operating
-            pv += year[Y_DISB, t] * discount[t] - (inflow - operating_all) * discount[t + 1]
-            totals[15] += year[Y_JOBS, t]
-            totals[17] += year[Y_INT, t]
-            totals[18] += year[Y_PRIN, t]
-            totals[19] += year[Y_FREC, t]
-            totals[20] += year[Y_BREC, t]
-            totals[21] += operating
-            totals[22] += year[Y_CLAW, t]
-            totals[23] += year[Y_BINT, t]
-            out_years[p, 0, t] = year[Y_FEND, t]
-            out_years[p, 1, t] = year[Y_BEND, t]
-            out_years[p, 2, t] = year[Y_DEF, t]
-            out_years[p, 3, t] = year[Y_JOBS, t]
-            out_years[p, 4, t] = inflow - operating_all - year[Y_DISB, t]
-            out_years[p, 5, t] = year[Y_NEW, t]
-            out_years[p, 6, t] = year[Y_FILES, t]
-            out_years[p, 7, t] = year[Y_BINT, t]
-            out_years[p, 8, t] = year[Y_GLOSS, t]
-            out_years[p, 9, t] = year[Y_GFEE, t]
-            out_years[p, 10, t] = year[Y_VAR, t]
-            out_years[p, 11, t] = year[Y_DISB, t]
-        totals[16] = year[Y_FEND, T - 1]
-        totals[27] = n_watched
-        totals[28] = n_cured
-        totals[29] = vigilance_costs
-        totals[30] = jobs_saved
-        totals[14] = pv - year[Y_FEND, T - 1] * discount[T]
-        out_logw[p] = log_w
+                kept_jobs += kept_from[t]
+                year[Y_JOBS, t] += kept_jobs
+                year[Y_DISB, t] += book_disbursed[t]
+                year[Y_NEW, t] += book_new[t]
+                operating = operating_cost * year[Y_FILES, t]
+                inflow = year[Y_INT, t] + year[Y_PRIN, t] + year[Y_FREC, t] + year[Y_CLAW, t]
+                if VARIABLE and variable_rate > 0.0:
+                    inflow += year[Y_VAR, t]
+                if WATCH and watching:  # the watch is an operating cost of the fund (apart in operating_costs)
+                    operating_all = operating + year[Y_VIG, t]
+                    vigilance_costs += year[Y_VIG, t]
+                else:
+                    operating_all = operating
+                pv += year[Y_DISB, t] * discount[t] - (inflow - operating_all) * discount[t + 1]
+                totals[15] += year[Y_JOBS, t]
+                totals[17] += year[Y_INT, t]
+                totals[18] += year[Y_PRIN, t]
+                totals[19] += year[Y_FREC, t]
+                totals[20] += year[Y_BREC, t]
+                totals[21] += operating
+                totals[22] += year[Y_CLAW, t]
+                totals[23] += year[Y_BINT, t]
+                out_years[p, 0, t] = year[Y_FEND, t]
+                out_years[p, 1, t] = year[Y_BEND, t]
+                out_years[p, 2, t] = year[Y_DEF, t]
+                out_years[p, 3, t] = year[Y_JOBS, t]
+                out_years[p, 4, t] = inflow - operating_all - year[Y_DISB, t]
+                out_years[p, 5, t] = year[Y_NEW, t]
+                out_years[p, 6, t] = year[Y_FILES, t]
+                out_years[p, 7, t] = year[Y_BINT, t]
+                out_years[p, 8, t] = year[Y_GLOSS, t]
+                out_years[p, 9, t] = year[Y_GFEE, t]
+                out_years[p, 10, t] = year[Y_VAR, t]
+                out_years[p, 11, t] = year[Y_DISB, t]
+            totals[16] = year[Y_FEND, T - 1]
+            totals[27] = n_watched
+            totals[28] = n_cured
+            totals[29] = vigilance_costs
+            totals[30] = jobs_saved
+            totals[14] = pv - year[Y_FEND, T - 1] * discount[T]
+            out_logw[p] = log_w
+    return run_paths
+
+
+#: The kernel with every mechanism (each tested at run time), as it is documented below.
+run_paths = _build_run_paths(True, True, True, True, True, True)
+_variants: dict[tuple[bool, ...], object] = {(True,) * 6: run_paths}
+
+
+def run_paths_for(twist: bool, watch: bool, guarantee: bool, envelope: bool, variable: bool, downturn: bool):
+    """The variant of :func:`run_paths` for a run's mechanisms (made once per process)."""
+    key = (bool(twist), bool(watch), bool(guarantee), bool(envelope), bool(variable), bool(downturn))
+    if key not in _variants:
+        _variants[key] = _build_run_paths(*key)
+    return _variants[key]
 
 
 @jit

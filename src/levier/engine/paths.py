@@ -213,7 +213,8 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     out_logw = np.zeros(n)
     threads = max(1, min(int(threads), n))
     kernel = _kernel()
-    kernel.compile_notice((kernel.run_paths,) + ((kernel.horizon_pd, kernel.twist_thetas) if twist is not None else ()))
+    run_paths = kernel.run_paths_for(twist is not None, *plan.mechanisms)
+    kernel.compile_notice((run_paths,) + ((kernel.horizon_pd, kernel.twist_thetas) if twist is not None else ()))
 
     theta, twist_loss = np.zeros(n), np.zeros(m)
     if twist is not None:
@@ -221,9 +222,8 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
         twist_loss = np.ascontiguousarray(twist.loss, dtype=float)
 
     def work(lo: int, hi: int) -> None:
-        kernel.run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, theta,
-                         twist_loss, twist is not None,
-                         out_paths, out_years, out_sec, out_ter, out_logw, *plan.arrays)
+        run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, theta,
+                  twist_loss, twist is not None, out_paths, out_years, out_sec, out_ter, out_logw, *plan.arrays)
 
     _in_threads(work, n, threads)
     paths = {name: out_paths[:, k] for k, name in enumerate(KERNEL_PATHS)}

@@ -60,6 +60,14 @@ class Plan:
     terms: Terms
     book_value: float = 0.0  # what the loan book's loans granted before year 1 still owe at its start
 
+    @property
+    def mechanisms(self) -> tuple[bool, bool, bool, bool, bool]:
+        """Which optional mechanisms the run can use: vigilance, a guarantee, its envelope,
+        variable interest, downturn recoveries (what selects the kernel's compiled variant)."""
+        scalars, rec_gamma = self.arrays[0], self.arrays[-1]
+        return (bool(scalars[20] > 0), bool(scalars[11] > 0 or scalars[15] > 0), bool(scalars[15] > 0),
+                bool(scalars[18] > 0), bool(np.any(rec_gamma > 0)))
+
 
 def plan_work(terms: Terms) -> Plan:
     """The static tables of ``terms`` for :func:`run_paths` (once per run)."""
