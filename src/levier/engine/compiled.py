@@ -92,7 +92,7 @@ def compile_notice(dispatchers, stream=None) -> None:
             return
         if any(_will_compile(d) for d in dispatchers):
             where = f"cached in {CACHE}" if CACHE else "not cached: no writable folder"
-            print(f"levier: compiling the engine, once after installation: about 20 s of one core ({where}) ...",
+            print(f"levier: compiling the engine, once after installation: about 10 s of one core ({where}) ...",
                   file=stream, flush=True)
 
 
@@ -104,6 +104,8 @@ def _will_compile(dispatcher) -> bool:
         return True
     try:
         index = cache._cache_file._load_index()  # numba's on-disk index: {signature key: file}
+        # a key ends with the hashes of the code and of its closure's values: one per kernel variant
+        mine = cache._index_key(None, dispatcher.targetctx.codegen())[2]
     except Exception:  # no cache, or numba's internals moved: assume the worst
         return True
-    return not index
+    return not any(key[2] == mine for key in index)
