@@ -211,8 +211,8 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
     """:func:`run_paths` compiled for the mechanisms a run can use: a flag that is False removes
     its code before numba types it (a branch on a constant), so a run without vigilance, a twist,
     a guarantee, its envelope, variable interest or downturn recoveries compiles less and runs a
-    little less; a flag that is True keeps the run-time test. Every variant gives the same numbers
-    where it applies; each is cached on disk on its own."""
+    little faster; a flag that is True keeps the run-time test. Every variant gives the same
+    numbers where it applies; each is cached on disk on its own."""
 
     @jit
     def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, twist_theta,
@@ -647,15 +647,14 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
 
 #: The kernel with every mechanism (each tested at run time), as it is documented below.
 run_paths = _build_run_paths(True, True, True, True, True, True)
-_variants: dict[tuple[bool, ...], object] = {(True,) * 6: run_paths}
+_plain = _build_run_paths(False, False, False, False, False, False)
 
 
 def run_paths_for(twist: bool, watch: bool, guarantee: bool, envelope: bool, variable: bool, downturn: bool):
-    """The variant of :func:`run_paths` for a run's mechanisms (made once per process)."""
-    key = (bool(twist), bool(watch), bool(guarantee), bool(envelope), bool(variable), bool(downturn))
-    if key not in _variants:
-        _variants[key] = _build_run_paths(*key)
-    return _variants[key]
+    """The compiled kernel for a run's mechanisms: without any of them (the shipped scenarios),
+    the kernel without their code; with one or more, :func:`run_paths`, with all of them. Two
+    variants, not one per combination: each costs a compilation the first time it is used."""
+    return run_paths if twist or watch or guarantee or envelope or variable or downturn else _plain
 
 
 @jit
