@@ -207,12 +207,12 @@ def _binomial_quantile(u, n, q):
     return k
 
 
-def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # noqa: N803 (constants to numba)
-    """:func:`run_paths` compiled for the mechanisms a run can use: a flag that is False removes
-    its code before numba types it (a branch on a constant), so a run without vigilance, a twist,
-    a guarantee, its envelope, variable interest or downturn recoveries compiles less and runs a
-    little faster; a flag that is True keeps the run-time test. Every variant gives the same
-    numbers where it applies; each is cached on disk on its own."""
+def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
+    """:func:`run_paths` compiled with or without the optional mechanisms (a twist, vigilance, a
+    guarantee and its envelope, variable interest, downturn recoveries): with ``OPTIONAL`` False
+    their code is removed before numba types the kernel (a branch on a constant), so a run that
+    can use none of them compiles less and runs a little faster; with True each keeps its
+    run-time test. Both give the same numbers where they apply; each is cached on its own."""
 
     @jit
     def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, twist_theta,
@@ -289,7 +289,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                         for j in range(1, T - y + 1):
                             q *= surv[c, y - 1 + j]
                             cdf[y, c, j] = 1.0 - q
-            theta = twist_theta[p] if TWIST and twisting else 0.0
+            theta = twist_theta[p] if OPTIONAL and twisting else 0.0
             log_w = 0.0
             n_watched = n_cured = jobs_saved = 0.0
 
@@ -314,7 +314,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                         for i in range(a0, a1):
                             ok[i - a0] = eligible[i] and u_bank[p, i] < acc_with[i]
                             covered[i - a0] = guarantee
-                            if ENVELOPE and envelope_binds:
+                            if OPTIONAL and envelope_binds:
                                 # first come first served: a file the bank accepts with the guarantee asks
                                 # for it; once the asks exceed the envelope, the bank decides without it
                                 if ok[i - a0]:
@@ -339,7 +339,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                             if ok[i - a0]:
                                 spent += cost[i]
                                 count += 1.0
-                                if ENVELOPE and envelope_binds and covered[i - a0]:
+                                if OPTIONAL and envelope_binds and covered[i - a0]:
                                     committed += guaranteed[i]
                                 run_s[sector[i]] += cost[i]
                                 run_k[territory[i]] += cost[i]
@@ -385,7 +385,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                         j_max = T - y
                         p_default = cdf[y, cl, j_max]
                         u = u_default[p, i]
-                        if TWIST and twisting:
+                        if OPTIONAL and twisting:
                             g = math.exp(theta * twist_loss[i])
                             qd = p_default * g / (1.0 + p_default * (g - 1.0))
                             if u < qd:
@@ -409,7 +409,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                             upper = cdf[y, cl, j]
                             lower = cdf[y, cl, j - 1] if j > 0 else 0.0
                             share = fund_out[b, tau]
-                            if WATCH and watching:
+                            if OPTIONAL and watching:
                                 # detected lead years ahead if the loan was then in the book (a file on
                                 # watch whatever the lead); one uniform decides detection and cure
                                 seen = tau - lead
@@ -420,7 +420,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                                     n_watched += 1.0
                                     year[Y_VIG, seen - 1] += case_cost
                                     cured = w < detection[i] * cure_rate
-                            if WATCH and cured:
+                            if OPTIONAL and cured:
                                 # the firm survives tau; what is left after it is repaid in equal parts
                                 # over the years left to maturity plus the extension; from tau + 1 its
                                 # ordinary hazard again, with a fresh uniform: F_tau + (1 - F_tau) u2
@@ -458,7 +458,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                             if rec_spread[i]:
                                 ur = (u - lower) / (upper - lower)
                                 g = rec_gamma[i]
-                                if DOWNTURN and g > 0.0:  # downturn: Phi(gamma S + sqrt(1 - gamma^2) Phi^-1(u)), S the factor at tau
+                                if OPTIONAL and g > 0.0:  # downturn: Phi(gamma S + sqrt(1 - gamma^2) Phi^-1(u)), S the factor at tau
                                     s = (class_load[cl, 0] * z[tau - 1, 0] + class_load[cl, 1] * z[tau - 1, class_factor[cl, 0]]
                                          + class_load[cl, 2] * z[tau - 1, class_factor[cl, 1]])
                                     ur = normal_cdf(g * s + math.sqrt(1.0 - g * g) * normal_ppf(ur))
@@ -471,7 +471,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                             frec = min(pool - brec, fs)
                             acc[c, A_FLOSS] += fs - frec
                             bank_loss = bs - brec
-                            if GUARANTEE and cover:  # the guarantor's share of the bank's loss, up to its cap
+                            if OPTIONAL and cover:  # the guarantor's share of the bank's loss, up to its cap
                                 g_loss = min(g_share * bank_loss, g_cap)
                                 bank_loss -= g_loss
                                 acc[c, A_GLOSS] += g_loss
@@ -503,12 +503,12 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                         by_tau[b, tau - 1, 3] += realised
                         # the guarantee fee on g times the bank's outstanding, and the variable interest
                         # on the fund's, at the start of each year the firm lives (as interest)
-                        if GUARANTEE and cover and g_fee > 0.0:
+                        if OPTIONAL and cover and g_fee > 0.0:
                             for tt in range(y, min(tau, T + 1)):
                                 fee = g_fee * g_share * bank_loan[i] * bank_out[b, tt]
                                 acc[c, A_GFEE] += fee
                                 year[Y_GFEE, tt - 1] += fee
-                        if VARIABLE and variable_rate > 0.0:
+                        if OPTIONAL and variable_rate > 0.0:
                             performance = min(max(r - 1.0, 0.0) / (variable_cap - 1.0), 1.0)
                             for tt in range(y, min(tau, T + 1)):
                                 owed = _rescheduled(fund_out, b, tt, cure_year, left, instalments) if cured else fund_out[b, tt]
@@ -586,7 +586,7 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                 totals[24] += acc[c, A_GLOSS]
                 totals[25] += acc[c, A_GFEE]
                 totals[26] += acc[c, A_VAR]
-            if WATCH and watching and false_alarm > 0.0:
+            if OPTIONAL and watching and false_alarm > 0.0:
                 # false alarms: each year, each live file not defaulting within the lead is flagged
                 # with probability false_alarm_rate; their number is the Binomial quantile of a uniform
                 for t in range(T):
@@ -607,9 +607,9 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
                 year[Y_NEW, t] += book_new[t]
                 operating = operating_cost * year[Y_FILES, t]
                 inflow = year[Y_INT, t] + year[Y_PRIN, t] + year[Y_FREC, t] + year[Y_CLAW, t]
-                if VARIABLE and variable_rate > 0.0:
+                if OPTIONAL and variable_rate > 0.0:
                     inflow += year[Y_VAR, t]
-                if WATCH and watching:  # the watch is an operating cost of the fund (apart in operating_costs)
+                if OPTIONAL and watching:  # the watch is an operating cost of the fund (apart in operating_costs)
                     operating_all = operating + year[Y_VIG, t]
                     vigilance_costs += year[Y_VIG, t]
                 else:
@@ -646,15 +646,16 @@ def _build_run_paths(TWIST, WATCH, GUARANTEE, ENVELOPE, VARIABLE, DOWNTURN):  # 
 
 
 #: The kernel with every mechanism (each tested at run time), as it is documented below.
-run_paths = _build_run_paths(True, True, True, True, True, True)
-_plain = _build_run_paths(False, False, False, False, False, False)
+run_paths = _build_run_paths(True)
+_plain = _build_run_paths(False)
 
 
-def run_paths_for(twist: bool, watch: bool, guarantee: bool, envelope: bool, variable: bool, downturn: bool):
-    """The compiled kernel for a run's mechanisms: without any of them (the shipped scenarios),
-    the kernel without their code; with one or more, :func:`run_paths`, with all of them. Two
-    variants, not one per combination: each costs a compilation the first time it is used."""
-    return run_paths if twist or watch or guarantee or envelope or variable or downturn else _plain
+def run_paths_for(twist: bool, *mechanisms: bool):
+    """The compiled kernel for a run: without the optional mechanisms when it uses none of them
+    (a ``twist``, nor any of :attr:`~levier.engine.plan.Plan.mechanisms`: the shipped scenarios),
+    else :func:`run_paths`, with all of them. Two variants, not one per combination: each costs
+    a compilation the first time it is used."""
+    return run_paths if twist or any(mechanisms) else _plain
 
 
 @jit

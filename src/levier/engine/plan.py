@@ -10,6 +10,7 @@ numpy (the compiled code is imported when a path is first simulated).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Plan:
     terms: Terms
     book_value: float = 0.0  # what the loan book's loans granted before year 1 still owe at its start
 
-    @property
+    @cached_property  # asked at every chunk: computed once
     def mechanisms(self) -> tuple[bool, bool, bool, bool, bool]:
         """Which optional mechanisms the run can use: vigilance, a guarantee, its envelope,
         variable interest, downturn recoveries (what selects the kernel's compiled variant)."""

@@ -282,15 +282,18 @@ class PreparedRun:
         pool = thread_pool(workers, "levier-range")
         pending: deque = deque()
         todo = iter(edges)
-        try:
-            for start, stop in itertools.islice(todo, workers + 1):
+
+        def submit(count: int) -> None:
+            for start, stop in itertools.islice(todo, count):
                 pending.append((start, stop, pool.submit(task, self.terms, self.plan, start, stop, root, self.chunk,
                                                          *args)))
+
+        try:
+            submit(workers + 1)
             while pending:
                 start, stop, future = pending.popleft()
                 result = future.result()
-                for a, b in itertools.islice(todo, 1):
-                    pending.append((a, b, pool.submit(task, self.terms, self.plan, a, b, root, self.chunk, *args)))
+                submit(1)
                 yield start, stop, result
                 if progress is not None:
                     progress(stop, n)
