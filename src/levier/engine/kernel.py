@@ -8,7 +8,8 @@ the run (once per run); :func:`run_paths` then does every path's work in one com
    :func:`normal_cdf_into`, one vectorised pass over the path's classes and years);
 2. year by year, the fund's decisions on the year's pipeline (first come, first served under
    the capital and the sector / territory limits), the loan book's entries;
-3. per financed loan: realised jobs, additionality, the default test ``u < F_T`` against its
+3. per financed loan: realised jobs (the path's lognormal factors in one vectorised pass,
+   :func:`exp_into`'s ``exp``, the bits of glibc's), additionality, the default test ``u < F_T`` against its
    class's cumulative PD, for defaulters the year (first ``F_t > u``), the recovery from the
    residual uniform ``(u - F_{tau-1}) / (F_tau - F_{tau-1})``, the waterfall, lost jobs, and the
    clawback at the check year;
@@ -24,7 +25,14 @@ are the same to the last bit for any chunk size and any number of threads.
 from __future__ import annotations
 
 import math
+import struct
+from decimal import Decimal, localcontext
+
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 from scipy import special
 
 from levier.engine.compiled import compile_notice, jit
@@ -32,8 +40,8 @@ from levier.engine.plan import (  # noqa: F401  (accumulator indices, constants 
     A_ADD, A_ALIVE, A_ALIVE_ADD, A_ALIVE_NET, A_BANK, A_BLOSS, A_CHECK_ALIVE, A_CHECK_KEPT, A_FIN, A_FLOSS, A_INV, A_KEPT, A_KEPT_ADD, A_KEPT_NET, A_LOAN, A_NDEF, A_PLANNED, A_SUB, GROUP_ACC, N_ACC, Y_BEND, Y_BINT, Y_BREC, Y_CLAW, Y_DEF, Y_DISB, Y_FEND, Y_FILES, Y_FREC, Y_INT, Y_JOBS, Y_NEW, Y_PRIN,
     A_GFEE, A_GLOSS, A_VAR, N_YEAR, Y_GFEE, Y_GLOSS, Y_VAR, Y_VIG)
 
-__all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "horizon_pd", "normal_cdf", "normal_cdf_into", "run_paths",
-           "run_paths_for", "twist_thetas"]
+__all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "exp_into", "horizon_pd", "normal_cdf", "normal_cdf_into",
+           "run_paths", "run_paths_for", "twist_thetas"]
 
 #: The tabulated normal CDF: quintic Hermite interpolation of Phi on a grid of step CDF_STEP over
 #: [-CDF_XMAX, CDF_XMAX], with the exact first and second derivatives (phi, -x phi) at the nodes.
@@ -48,6 +56,124 @@ _CDF_TABLE = np.ascontiguousarray(
     np.column_stack([special.ndtr(_CDF_NODES), CDF_STEP * _PHI, -(CDF_STEP**2) * _CDF_NODES * _PHI])
 )
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (LLVM's ``fma``: one instruction, or a vector of them)."""
+    def codegen(context, builder, signature, args):
+        d = ir.DoubleType()
+        return builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(d, [d, d, d]),
+                                                           "llvm.fma.f64"), args)
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The bits of a float64, as an int64."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, i):
+    """The float64 of these bits."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+def _exp_table() -> np.ndarray:
+    """``2^(k/128) = H_k (1 + T_k)``, ``H_k`` the double nearest to it, ``T_k`` the double nearest
+    to the rest, stored as the bits of ``T_k`` and the bits of ``H_k`` less ``k << 45`` (so that
+    adding ``n << 52`` makes ``2^n H_k``): glibc's ``__exp_data.tab``, computed in decimal."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        ln2 = Decimal(2).ln()
+        table = np.empty(256, dtype=np.int64)
+        for k in range(128):
+            exact = (ln2 * k / 128).exp()
+            head = float(exact)  # correctly rounded
+            table[2 * k] = struct.unpack("<q", struct.pack("<d", float(exact / Decimal(head) - 1)))[0]
+            table[2 * k + 1] = struct.unpack("<q", struct.pack("<d", head))[0] - (k << 45)
+    return table
+
+
+#: glibc's ``exp`` (from Arm's optimized-routines, glibc >= 2.28), its constants to the bit:
+#: ``x = k ln2/128 + r``, ``exp(x) = 2^(k/128) exp(r)``, ``exp(r) - 1`` by a quintic on
+#: ``|r| <= ln2/256`` (error below 0.51 ulp).
+_EXP_TAB = _exp_table()
+_EXP_INVLN2N = float.fromhex("0x1.71547652b82fep+7")  # 128 / ln 2
+_EXP_NEGLN2HIN = float.fromhex("-0x1.62e42fefa0000p-8")  # -ln2 / 128, high and low parts
+_EXP_NEGLN2LON = float.fromhex("-0x1.cf79abc9e3b3ap-47")
+_EXP_SHIFT = float.fromhex("0x1.8p52")
+_EXP_C2, _EXP_C3 = float.fromhex("0x1.ffffffffffdbdp-2"), float.fromhex("0x1.555555555543cp-3")
+_EXP_C4, _EXP_C5 = float.fromhex("0x1.55555cf172b91p-5"), float.fromhex("0x1.1111167a4d017p-7")
+_EXP_LOW, _EXP_HIGH = 969, 1032  # the exponent field of 2^-54 and of 2^9: the main path's range
+
+
+@jit(inline=True)
+def _exp_main(x):
+    """``exp(x)`` for ``2^-54 <= |x| < 512``: glibc's operations in its order, with the fused
+    multiply-adds of its FMA build (what ``math.exp`` runs on an x86-64 with FMA), so the same
+    bits; written without a call or a branch, a loop of it is compiled to vector instructions."""
+    kd = _fma(x, _EXP_INVLN2N, _EXP_SHIFT)
+    ki = _bits(kd)
+    kd = kd - _EXP_SHIFT
+    r = _fma(kd, _EXP_NEGLN2LON, _fma(kd, _EXP_NEGLN2HIN, x))
+    idx = 2 * (ki & 127)
+    tail = _from_bits(_EXP_TAB[idx])
+    scale = _from_bits(_EXP_TAB[idx + 1] + (ki << 45))
+    r2 = r * r
+    tmp = _fma(_fma(r, _EXP_C3, _EXP_C2), r2, r + tail)
+    tmp = _fma(r2 * r2, _fma(r, _EXP_C5, _EXP_C4), tmp)
+    return _fma(scale, tmp, scale)
+
+
+@jit(inline=True)
+def _exp_special(x):
+    """Whether ``x`` is outside :func:`_exp_main`'s range (tiny, large, inf or NaN)."""
+    e = (_bits(x) >> 52) & 0x7FF
+    return (e < _EXP_LOW) | (e >= _EXP_HIGH)
+
+
+@jit(inline=True)
+def _exp_outside(x):
+    """``exp(x)`` where :func:`_exp_special`: ``1 + x`` when tiny (as glibc), else libm's."""
+    return 1.0 + x if (_bits(x) >> 52) & 0x7FF < _EXP_LOW else math.exp(x)
+
+
+@jit
+def exp_into(x, out):
+    """``out[k] = exp(x[k])`` for 1-d arrays, the bits of glibc's ``exp`` (FMA build), in a loop the
+    compiler vectorises; the rare arguments outside ``2^-54 <= |x| < 512`` in a second pass."""
+    special = 0
+    for k in range(x.shape[0]):
+        out[k] = _exp_main(x[k])
+        special += _exp_special(x[k])
+    if special:
+        for k in range(x.shape[0]):
+            if _exp_special(x[k]):
+                out[k] = _exp_outside(x[k])
+
+
+@jit  # not inlined: compiled on its own, its loop is vectorised
+def _job_growth(p, z_jobs, sigma, out):
+    """Each loan's lognormal job realisation factor on path ``p``, ``exp(sigma z - sigma^2 / 2)``
+    (as :func:`exp_into`): in the loan loop, ``math.exp`` (a call to libm) was a quarter of it."""
+    special = 0
+    for i in range(sigma.shape[0]):
+        s = sigma[i]
+        x = s * z_jobs[p, i] - 0.5 * s * s
+        out[i] = _exp_main(x)
+        special += _exp_special(x)
+    if special:
+        for i in range(sigma.shape[0]):
+            s = sigma[i]
+            x = s * z_jobs[p, i] - 0.5 * s * s
+            if _exp_special(x):
+                out[i] = _exp_outside(x)
 
 @jit(inline=True)
 def _tabulated(k, t):
@@ -274,6 +400,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
         ok = np.zeros(max_pipe, dtype=np.bool_)
         covered = np.zeros(max_pipe, dtype=np.bool_)  # the guarantor's envelope covers the file
         has_year = np.zeros(T + 1, dtype=np.bool_)
+        growth = np.empty(real_sigma.shape[0])  # the path's job realisation factors
         for t in range(1, T + 1):
             has_year[t] = pipe_range[t, 1] > pipe_range[t, 0] or book_range[t, 1] > book_range[t, 0]
 
@@ -289,6 +416,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                         for j in range(1, T - y + 1):
                             q *= surv[c, y - 1 + j]
                             cdf[y, c, j] = 1.0 - q
+            _job_growth(p, z_jobs, real_sigma, growth)
             theta = twist_theta[p] if OPTIONAL and twisting else 0.0
             log_w = 0.0
             n_watched = n_cured = jobs_saved = 0.0
@@ -370,8 +498,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                             acc[c, A_INV] += investment[i]
                             acc[c, A_PLANNED] += jobs[i]
                             acc[c, A_SUB] += subsidy[i]
-                        sigma = real_sigma[i]
-                        r = real_mean[i] * math.exp(sigma * z_jobs[p, i] - 0.5 * sigma * sigma)
+                        r = real_mean[i] * growth[i]
                         realised = jobs[i] * r
                         cover = pipeline and covered[i - a0]  # loan-book loans carry no guarantee
                         # without the fund, the firm has the guarantee if the envelope covered it
