@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,8 @@ from levier.model.terms import Terms
 from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
 from levier.streams import BLOCK_PATHS, Purpose, SobolFactors, block_generator, normals_f32, uniform_bits
 
-__all__ = ["Draws", "PathBlock", "Plan", "Twist", "block_draws", "plan_work", "simulate_paths", "thread_pool"]
+__all__ = ["FINANCE_PATHS", "FINANCE_YEARS", "Draws", "PathBlock", "Plan", "Twist", "block_draws", "plan_work", "simulate_paths",
+           "thread_pool", "with_finances"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,8 +169,13 @@ def stressed_shocks(shocks: np.ndarray, autocorrelation: np.ndarray, fixed: np.n
     return out
 
 
+#: The per-path and per-year columns :func:`with_finances` adds (from the kernel's yearly cash).
+FINANCE_PATHS = ("fund_peak_need", "fund_capital_end", "fund_irr")
+FINANCE_YEARS = ("fund_cumulative_cash",)
+
+
 def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: Twist | None = None,
-                   threads: int = 1) -> PathBlock:
+                   threads: int = 1, finances: bool = True) -> PathBlock:
     """The model for a set of paths: the compiled kernel :func:`levier.engine.kernel.run_paths`.
 
     Each path is one pass over the loans (decisions, default test against the class's
@@ -190,6 +196,10 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
         log likelihood ratio.
     threads : int, optional
         Threads sharing the paths (the kernel releases the GIL); the results do not depend on it.
+    finances : bool, optional
+        False leaves out the fund's finances (:data:`FINANCE_PATHS`, :data:`FINANCE_YEARS`), for a
+        caller that adds them to many chunks at once with :func:`with_finances` (numpy's cost per
+        call made them several per cent of a run done chunk by chunk); the numbers are the same.
     """
     plan = plan_work(terms) if plan is None else plan
     n, m, horizon = draws.u_default.shape[0], terms.n_projects, terms.horizon
@@ -231,18 +241,29 @@ def simulate_paths(terms: Terms, draws: Draws, plan: Plan | None = None, twist: 
     paths["leverage_bank"] = _ratio(paths["bank_lent"], paths["fund_lent"])
     paths["leverage_investment"] = _ratio(paths["investment"], paths["fund_lent"])
     by_year = {name: out_years[:, k] for k, name in enumerate(KERNEL_YEARS)}
-    # from the kernel's float64 yearly flows, before anything is kept in float32
-    finances = fund_finances(by_year["fund_cash_flow"], by_year["fund_disbursed"], paths["fund_outstanding_end"],
-                             terms.capital, plan.book_value)
-    by_year["fund_cumulative_cash"] = finances.pop("fund_cumulative_cash")
-    paths.update(finances)
-    return PathBlock(
-        paths={k: paths[k] for k in PATH_COLUMNS},
-        by_year={k: by_year[k] for k in YEAR_COLUMNS},
+    block = PathBlock(
+        paths=paths,
+        by_year=by_year,
         by_sector={name: out_sec[:, k] for k, name in enumerate(SECTOR_COLUMNS)},
         by_territory={name: out_ter[:, k] for k, name in enumerate(SECTOR_COLUMNS)},
         log_weight=out_logw if twist is not None else None,
     )
+    return with_finances(block, plan) if finances else block
+
+
+def with_finances(block: PathBlock, plan: Plan) -> PathBlock:
+    """``block`` with the fund's finances (J-curve, peak need, capital left, IRR) and its columns
+    in the order of :data:`~levier.names.PATH_COLUMNS` and :data:`~levier.names.YEAR_COLUMNS`.
+
+    The finances of a path depend only on its own flows (the same numbers for any set of paths):
+    they come from the kernel's float64 yearly flows, before anything is kept in float32.
+    """
+    paths, by_year = dict(block.paths), dict(block.by_year)
+    finances = fund_finances(by_year["fund_cash_flow"], by_year["fund_disbursed"], paths["fund_outstanding_end"],
+                             plan.terms.capital, plan.book_value)
+    by_year["fund_cumulative_cash"] = finances.pop("fund_cumulative_cash")
+    paths.update(finances)
+    return replace(block, paths={k: paths[k] for k in PATH_COLUMNS}, by_year={k: by_year[k] for k in YEAR_COLUMNS})
 
 
 _pools: dict[tuple[int, str], ThreadPoolExecutor] = {}
