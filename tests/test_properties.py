@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -65,12 +68,14 @@ def test_invariants_hold_for_any_valid_scenario(scenario):
     assert (p["clawbacks"] <= p["subsidies"] + tol).all()
 
 
+#: The random loan books' folder, removed when the tests end (hypothesis's strategies cannot take
+#: pytest's tmp_path; a folder per example left thousands behind in the temporary folder).
+_BOOKS = tempfile.TemporaryDirectory(prefix="levier-books-")
+
+
 @st.composite
 def books(draw):
     """A valid scenario with a random loan book (and sometimes a pipeline)."""
-    import tempfile
-    from pathlib import Path
-
     from conftest import book_row, write_book
 
     n = draw(st.integers(1, 12))
@@ -84,7 +89,7 @@ def books(draw):
                              entry_year=draw(st.integers(-5, horizon)), annual_pd=draw(st.floats(0.0, 0.6)),
                              loan_amount=round(investment * draw(st.floats(0.0, 0.5))),
                              bank_amount=round(investment * draw(st.floats(0.0, 0.5)))))
-    folder = Path(tempfile.mkdtemp(prefix="levier-book-"))
+    folder = Path(tempfile.mkdtemp(prefix="book-", dir=_BOOKS.name))
     write_book(folder / "book.csv", rows)
     pipeline = draw(st.sampled_from([None, {"years": 1, "projects_per_year": 3}]))
     return make_scenario(base_dir=folder, loan_book={"path": "book.csv"}, pipeline=pipeline,

@@ -177,6 +177,14 @@ def plan_work(terms: Terms) -> Plan:
                         vig.false_alarm_rate if vig else 0.0, vig.cure_rate if vig else 0.0,
                         vig.cost_per_case if vig else 0.0, vig.extension_years if vig else 0.0])
     c64 = np.ascontiguousarray
+
+    def index(values: np.ndarray) -> np.ndarray:
+        """An array of indices as uint32: the kernel's compiled code then knows them non-negative
+        and reads with them without numba's test for a negative index (about a tenth of its time)."""
+        values = np.asarray(values)
+        assert values.size == 0 or (values.min() >= 0 and values.max() < 2**32), "an index out of uint32"
+        return np.ascontiguousarray(values, dtype=np.uint32)
+
     detection = c64(vig.detection if vig else np.zeros(m), dtype=float)
     on_watch = c64(vig.on_watch if vig else np.zeros(m, dtype=bool))
     maturity_end = c64(vig.maturity_end if vig else np.zeros(m, dtype=np.int64), dtype=np.int64)
@@ -184,8 +192,8 @@ def plan_work(terms: Terms) -> Plan:
         scalars,
         (1.0 + terms.discount_rate) ** -np.arange(T + 1, dtype=float),
         c64(a), c64(np.sqrt(1.0 - a * a)),
-        first, c64(terms.default_class.astype(np.int64)), cell_of, c64(terms.sector.astype(np.int64)),
-        c64(terms.territory.astype(np.int64)), c64(terms.check_year.astype(np.int64)),
+        index(first), index(terms.default_class), index(cell_of), index(terms.sector), index(terms.territory),
+        c64(terms.check_year.astype(np.int64)),
         c64(terms.eligible & np.isfinite(terms.accept_with)),
         c64(terms.accept_with * 2.0**32), c64(np.where(maybe_not_additional, terms.accept_without * 2.0**32, -1.0)),
         c64(terms.accept_unguaranteed * 2.0**32),
@@ -198,10 +206,10 @@ def plan_work(terms: Terms) -> Plan:
         # a loan's schedules are its bucket's (a bucket's loans share them): a small table, read by bucket
         c64(terms.fund_out[bucket_rep]), c64(terms.bank_out[bucket_rep]), c64(terms.recovery_table),
         pipe_range, book_range, cell_range, bucket_range,
-        cell_bucket, cell_sector, cell_ter, c64(report[bucket_rep]), unit, ramp_b, book_acc,
+        index(cell_bucket), index(cell_sector), index(cell_ter), index(report[bucket_rep]), unit, ramp_b, book_acc,
         enter_cost, enter_sec, enter_ter, book_disbursed, book_new,
         detection, on_watch, maturity_end, c64(terms.fund_rate, dtype=float),
-        c64(class_coef), class_factor, c64(class_surv),
+        c64(class_coef), index(class_factor), c64(class_surv),
         c64(class_load), c64(rec_gamma, dtype=float),
     )
     return Plan(arrays=arrays, terms=terms, book_value=pre_value)
