@@ -203,19 +203,22 @@ def normal_cdf(x):
 
 @jit  # not inlined: compiled on its own, its loops are vectorised (in the caller they were not)
 def normal_cdf_into(x, out):
-    """``out[k] = normal_cdf(x[k])`` for 1-d arrays, the same numbers, in two passes the compiler
-    turns into vector instructions: the table everywhere (the cell clamped into the table), then
-    ``erfc`` where ``|x| >= CDF_XMAX``; per class and year this is what most of a path costs."""
+    """``out[k] = normal_cdf(x[k])`` for 1-d arrays, the same numbers: the table everywhere (the cell
+    clamped into the table), in a loop the compiler turns into vector instructions, then ``erfc``
+    where ``|x| >= CDF_XMAX``, if anywhere; per class and year of a path."""
     last = _CDF_TABLE.shape[0] - 2
+    outside = 0
     for k in range(x.shape[0]):
         v = x[k] if x[k] > -CDF_XMAX else -CDF_XMAX  # NaN too: a cell in the table, then erfc's NaN
         v = v if v < CDF_XMAX else CDF_XMAX
         s = (v + CDF_XMAX) * (1.0 / CDF_STEP)
         cell = min(int(s), last)
         out[k] = _tabulated(cell, s - cell)
-    for k in range(x.shape[0]):
-        if not (-CDF_XMAX <= x[k] < CDF_XMAX):
-            out[k] = 0.5 * math.erfc(-x[k] * _SQRT1_2)
+        outside += not (-CDF_XMAX <= x[k] < CDF_XMAX)
+    if outside:  # counted in the vector loop: a second pass only when needed (it cost a quarter)
+        for k in range(x.shape[0]):
+            if not (-CDF_XMAX <= x[k] < CDF_XMAX):
+                out[k] = 0.5 * math.erfc(-x[k] * _SQRT1_2)
 
 
 @jit
