@@ -84,6 +84,15 @@ def _from_bits(typingctx, i):
     return types.float64(types.int64), codegen
 
 
+@intrinsic
+def _ix(typingctx, k):
+    """``k`` (an int64 known to be >= 0) as an unsigned index: numba then reads with it without its
+    test for a negative index. The bits are unchanged; for the hot reads of the loan loop."""
+    def codegen(context, builder, signature, args):
+        return args[0]
+    return types.uint64(types.int64), codegen
+
+
 def _exp_table() -> np.ndarray:
     """``2^(k/128) = H_k (1 + T_k)``, ``H_k`` the double nearest to it, ``T_k`` the double nearest
     to the rest, stored as the bits of ``T_k`` and the bits of ``H_k`` less ``k << 45`` (so that
@@ -516,7 +525,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                         y = first[i]
                         cl = dclass[i]
                         j_max = T - y
-                        p_default = cdf[y, cl, j_max]
+                        p_default = cdf[y, cl, _ix(j_max)]
                         u = u_default[p, i]
                         if OPTIONAL and twisting:
                             g = math.exp(theta * twist_loss[i])
@@ -539,9 +548,9 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                         if u < p_default:
                             j = _search(cdf, y, cl, j_max, u)
                             tau = y + j
-                            upper = cdf[y, cl, j]
-                            lower = cdf[y, cl, j - 1] if j > 0 else 0.0
-                            share = fund_out[b, tau]
+                            upper = cdf[y, cl, _ix(j)]
+                            lower = cdf[y, cl, _ix(j - 1)] if j > 0 else 0.0
+                            share = fund_out[b, _ix(tau)]
                             if OPTIONAL and watching:
                                 # detected lead years ahead if the loan was then in the book (a file on
                                 # watch whatever the lead); one uniform decides detection and cure
@@ -586,7 +595,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                                     year[Y_FILES, tt - 1] += (1.0 if new_t > 0 else 0.0) - (1.0 if old_t > 0 else 0.0)
                         if tau <= T:
                             fs = loan[i] * share
-                            bs = bank_loan[i] * bank_out[b, tau]
+                            bs = bank_loan[i] * bank_out[b, _ix(tau)]
                             rate = rec_mean[i]
                             if rec_spread[i]:
                                 ur = (u - lower) / (upper - lower)
@@ -597,8 +606,8 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                                     ur = normal_cdf(g * s + math.sqrt(1.0 - g * g) * normal_ppf(ur))
                                 xr = ur * grid
                                 cell_r = min(int(xr), grid - 1)
-                                r_lo = rec_table[sector[i], cell_r]
-                                rate = r_lo + (xr - cell_r) * (rec_table[sector[i], cell_r + 1] - r_lo)
+                                r_lo = rec_table[sector[i], _ix(cell_r)]
+                                rate = r_lo + (xr - cell_r) * (rec_table[sector[i], _ix(cell_r + 1)] - r_lo)
                             pool = rate * (fs + bs)
                             brec = min(pool, bs)
                             frec = min(pool - brec, fs)
@@ -611,7 +620,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                                 year[Y_GLOSS, tau - 1] += g_loss
                             acc[c, A_BLOSS] += bank_loss
                             acc[c, A_NDEF] += 1.0
-                            kept = realised * (takeover * ramp_b[b, tau])
+                            kept = realised * (takeover * ramp_b[b, _ix(tau)])
                             acc[c, A_KEPT] += kept
                             if additional:
                                 acc[c, A_KEPT_ADD] += kept
@@ -620,20 +629,21 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                                 acc[c, A_CHECK_KEPT] += kept
                             else:
                                 acc[c, A_CHECK_ALIVE] += realised
-                            kept_from[tau - 1] += kept
-                            year[Y_DEF, tau - 1] += 1.0
-                            year[Y_FREC, tau - 1] += frec
-                            year[Y_BREC, tau - 1] += brec
+                            kept_from[_ix(tau - 1)] += kept
+                            year[Y_DEF, _ix(tau - 1)] += 1.0
+                            year[Y_FREC, _ix(tau - 1)] += frec
+                            year[Y_BREC, _ix(tau - 1)] += brec
                         else:
                             acc[c, A_ALIVE] += realised
                             acc[c, A_CHECK_ALIVE] += realised
                             if additional:
                                 acc[c, A_ALIVE_ADD] += realised
                                 acc[c, A_ALIVE_NET] += realised * net_share[i]
-                        by_tau[b, tau - 1, 0] += loan[i]
-                        by_tau[b, tau - 1, 1] += bank_loan[i]
-                        by_tau[b, tau - 1, 2] += 1.0
-                        by_tau[b, tau - 1, 3] += realised
+                        d = _ix(tau - 1)  # tau >= 1
+                        by_tau[b, d, 0] += loan[i]
+                        by_tau[b, d, 1] += bank_loan[i]
+                        by_tau[b, d, 2] += 1.0
+                        by_tau[b, d, 3] += realised
                         # the guarantee fee on g times the bank's outstanding, and the variable interest
                         # on the fund's, at the start of each year the firm lives (as interest)
                         if OPTIONAL and cover and g_fee > 0.0:
