@@ -59,7 +59,7 @@ def pytest_terminal_summary(terminalreporter):
     for name, (median, low, high) in PAIRED.items():
         write(f"  {name + ' / reference, round by round':<44} {median:10.2f} x   (lowest {low:.2f}, highest {high:.2f})")
     ref = RESULTS.get("reference (loan-path-years)")
-    floor = RESULTS.get("four streams alone (loan-path-years)")
+    floor = RESULTS.get("its streams alone (loan-path-years)")
     for name, rate in RESULTS.items():
         if name.startswith("levier") and ref:
             write(f"  {name.split(' (')[0] + ' / reference':<44} {rate / ref:10.2f} x   (issue 13 asks for >= 10 x on 1 thread)")

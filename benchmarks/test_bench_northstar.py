@@ -6,8 +6,8 @@
 Both engines are prepared outside the timing (levier's loan book read and plan made, the
 reference's arrays). Prints loan-path-years per second for levier on one thread and on all the
 cores, for the reference, their ratios, and levier's speed as a share of its own random-draw
-floor: the four keyed streams of the same paths drawn alone (``block_draws``), measured in the
-same run. The reference runs round by round next to levier, and levier's ratio to it is also
+floor: the keyed streams of the same paths drawn alone (``block_draws``: the factors, defaults
+and jobs; a loan book alone draws no bank decision), measured in the same run. The reference runs round by round next to levier, and levier's ratio to it is also
 given round by round (median, lowest, highest): a shared machine's speed drifts during a run.
 The compiled kernel is compiled (or loaded from its cache) before the timings.
 """
@@ -53,7 +53,7 @@ def test_levier_full_engine_all_cores(benchmark, northstar):
 
 
 def test_random_draw_floor(benchmark, northstar):
-    """The four streams of the same paths alone: what no engine using them can beat."""
+    """The paths' streams alone, as levier draws them: what no engine using them can beat."""
     terms = project_terms(northstar, levier.build_portfolio(northstar))
     root = coerce_seed(1)
     blocks = -(-PATHS // BLOCK_PATHS)
@@ -63,7 +63,7 @@ def test_random_draw_floor(benchmark, northstar):
             block_draws(terms, root, block)
 
     benchmark.pedantic(draw, rounds=ROUNDS, iterations=1)
-    RESULTS["four streams alone (loan-path-years)"] = blocks * BLOCK_PATHS * N_LOANS * HORIZON / benchmark.stats.stats.min
+    RESULTS["its streams alone (loan-path-years)"] = blocks * BLOCK_PATHS * N_LOANS * HORIZON / benchmark.stats.stats.min
 
 
 def test_reference_engine_round_by_round(benchmark, northstar):

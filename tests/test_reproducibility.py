@@ -188,3 +188,34 @@ def test_same_bytes_for_any_chunk_size_and_thread_count_on_every_shipped_scenari
     for chunk, threads in ((1, 1), (2, 1), (3, 2), (7, 1), (7, 2), (64, 3), (n + 1, 2)):
         got = _table_bytes(levier.simulate(scenario, paths=n, seed=9, chunk_size=chunk, threads=threads))
         assert got == expected, (path.stem, chunk, threads)
+
+
+def test_a_loan_book_alone_draws_no_bank_decision_and_loses_nothing(tmp_path):
+    # no pipeline and no firm that closes without the fund: the bank's uniforms are read nowhere,
+    # so they are not drawn; the results are the bytes of a run that draws them
+    from dataclasses import replace
+
+    from conftest import book_row, write_book
+    from levier.engine.paths import block_draws, simulate_paths
+    from levier.model.terms import project_terms
+    from levier.streams import uniform_bits
+
+    rows = [book_row(i, entry_year=1 - i % 3, annual_pd=0.02 + 0.01 * (i % 4), loan_amount=150_000,
+                     bank_amount=400_000) for i in range(12)]
+    write_book(tmp_path / "book.csv", rows)
+    book = make_scenario(base_dir=tmp_path, pipeline=None, loan_book={"path": "book.csv"})
+    terms = project_terms(book, levier.build_portfolio(book))
+    root = coerce_seed(4)
+    draws = block_draws(terms, root, 0)
+    assert not terms.bank_decides and draws.u_bank.shape == (BLOCK_PATHS, 0)
+    full = replace(draws, u_bank=uniform_bits(block_generator(root, 0, Purpose.BANK), (BLOCK_PATHS, terms.n_projects)))
+    a, b = simulate_paths(terms, draws), simulate_paths(terms, full)
+    for name in a.paths:
+        assert np.array_equal(a.paths[name], b.paths[name], equal_nan=True), name
+    for name in a.by_year:
+        assert np.array_equal(a.by_year[name], b.by_year[name], equal_nan=True), name
+    assert (a.paths["n_defaults"] > 0).any()
+    # with a pipeline the bank decides, and its uniforms are drawn
+    pipeline = make_scenario()
+    terms = project_terms(pipeline, levier.build_portfolio(pipeline))
+    assert terms.bank_decides and block_draws(terms, root, 0).u_bank.shape == (BLOCK_PATHS, terms.n_projects)

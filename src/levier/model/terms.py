@@ -132,6 +132,13 @@ class Terms:
         return int(self.loan.shape[0])
 
     @property
+    def bank_decides(self) -> bool:
+        """Whether any bank decision is drawn: a pipeline candidate the fund may finance, or a firm
+        whose round would close without the fund (its additionality). Otherwise, as for a loan book
+        alone, the bank's uniforms are read nowhere and are not drawn."""
+        return bool(self.eligible.any() or self.closes_without.any())
+
+    @property
     def n_factors(self) -> int:
         return 1 + self.n_sectors + self.n_territories
 
