@@ -1,8 +1,9 @@
 """The fund's own finances, path by path, from its yearly cash: the J-curve, the capital it
 actually needs at the trough, what it has left to lend, and its internal rate of return.
 
-Pure functions of the per-path yearly flows, vectorised over paths: :func:`~levier.engine.paths.simulate_paths`
-runs them on the compiled kernel's float64 yearly output, before anything is kept in float32.
+Pure functions of the per-path yearly flows (the IRR's search compiled, row by row):
+:func:`~levier.engine.paths.simulate_paths` runs them on the compiled kernel's float64 yearly
+output, before anything is kept in float32.
 """
 
 from __future__ import annotations
@@ -15,12 +16,7 @@ __all__ = ["IRR_BRACKET", "fund_finances", "internal_rate_of_return"]
 IRR_BRACKET = (-0.99, 10.0)
 _GRID = 96  # cells of the search grid in log(1 + r); a root is then refined by bisection
 _BISECTIONS = 64
-
-
-def _npv(flows: np.ndarray, log_growth: np.ndarray) -> np.ndarray:
-    """``sum_t flows[:, t] (1 + r)^-t`` for each path and each ``log(1 + r)`` of (n, k)."""
-    t = np.arange(flows.shape[1], dtype=float)
-    return np.einsum("nt,nkt->nk", flows, np.exp(-log_growth[:, :, None] * t[None, None, :]))
+_LOG_GRID = np.linspace(np.log1p(IRR_BRACKET[0]), np.log1p(IRR_BRACKET[1]), _GRID + 1)
 
 
 def internal_rate_of_return(flows: np.ndarray) -> np.ndarray:
@@ -40,31 +36,18 @@ def internal_rate_of_return(flows: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    The NPV is evaluated on a grid of 96 cells in ``log(1 + r)``, the sign change nearest to
-    ``r = 0`` is kept, and the root is refined by 64 bisections (to the float64 resolution of
-    the cell). Cost O(n · T · 160).
+    The NPV (Horner's rule in ``(1 + r)^-1``) is evaluated on a grid of 96 cells in
+    ``log(1 + r)``, the sign change nearest to ``r = 0`` is kept, and the root is refined by 64
+    bisections (to the float64 resolution of the cell). Compiled, row by row
+    (:func:`levier.engine.kernel.irr_rows`): numpy's cost per call made it several per cent of
+    a run. Cost O(n · T · 160).
     """
-    flows = np.asarray(flows, dtype=float)
-    n = flows.shape[0]
-    lo, hi = np.log1p(IRR_BRACKET[0]), np.log1p(IRR_BRACKET[1])
-    grid = np.linspace(lo, hi, _GRID + 1)
-    values = _npv(flows, np.broadcast_to(grid, (n, grid.size)))
-    change = np.sign(values[:, :-1]) * np.sign(values[:, 1:]) <= 0
-    change &= ~((values[:, :-1] == 0) & (values[:, 1:] == 0))
-    # of the cells with a sign change, the one nearest to r = 0 (log growth 0)
-    distance = np.where(change, np.abs(0.5 * (grid[:-1] + grid[1:])), np.inf)
-    cell = np.argmin(distance, axis=1)
-    found = np.isfinite(distance[np.arange(n), cell])
-    a, b = grid[cell].copy(), grid[cell + 1].copy()
-    fa = values[np.arange(n), cell]
-    for _ in range(_BISECTIONS):
-        mid = 0.5 * (a + b)
-        fm = _npv(flows, mid[:, None])[:, 0]
-        left = np.sign(fm) == np.sign(fa)
-        a = np.where(left, mid, a)
-        fa = np.where(left, fm, fa)
-        b = np.where(left, b, mid)
-    return np.where(found, np.expm1(0.5 * (a + b)), np.nan)
+    from levier.engine.kernel import irr_rows  # numba, imported when a path is first simulated
+
+    flows = np.ascontiguousarray(flows, dtype=float)
+    out = np.empty(flows.shape[0])
+    irr_rows(flows, _LOG_GRID, _BISECTIONS, out)
+    return out
 
 
 def fund_finances(cash_flow: np.ndarray, disbursed: np.ndarray, outstanding_end: np.ndarray, capital: float,

@@ -40,8 +40,8 @@ from levier.engine.plan import (  # noqa: F401  (accumulator indices, constants 
     A_ADD, A_ALIVE, A_ALIVE_ADD, A_ALIVE_NET, A_BANK, A_BLOSS, A_CHECK_ALIVE, A_CHECK_KEPT, A_FIN, A_FLOSS, A_INV, A_KEPT, A_KEPT_ADD, A_KEPT_NET, A_LOAN, A_NDEF, A_PLANNED, A_SUB, GROUP_ACC, N_ACC, Y_BEND, Y_BINT, Y_BREC, Y_CLAW, Y_DEF, Y_DISB, Y_FEND, Y_FILES, Y_FREC, Y_INT, Y_JOBS, Y_NEW, Y_PRIN,
     A_GFEE, A_GLOSS, A_VAR, N_YEAR, Y_GFEE, Y_GLOSS, Y_VAR, Y_VIG)
 
-__all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "exp_into", "horizon_pd", "normal_cdf", "normal_cdf_into",
-           "run_paths", "run_paths_for", "twist_thetas"]
+__all__ = ["CDF_STEP", "CDF_XMAX", "compile_notice", "exp_into", "horizon_pd", "irr_rows", "normal_cdf",
+           "normal_cdf_into", "run_paths", "run_paths_for", "twist_thetas"]
 
 #: The tabulated normal CDF: quintic Hermite interpolation of Phi on a grid of step CDF_STEP over
 #: [-CDF_XMAX, CDF_XMAX], with the exact first and second derivatives (phi, -x phi) at the nodes.
@@ -800,6 +800,51 @@ def run_paths_for(twist: bool, *mechanisms: bool):
     a compilation the first time it is used."""
     return run_paths if twist or any(mechanisms) else _plain
 
+
+
+@jit(inline=True)
+def _sign(x):
+    """numpy's ``sign``: -1, 0 or 1, NaN for NaN."""
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else math.nan))
+
+
+@jit(inline=True)
+def _npv_row(flows, p, log_growth):
+    """``sum_t flows[p, t] (1 + r)^-t`` for ``log_growth = log(1 + r)``, by Horner's rule in
+    ``v = (1 + r)^-1``."""
+    v = math.exp(-log_growth)
+    total = 0.0
+    for t in range(flows.shape[1] - 1, -1, -1):
+        total = total * v + flows[p, t]
+    return total
+
+
+@jit
+def irr_rows(flows, grid, bisections, out):
+    """Each row's internal rate of return (:func:`levier.engine.finances.internal_rate_of_return`):
+    the NPV on ``grid`` (in ``log(1 + r)``), the sign change nearest to 0, then ``bisections``
+    halvings of its cell; NaN where the NPV does not change sign on the grid."""
+    values = np.empty(grid.shape[0])
+    for p in range(flows.shape[0]):
+        for k in range(grid.shape[0]):
+            values[k] = _npv_row(flows, p, grid[k])
+        cell, nearest = -1, math.inf
+        for k in range(grid.shape[0] - 1):
+            change = _sign(values[k]) * _sign(values[k + 1]) <= 0.0 and not (values[k] == 0.0 and values[k + 1] == 0.0)
+            if change and abs(0.5 * (grid[k] + grid[k + 1])) < nearest:
+                cell, nearest = k, abs(0.5 * (grid[k] + grid[k + 1]))
+        if cell < 0:
+            out[p] = math.nan
+            continue
+        a, b, fa = grid[cell], grid[cell + 1], values[cell]
+        for _ in range(bisections):
+            mid = 0.5 * (a + b)
+            fm = _npv_row(flows, p, mid)
+            if _sign(fm) == _sign(fa):
+                a, fa = mid, fm
+            else:
+                b = mid
+        out[p] = math.expm1(0.5 * (a + b))
 
 @jit
 def twist_thetas(lo, hi, p_all, ell, weight, target, thetas):
