@@ -219,3 +219,19 @@ def test_a_loan_book_alone_draws_no_bank_decision_and_loses_nothing(tmp_path):
     pipeline = make_scenario()
     terms = project_terms(pipeline, levier.build_portfolio(pipeline))
     assert terms.bank_decides and block_draws(terms, root, 0).u_bank.shape == (BLOCK_PATHS, terms.n_projects)
+
+
+def test_draws_into_a_spent_block_s_arrays_are_the_fresh_numbers():
+    # a run's ranges draw a block into the arrays of the block before (DrawPool): the same numbers
+    from levier.engine.paths import block_draws
+    from levier.model.terms import project_terms
+
+    scenario = make_scenario()
+    terms = project_terms(scenario, levier.build_portfolio(scenario))
+    root = coerce_seed(6)
+    spent = block_draws(terms, root, 0)
+    arrays = spent.u_default, spent.z_jobs
+    fresh, reused = block_draws(terms, root, 3), block_draws(terms, root, 3, reuse=spent)
+    assert np.shares_memory(reused.u_default, arrays[0]) and np.shares_memory(reused.z_jobs, arrays[1])  # in place
+    for name in ("shocks", "u_bank", "u_default", "z_jobs"):
+        assert np.array_equal(getattr(fresh, name), getattr(reused, name)), name

@@ -120,14 +120,21 @@ class Twist:
     financed: np.ndarray | None = None
 
 
-def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: SobolFactors | None = None) -> Draws:
+def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: SobolFactors | None = None,
+                reuse: Draws | None = None) -> Draws:
     """All random numbers of one block of :data:`~levier.streams.BLOCK_PATHS` paths.
 
     Each purpose has its own stream, keyed by (seed, block, purpose): a path's numbers do not
     depend on the chunk size, on the other purposes, or on the policy. With ``sobol``, the
     factor shocks are the block's points of the run's scrambled Sobol' sequence instead.
+    ``reuse``, the draws of another block of the same terms that nothing reads any more, lends
+    its default uniforms' and job normals' arrays, overwritten with this block's numbers (the
+    same numbers; a fresh array's pages cost a third of a large book's draws to fault in).
     """
     n, m, horizon = BLOCK_PATHS, terms.n_projects, terms.horizon
+    u_default = z_jobs = None
+    if reuse is not None and reuse.u_default.shape == (n, m) and reuse.z_jobs.shape == (n, m):
+        u_default, z_jobs = reuse.u_default, reuse.z_jobs
     watch = {}
     if terms.vigilance is not None:
         watch = {
@@ -141,8 +148,8 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: S
         # a loan book alone draws no bank decision: a fifth of its draws' cost, spared (not read anywhere)
         u_bank=(uniform_bits(block_generator(root, block, Purpose.BANK), (n, m)) if terms.bank_decides else
                 np.zeros((n, 0), dtype=np.uint32)),
-        u_default=block_generator(root, block, Purpose.DEFAULT).random((n, m)),
-        z_jobs=normals_f32(block_generator(root, block, Purpose.JOBS), (n, m)),
+        u_default=block_generator(root, block, Purpose.DEFAULT).random((n, m), out=u_default),
+        z_jobs=normals_f32(block_generator(root, block, Purpose.JOBS), (n, m), out=z_jobs),
         # drawn only for the t copula, from its own stream: the Gaussian copula's numbers are untouched
         mixing=(terms.degrees_of_freedom / block_generator(root, block, Purpose.MIXING).chisquare(
             terms.degrees_of_freedom, (n, horizon)) if terms.degrees_of_freedom > 0 else None),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
 from levier.progress import Progress, as_progress
 from levier.streams import BLOCK_PATHS, SAMPLERS, SobolFactors, coerce_seed, entropy_of, whole_blocks
 
-__all__ = ["KEEP", "Collector", "PreparedRun", "iterate_chunks", "prepare", "seed_root", "simulate",
+__all__ = ["KEEP", "Collector", "DrawPool", "PreparedRun", "iterate_chunks", "prepare", "seed_root", "simulate",
            "simulate_range"]
 
 #: What :func:`simulate` keeps path by path (see its ``keep`` parameter).
@@ -71,6 +72,24 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class DrawPool:
+    """The draws of blocks a thread has finished with, lent to its next block (``block_draws(reuse=)``):
+    a large book's fresh arrays cost a third of its draws in pages to fault in. One per run, its
+    threads each with their own; what a run leaves in it goes with the run."""
+
+    def __init__(self) -> None:
+        self._spent: dict[int, Draws] = {}
+        self._lock = threading.Lock()
+
+    def take(self) -> Draws | None:
+        with self._lock:
+            return self._spent.pop(threading.get_ident(), None)
+
+    def give(self, draws: Draws) -> None:
+        with self._lock:
+            self._spent[threading.get_ident()] = draws
+
+
 def iterate_chunks(
     terms: Terms,
     root: np.random.SeedSequence,
@@ -79,13 +98,20 @@ def iterate_chunks(
     factor_shift: np.ndarray | None = None,
     sampler: str = "random",
     first: int = 0,
+    reuse: bool = False,
+    pool: DrawPool | None = None,
 ) -> Iterator[tuple[int, int, Draws]]:
     """Yield ``(start, stop, draws)`` for consecutive chunks of paths ``first .. n_paths - 1``.
 
     The draws of each path come from its block's streams (a block's draws are made once and
     reused while chunks cross it), so they never depend on ``chunk``. ``factor_shift`` (T, F),
     if given, is added to every path's factor shocks (importance sampling, :mod:`levier.analysis.tail`).
-    ``sampler="sobol"`` takes the factor shocks from a scrambled Sobol' sequence.
+    ``sampler="sobol"`` takes the factor shocks from a scrambled Sobol' sequence. With ``reuse``
+    a block's default uniforms and job normals are drawn into the arrays of the block before
+    (``block_draws(reuse=)``): a chunk's draws then hold only until the next chunk is asked for,
+    which is how :func:`simulate_range` reads them (its factor shocks are always its own); a
+    ``pool`` lends the first block the arrays of the thread's last range and takes this one's
+    last block when the chunks are done.
     """
     sobol = SobolFactors(root, terms.horizon, terms.n_factors) if sampler == "sobol" else None
     cached: tuple[int, Draws] | None = None
@@ -94,7 +120,11 @@ def iterate_chunks(
         parts = []
         for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
             if cached is None or cached[0] != block:
-                cached = (block, block_draws(terms, root, block, sobol))
+                # the block before is spent unless this chunk began in it (it is among the parts)
+                spent = None
+                if reuse and not parts:
+                    spent = cached[1] if cached is not None else (pool.take() if pool is not None else None)
+                cached = (block, block_draws(terms, root, block, sobol, reuse=spent))
             lo = max(start, block * BLOCK_PATHS) - block * BLOCK_PATHS
             hi = min(stop, (block + 1) * BLOCK_PATHS) - block * BLOCK_PATHS
             parts.append(cached[1].rows(lo, hi))
@@ -102,6 +132,8 @@ def iterate_chunks(
         if factor_shift is not None:
             draws = replace(draws, shocks=draws.shocks + factor_shift)
         yield start, stop, draws
+    if reuse and pool is not None and cached is not None:  # the last chunk is done with: lend its block
+        pool.give(cached[1])
 
 
 def simulate_range(
@@ -117,6 +149,7 @@ def simulate_range(
     only: str | None = None,
     keep_shocks: bool = False,
     threads: int = 1,
+    pool: DrawPool | None = None,
 ) -> PathBlock:
     """Paths ``start .. stop - 1``, chunk by chunk: the engine's one unit of work.
 
@@ -124,14 +157,16 @@ def simulate_range(
     ``log_weight`` holds each path's log likelihood ratio (the shift's, plus the twist's if a
     ``twist`` is given). ``only`` keeps just that per-path metric (the tail estimators need no
     more); ``keep_shocks`` keeps the factor shocks (the cross-entropy pilots); ``threads`` share
-    each chunk's paths in the compiled kernel. Its result depends only on its paths' draws — not on
-    the chunk, the threads, nor on which process runs it.
+    each chunk's paths in the compiled kernel; a ``pool`` (local runs) lends it the arrays of the
+    thread's previous range. Its result depends only on its paths' draws — not on the chunk, the
+    threads, nor on which process runs it.
     """
     parts = []
     # the fund's finances once for the whole range, not chunk by chunk (the same numbers: numpy's
     # cost per call made them several per cent of a run); per chunk only if ``only`` is one of them
     per_chunk = only in FINANCE_PATHS
-    for _, _, draws in iterate_chunks(terms, root, stop, chunk, factor_shift, sampler, first=start):
+    for _, _, draws in iterate_chunks(terms, root, stop, chunk, factor_shift, sampler, first=start, reuse=True,
+                                      pool=pool):
         block = simulate_paths(terms, draws, plan, twist, threads=threads, finances=per_chunk)
         log_weight = block.log_weight
         if factor_shift is not None:
@@ -328,7 +363,9 @@ class PreparedRun:
         """Run every path and gather the :class:`SimulationResult`."""
         started = time.perf_counter()
         collector = Collector(self.paths, self.terms, self.keep)
-        args = (self.sampler, None, None, None, False, self.kernel_threads())
+        # a local run's ranges draw into the arrays of the ones before on their thread (not across processes)
+        args = (self.sampler, None, None, None, False, self.kernel_threads()) + ((DrawPool(),) if self.client is None
+                                                                               else ())
         for start, stop, block in self.ranges(simulate_range, args, progress=progress):
             collector.add(start, stop, block)
         return collector.result(self.scenario, self.portfolio, self.meta(time.perf_counter() - started))
