@@ -185,18 +185,19 @@ def normals_f32(gen: np.random.Generator, shape: tuple[int, int], out: np.ndarra
     half = (size + 1) // 2
     bits = uniform_bits(gen, (2 * half, 1)).reshape(-1)
     # the same operations as ``((bits >> 8) + 0.5) * 2**-24``, ``sqrt(-2 log u1)``, ``2 pi u2`` and
-    # ``radius * cos``, ``radius * sin`` (so the same numbers), with two arrays instead of a dozen:
+    # ``radius * cos``, ``radius * sin`` (so the same numbers), in two arrays instead of a dozen:
     # arithmetic in place, each transcendental into an array of its own (numpy's vector loops)
     np.right_shift(bits, np.uint32(8), out=bits)
-    u = bits.astype(np.float32)
-    u += np.float32(0.5)
-    u *= np.float32(2.0**-24)  # in (0, 1)
     if out is not None and out.dtype == np.float32 and out.shape == tuple(shape) and out.flags.c_contiguous \
             and size % 2 == 0:
         out = out.reshape(-1)
     else:
         out = np.empty(2 * half, dtype=np.float32)
-    radius = np.log(u[:half], out=out[:half])
+    u = out  # the uniforms, then the radii and angles, then the normals: one array
+    np.copyto(u, bits, casting="unsafe")  # as bits.astype(np.float32)
+    u += np.float32(0.5)
+    u *= np.float32(2.0**-24)  # in (0, 1)
+    radius = np.log(u[:half], out=u[:half])
     radius *= np.float32(-2.0)
     np.sqrt(radius, out=radius)
     angle = u[half:]
