@@ -117,7 +117,7 @@ def iterate_chunks(
     cached: tuple[int, Draws] | None = None
     for start in range(first, n_paths, chunk):
         stop = min(start + chunk, n_paths)
-        parts = []
+        parts: list[Draws] = []
         for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
             if cached is None or cached[0] != block:
                 # the block before is spent unless this chunk began in it (it is among the parts)
