@@ -168,21 +168,15 @@ def exp_into(x, out):
 
 
 @jit  # not inlined: compiled on its own, its loop is vectorised
-def _job_growth(p, z_jobs, sigma, out):
-    """Each loan's lognormal job realisation factor on path ``p``, ``exp(sigma z - sigma^2 / 2)``
-    (as :func:`exp_into`): in the loan loop, ``math.exp`` (a call to libm) was a quarter of it."""
-    special = 0
+def _job_growth(p, z_jobs, sigma, x, out):
+    """Each loan's lognormal job realisation factor on path ``p``, ``exp(sigma z - sigma^2 / 2)``,
+    by :func:`exp_into` (``x`` is scratch): in the loan loop, ``math.exp`` (a call to libm) was a
+    quarter of it."""
     for i in range(sigma.shape[0]):
         s = sigma[i]
-        x = s * z_jobs[p, i] - 0.5 * s * s
-        out[i] = _exp_main(x)
-        special += _exp_special(x)
-    if special:
-        for i in range(sigma.shape[0]):
-            s = sigma[i]
-            x = s * z_jobs[p, i] - 0.5 * s * s
-            if _exp_special(x):
-                out[i] = _exp_outside(x)
+        x[i] = s * z_jobs[p, i] - 0.5 * s * s
+    exp_into(x, out)
+
 
 @jit(inline=True)
 def _tabulated(k, t):
@@ -416,6 +410,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
         covered = np.zeros(max_pipe, dtype=np.bool_)  # the guarantor's envelope covers the file
         has_year = np.zeros(T + 1, dtype=np.bool_)
         growth = np.empty(real_sigma.shape[0])  # the path's job realisation factors
+        growth_arg = np.empty(real_sigma.shape[0])
         for t in range(1, T + 1):
             has_year[t] = pipe_range[t, 1] > pipe_range[t, 0] or book_range[t, 1] > book_range[t, 0]
 
@@ -431,7 +426,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
                         for j in range(1, T - y + 1):
                             q *= surv[c, y - 1 + j]
                             cdf[y, c, j] = 1.0 - q
-            _job_growth(p, z_jobs, real_sigma, growth)
+            _job_growth(p, z_jobs, real_sigma, growth_arg, growth)
             theta = twist_theta[p] if OPTIONAL and twisting else 0.0
             log_w = 0.0
             n_watched = n_cured = jobs_saved = 0.0

@@ -98,7 +98,6 @@ def iterate_chunks(
     factor_shift: np.ndarray | None = None,
     sampler: str = "random",
     first: int = 0,
-    reuse: bool = False,
     pool: DrawPool | None = None,
 ) -> Iterator[tuple[int, int, Draws]]:
     """Yield ``(start, stop, draws)`` for consecutive chunks of paths ``first .. n_paths - 1``.
@@ -106,12 +105,11 @@ def iterate_chunks(
     The draws of each path come from its block's streams (a block's draws are made once and
     reused while chunks cross it), so they never depend on ``chunk``. ``factor_shift`` (T, F),
     if given, is added to every path's factor shocks (importance sampling, :mod:`levier.analysis.tail`).
-    ``sampler="sobol"`` takes the factor shocks from a scrambled Sobol' sequence. With ``reuse``
+    ``sampler="sobol"`` takes the factor shocks from a scrambled Sobol' sequence. With a ``pool``
     a block's default uniforms and job normals are drawn into the arrays of the block before
-    (``block_draws(reuse=)``): a chunk's draws then hold only until the next chunk is asked for,
-    which is how :func:`simulate_range` reads them (its factor shocks are always its own); a
-    ``pool`` lends the first block the arrays of the thread's last range and takes this one's
-    last block when the chunks are done.
+    (``block_draws(reuse=)``; the first block into those the pool lends, the last one given to it
+    when the chunks are done): a chunk's draws then hold only until the next chunk is asked for,
+    which is how :func:`simulate_range` reads them (its factor shocks are always its own).
     """
     sobol = SobolFactors(root, terms.horizon, terms.n_factors) if sampler == "sobol" else None
     cached: tuple[int, Draws] | None = None
@@ -122,8 +120,8 @@ def iterate_chunks(
             if cached is None or cached[0] != block:
                 # the block before is spent unless this chunk began in it (it is among the parts)
                 spent = None
-                if reuse and not parts:
-                    spent = cached[1] if cached is not None else (pool.take() if pool is not None else None)
+                if pool is not None and not parts:
+                    spent = cached[1] if cached is not None else pool.take()
                 cached = (block, block_draws(terms, root, block, sobol, reuse=spent))
             lo = max(start, block * BLOCK_PATHS) - block * BLOCK_PATHS
             hi = min(stop, (block + 1) * BLOCK_PATHS) - block * BLOCK_PATHS
@@ -132,7 +130,7 @@ def iterate_chunks(
         if factor_shift is not None:
             draws = replace(draws, shocks=draws.shocks + factor_shift)
         yield start, stop, draws
-    if reuse and pool is not None and cached is not None:  # the last chunk is done with: lend its block
+    if pool is not None and cached is not None:  # the last chunk is done with: lend its block
         pool.give(cached[1])
 
 
@@ -165,8 +163,8 @@ def simulate_range(
     # the fund's finances once for the whole range, not chunk by chunk (the same numbers: numpy's
     # cost per call made them several per cent of a run); per chunk only if ``only`` is one of them
     per_chunk = only in FINANCE_PATHS
-    for _, _, draws in iterate_chunks(terms, root, stop, chunk, factor_shift, sampler, first=start, reuse=True,
-                                      pool=pool):
+    pool = DrawPool() if pool is None else pool  # without a run's pool, the range's blocks still share
+    for _, _, draws in iterate_chunks(terms, root, stop, chunk, factor_shift, sampler, first=start, pool=pool):
         block = simulate_paths(terms, draws, plan, twist, threads=threads, finances=per_chunk)
         log_weight = block.log_weight
         if factor_shift is not None:
