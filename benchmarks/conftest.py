@@ -17,6 +17,29 @@ LAB: dict[str, float] = {}  # the optimisation's seconds, its simulations' secon
 TAIL: dict[str, tuple[float, float, float]] = {}  # book -> (exact p, variance ratio shift, shift + twist)  # estimate -> (sd random, sd Sobol', variance ratio)
 
 
+def machine() -> str:
+    """The processor, its cores and what numpy's vector loops run on: the reference's speed
+    depends on the vector width and the memory far more than levier's (a ratio measured on one
+    machine is not another's)."""
+    import platform
+
+    import numpy as np
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+    except OSError:
+        pass
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        simd = " ".join(k for k in __cpu_dispatch__ if __cpu_features__.get(k)) or "baseline"
+    except ImportError:  # numpy's private names moved
+        simd = "unknown"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{name}, {cores} cores; numpy {np.__version__}, vector loops {simd}"
+
+
 @pytest.fixture(scope="session")
 def northstar(tmp_path_factory):
     import northstar as ns
@@ -54,6 +77,7 @@ def pytest_terminal_summary(terminalreporter):
         return
     write("")
     write(f"north star: 10 000 loans x 10 years, {PATHS:,} paths (LEVIER_BENCH_PATHS)")
+    write(f"  on {machine()}")
     for name, rate in RESULTS.items():
         write(f"  {name:<44} {rate / 1e6:10.1f} M per second")
     for name, (median, low, high) in PAIRED.items():

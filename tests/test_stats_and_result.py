@@ -172,3 +172,28 @@ def test_var_interval_in_summary_and_too_few_paths():
     s = result.summary().loc["fund_loss"]
     assert s["var_0.95_low"] <= s["var_0.95"] <= s["var_0.95_high"]
     assert np.isnan(s["var_0.999_high"])  # 500 paths cannot bound a 99.9 % quantile from above
+
+
+def test_normal_and_t_quantiles_are_scipy_stats_own_bits():
+    """Z95 and sectioning's t quantile come from scipy.special (scipy.stats takes a second to
+    import): the same numbers as scipy.stats's, to the bit."""
+    from levier.stats import Z95, sectioning
+
+    assert Z95 == float(stats.norm.ppf(0.975))
+    x = np.random.default_rng(3).normal(size=240)
+    for batches in (2, 3, 7, 20, 240):
+        s = sectioning(lambda a: [a.mean()], [x], batches)
+        assert s.half_width[0] == stats.t.ppf(0.975, batches - 1) * s.se[0]
+
+
+def test_importing_levier_leaves_the_heavy_modules_unloaded():
+    """Start-up: ``import levier`` (every command) loads neither scipy's stats, integrate and
+    optimize, nor Dask, nor matplotlib; a run outside Dask does not import Dask to ask."""
+    import subprocess
+    import sys
+
+    heavy = ("scipy.stats", "scipy.integrate", "scipy.optimize", "distributed", "dask", "matplotlib")
+    code = ("import sys, levier; from levier.engine.run import default_threads; default_threads(); "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

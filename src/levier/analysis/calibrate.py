@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special  # stats, optimize: imported where used (a second of every start-up)
 
 from levier.analysis.analytic import bivariate_normal_cdf
 from levier.stats import Z95
@@ -155,6 +155,7 @@ def pd_from_survival(horizons: Sequence[float], survival: Sequence[float], cohor
     Calibration
         ``annual_pd`` for a ``[[sectors]]`` table.
     """
+    from scipy import optimize
     t = _as_array(horizons, "horizons", lo=0.0, hi=np.inf, open_interval=True)
     s = _as_array(survival, "survival", lo=0.0, hi=1.0, open_interval=True)
     if t.size != s.size:
@@ -229,6 +230,7 @@ def vasicek_from_default_rates(
         ``annual_pd`` and ``loading`` for a ``[[sectors]]`` table; ``derived["rho"]`` is the
         asset correlation with its standard error.
     """
+    from scipy import stats
     if defaults is not None or obligors is not None:
         if defaults is None or obligors is None:
             raise ValueError("give both defaults and obligors per year")
@@ -281,6 +283,7 @@ def vasicek_from_default_rates(
 
 
 def _rho_from_moments(pd: float, variance: float) -> float:
+    from scipy import optimize
     if pd <= 0 or pd >= 1:
         return float("nan")
     c = special.ndtri(pd)
@@ -297,6 +300,7 @@ def _rho_from_moments(pd: float, variance: float) -> float:
 
 
 def _vasicek_binomial_mle(d: np.ndarray, n: np.ndarray, macro_loading: float) -> Calibration:
+    from scipy import optimize
     z, w = np.polynomial.hermite_e.hermegauss(96)
     w = w / w.sum()
     log_binom = special.gammaln(n + 1) - special.gammaln(d + 1) - special.gammaln(n - d + 1)
@@ -357,6 +361,7 @@ def recovery_beta(rates: Sequence[float], method: str | None = None) -> Calibrat
     Calibration
         ``recovery_mean`` and ``recovery_sd`` for a ``[[sectors]]`` table.
     """
+    from scipy import optimize
     x = _as_array(rates, "recovery rates", lo=0.0, hi=1.0)
     if x.size < 2:
         raise ValueError("recovery rates: at least 2 observations are needed")
@@ -427,6 +432,7 @@ def bank_acceptance(ratios: Sequence[float], financed: Sequence[bool]) -> Calibr
     Calibration
         ``threshold`` and ``steepness`` for the ``[bank]`` table.
     """
+    from scipy import optimize
     q = _as_array(ratios, "quasi-equity ratios", lo=0.0)
     y = np.asarray(financed, dtype=float).ravel()
     if y.size != q.size:
@@ -748,6 +754,7 @@ def _mean_recovery_given_factor(gamma: float, z: np.ndarray, mean: float, sd: fl
     downturn recovery); Gauss-Hermite over xi with 48 nodes (exact to 1e-10 for these smooth
     integrands).
     """
+    from scipy import stats
     nodes, weights = np.polynomial.hermite_e.hermegauss(48)
     weights = weights / weights.sum()
     k = mean * (1 - mean) / (sd * sd) - 1.0
@@ -840,6 +847,7 @@ def recovery_loading(
 
 def _fit_recovery_loading(dr, rr, recovery_sd, recovery_mean, pd, rho):
     """Least squares of :func:`recovery_loading` for given pd and rho: (estimates, standard errors)."""
+    from scipy import optimize
     free_mean = recovery_mean is None
     if not 0 < rho < 1:
         raise ValueError(f"rho must be in (0, 1), got {rho:g}: without correlation the default rate says nothing "

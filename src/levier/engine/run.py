@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -51,6 +52,8 @@ def seed_root(scenario: Scenario, seed: Any = None) -> np.random.SeedSequence:
 
 
 def _in_dask_worker() -> bool:
+    if "distributed" not in sys.modules:  # a worker has imported it; importing it to ask costs half a second
+        return False
     try:
         from distributed import get_worker
     except ImportError:  # no Dask here, so no worker either
