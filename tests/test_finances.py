@@ -120,3 +120,48 @@ def test_headline_rows_are_the_summary_and_ratio_values(result):
     assert table.loc["Capital needed at the trough (€)", "mean"] == summary.loc["fund_peak_need", "mean"]
     assert table.loc["Loss rate (fund loss / fund lent)", "mean"] == ratios.loc["loss_rate", "value"]
     assert table.loc["Job-years", "mean"] == summary.loc["job_years", "mean"]
+
+
+def test_irr_search_is_the_scalar_algorithm_to_the_bit():
+    """The compiled search (the grid's NPVs in one vectorised loop) gives the bits of the same
+    algorithm written out in plain Python: Horner's rule in exp(-g) per grid point, the sign
+    change nearest to 0, 64 bisections, expm1 of the midpoint."""
+    import math
+
+    from levier.engine.finances import _BISECTIONS, _LOG_GRID
+
+    def npv(row, g):
+        v, total = math.exp(-g), 0.0
+        for f in row[::-1]:
+            total = total * v + f
+        return total
+
+    def sign(x):
+        return 1.0 if x > 0 else (-1.0 if x < 0 else (0.0 if x == 0 else math.nan))
+
+    def scalar_irr(row):
+        values = [npv(row, g) for g in _LOG_GRID]
+        cell, nearest = -1, math.inf
+        for k in range(len(values) - 1):
+            change = sign(values[k]) * sign(values[k + 1]) <= 0 and not (values[k] == 0 and values[k + 1] == 0)
+            if change and abs(0.5 * (_LOG_GRID[k] + _LOG_GRID[k + 1])) < nearest:
+                cell, nearest = k, abs(0.5 * (_LOG_GRID[k] + _LOG_GRID[k + 1]))
+        if cell < 0:
+            return math.nan
+        a, b, fa = _LOG_GRID[cell], _LOG_GRID[cell + 1], values[cell]
+        for _ in range(_BISECTIONS):
+            mid = 0.5 * (a + b)
+            fm = npv(row, mid)
+            if sign(fm) == sign(fa):
+                a, fa = mid, fm
+            else:
+                b = mid
+        return math.expm1(0.5 * (a + b))
+
+    rng = np.random.default_rng(13)
+    flows = np.concatenate([-rng.uniform(0.5, 2.0, (60, 1)), rng.normal(0.15, 0.4, (60, 10))], axis=1)
+    flows[0] = 0.0  # no sign change: NaN
+    got = internal_rate_of_return(flows)
+    want = np.array([scalar_irr(row) for row in flows])
+    assert np.isnan(got[0]) and np.isfinite(got[1:]).sum() > 40
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))

@@ -8,6 +8,8 @@ output, before anything is kept in float32.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["IRR_BRACKET", "fund_finances", "internal_rate_of_return"]
@@ -17,6 +19,7 @@ IRR_BRACKET = (-0.99, 10.0)
 _GRID = 96  # cells of the search grid in log(1 + r); a root is then refined by bisection
 _BISECTIONS = 64
 _LOG_GRID = np.linspace(np.log1p(IRR_BRACKET[0]), np.log1p(IRR_BRACKET[1]), _GRID + 1)
+_DISCOUNT = np.array([math.exp(-g) for g in _LOG_GRID])  # libm's exp, as the compiled NPV takes it
 
 
 def internal_rate_of_return(flows: np.ndarray) -> np.ndarray:
@@ -46,7 +49,7 @@ def internal_rate_of_return(flows: np.ndarray) -> np.ndarray:
 
     flows = np.ascontiguousarray(flows, dtype=float)
     out = np.empty(flows.shape[0])
-    irr_rows(flows, _LOG_GRID, _BISECTIONS, out)
+    irr_rows(flows, _LOG_GRID, _DISCOUNT, _BISECTIONS, out)
     return out
 
 

@@ -815,14 +815,19 @@ def _npv_row(flows, p, log_growth):
 
 
 @jit
-def irr_rows(flows, grid, bisections, out):
+def irr_rows(flows, grid, discount, bisections, out):
     """Each row's internal rate of return (:func:`levier.engine.finances.internal_rate_of_return`):
     the NPV on ``grid`` (in ``log(1 + r)``), the sign change nearest to 0, then ``bisections``
-    halvings of its cell; NaN where the NPV does not change sign on the grid."""
+    halvings of its cell; NaN where the NPV does not change sign on the grid. ``discount`` holds
+    ``exp(-grid)`` (as :func:`_npv_row` computes it): the grid's NPVs are then one loop over the
+    grid per year, which the compiler vectorises (the same operations for each point)."""
     values = np.empty(grid.shape[0])
     for p in range(flows.shape[0]):
-        for k in range(grid.shape[0]):
-            values[k] = _npv_row(flows, p, grid[k])
+        values[:] = 0.0
+        for t in range(flows.shape[1] - 1, -1, -1):
+            f = flows[p, t]
+            for k in range(grid.shape[0]):
+                values[k] = values[k] * discount[k] + f
         cell, nearest = -1, math.inf
         for k in range(grid.shape[0] - 1):
             change = _sign(values[k]) * _sign(values[k + 1]) <= 0.0 and not (values[k] == 0.0 and values[k + 1] == 0.0)
