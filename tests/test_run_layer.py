@@ -12,6 +12,7 @@ from levier import lab
 from levier.engine.run import prepare, seed_root
 from levier.streams import LabPurpose, lab_root
 
+from conftest import SHIPPED as SHIPPED_FILE
 from conftest import make_scenario
 
 PATHS = 45  # crosses no block, but chunks of 2, 3 and 7 end mid-way
@@ -177,3 +178,47 @@ def test_ranges_side_by_side_come_back_in_order_and_stop_at_an_error(scenario):
     assert len(seen) <= 3 + 1 + 2  # the ranges in flight, not the whole run
     one = prepare(scenario, paths=100, seed=1, threads=3)  # a single range: the kernel's threads share it
     assert (one.workers(), one.kernel_threads()) == (1, 3)
+
+
+def test_a_run_keeping_its_draws_draws_once_and_gives_the_same_bytes(monkeypatch):
+    """The lab's runs keep their draws (DrawCache): a second simulation of the same paths draws
+    nothing, re-targeted at another policy it gives the bytes of a fresh run of that policy, on
+    several threads and with chunks that end mid-block; a cache too small to keep anything, and a
+    policy that changes what is drawn (a longer pipeline, more projects), draw afresh."""
+    from dataclasses import replace
+
+    import levier.engine.run as run_layer
+    from levier.engine.run import DrawCache
+
+    scenario = levier.load_scenario(SHIPPED_FILE)
+    calls = {"n": 0}
+    draw = run_layer.block_draws
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(run_layer, "block_draws", counted)
+    options = dict(paths=300, seed=4, chunk_size=70, threads=2)
+    run = prepare(scenario, **options)
+    kept = run.keeping_draws()
+    assert kept.draws is not None and kept.keeping_draws() is kept
+    first = kept.simulate()
+    drawn = calls["n"]
+    _same(first, run.simulate())
+    calls["n"] = 0
+    again = kept.simulate()
+    assert drawn > 0 and calls["n"] == 0
+    _same(again, first)
+    policy = scenario.with_overrides({"policy.loan_per_job": 6_000.0})
+    retargeted = kept.with_scenario(policy).simulate()
+    assert calls["n"] == 0
+    _same(retargeted, prepare(policy, **options).simulate())
+    longer = scenario.with_overrides({"pipeline.projects_per_year": 2 * scenario.pipeline.projects_per_year})
+    calls["n"] = 0
+    retargeted = kept.with_scenario(longer).simulate()
+    assert calls["n"] > 0
+    _same(retargeted, prepare(longer, **options).simulate())
+    tiny = replace(run, draws=DrawCache(0))
+    _same(tiny.simulate(), first)
+    assert tiny.draws is not None and tiny.draws.size == 0

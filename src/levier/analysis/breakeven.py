@@ -118,7 +118,7 @@ def breakeven(
     lo, hi = float(bounds[0]), float(bounds[1])
     if not 0.0 <= lo < hi < 1.0:
         raise ValueError(f"bounds must satisfy 0 <= low < high < 1, got {bounds}")
-    run = prepare(scenario, paths=paths, seed=seed, chunk_size=chunk_size, client=client)
+    run = prepare(scenario, paths=paths, seed=seed, chunk_size=chunk_size, client=client).keeping_draws()
     cache: dict[float, tuple[float, float]] = {}
 
     with as_progress(progress, run.paths * _EVALUATIONS) as bar:

@@ -108,8 +108,9 @@ def statistic(result: SimulationResult, spec: str) -> tuple[float, float]:
 
 
 def _runs(scenario: Scenario, paths, seed, chunk_size, client) -> PreparedRun:
-    """The one prepared run every evaluation of a lab call re-targets (same paths and seed)."""
-    return prepare(scenario, paths=paths, seed=seed, chunk_size=chunk_size, client=client)
+    """The one prepared run every evaluation of a lab call re-targets (same paths and seed); a
+    local one keeps its draws for the next evaluations (:class:`~levier.engine.run.DrawCache`)."""
+    return prepare(scenario, paths=paths, seed=seed, chunk_size=chunk_size, client=client).keeping_draws()
 
 
 # -- compare -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import numpy as np
 from levier._version import __version__
 from levier.engine.paths import (FINANCE_PATHS, Draws, PathBlock, Plan, Twist, block_draws, plan_work, simulate_paths,
                                  thread_pool, with_finances)
-from levier.engine.resources import check, default_chunk_size
+from levier.engine.resources import available_memory, check, default_chunk_size
 from levier.engine.result import SimulationResult
 from levier.model.portfolio import Portfolio, build_portfolio
 from levier.model.scenario import Scenario
@@ -38,7 +38,7 @@ from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
 from levier.progress import Progress, as_progress
 from levier.streams import BLOCK_PATHS, SAMPLERS, SobolFactors, coerce_seed, entropy_of, whole_blocks
 
-__all__ = ["KEEP", "Collector", "DrawPool", "PreparedRun", "iterate_chunks", "prepare", "seed_root", "simulate",
+__all__ = ["KEEP", "Collector", "DrawCache", "DrawPool", "PreparedRun", "iterate_chunks", "prepare", "seed_root", "simulate",
            "simulate_range"]
 
 #: What :func:`simulate` keeps path by path (see its ``keep`` parameter).
@@ -93,6 +93,38 @@ class DrawPool:
             self._spent[threading.get_ident()] = draws
 
 
+class DrawCache:
+    """The draws of a run's chunks, kept for the run's next simulations on the same paths: the
+    policy lab re-targets one prepared run at every point of a search (common random numbers, so
+    the very same numbers), which then draws them once. Up to ``limit`` bytes; beyond it chunks
+    are drawn as before. A chunk's draws are keyed by all they depend on — the seed, the sampler,
+    the chunk, and the terms' shapes and streams (projects, years, factors, bank decisions,
+    vigilance, the t copula's degrees of freedom) — so a policy that changes any of them draws
+    afresh. The numbers are the same either way; only their cost goes."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = float(limit)
+        self.size = 0
+        self._draws: dict[tuple, Draws] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(terms: Terms, root: np.random.SeedSequence, sampler: str, start: int, stop: int) -> tuple:
+        return (repr(root.entropy), tuple(root.spawn_key), sampler, start, stop, terms.n_projects, terms.horizon,
+                terms.n_factors, terms.bank_decides, terms.vigilance is not None, terms.degrees_of_freedom)
+
+    def get(self, key: tuple) -> Draws | None:
+        with self._lock:
+            return self._draws.get(key)
+
+    def put(self, key: tuple, draws: Draws) -> None:
+        nbytes = sum(a.nbytes for a in vars(draws).values() if isinstance(a, np.ndarray))
+        with self._lock:
+            if key not in self._draws and self.size + nbytes <= self.limit:
+                self._draws[key] = draws
+                self.size += nbytes
+
+
 def iterate_chunks(
     terms: Terms,
     root: np.random.SeedSequence,
@@ -102,6 +134,7 @@ def iterate_chunks(
     sampler: str = "random",
     first: int = 0,
     pool: DrawPool | None = None,
+    cache: DrawCache | None = None,
 ) -> Iterator[tuple[int, int, Draws]]:
     """Yield ``(start, stop, draws)`` for consecutive chunks of paths ``first .. n_paths - 1``.
 
@@ -112,12 +145,20 @@ def iterate_chunks(
     a block's default uniforms and job normals are drawn into the arrays of the block before
     (``block_draws(reuse=)``; the first block into those the pool lends, the last one given to it
     when the chunks are done): a chunk's draws then hold only until the next chunk is asked for,
-    which is how :func:`simulate_range` reads them (its factor shocks are always its own).
+    which is how :func:`simulate_range` reads them (its factor shocks are always its own). With a
+    ``cache`` a chunk's draws already made are taken from it, and new ones are kept there (no
+    ``pool`` then: kept arrays are not drawn into again).
     """
     sobol = SobolFactors(root, terms.horizon, terms.n_factors) if sampler == "sobol" else None
     cached: tuple[int, Draws] | None = None
+    pool = None if cache is not None else pool
     for start in range(first, n_paths, chunk):
         stop = min(start + chunk, n_paths)
+        key = DrawCache.key(terms, root, sampler, start, stop) if cache is not None else ()
+        kept = cache.get(key) if cache is not None else None
+        if kept is not None:
+            yield start, stop, kept if factor_shift is None else replace(kept, shocks=kept.shocks + factor_shift)
+            continue
         parts: list[Draws] = []
         for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
             if cached is None or cached[0] != block:
@@ -130,6 +171,8 @@ def iterate_chunks(
             hi = min(stop, (block + 1) * BLOCK_PATHS) - block * BLOCK_PATHS
             parts.append(cached[1].rows(lo, hi))
         draws = Draws.concat(parts)
+        if cache is not None:
+            cache.put(key, draws)
         if factor_shift is not None:
             draws = replace(draws, shocks=draws.shocks + factor_shift)
         yield start, stop, draws
@@ -151,6 +194,7 @@ def simulate_range(
     keep_shocks: bool = False,
     threads: int = 1,
     pool: DrawPool | None = None,
+    cache: DrawCache | None = None,
 ) -> PathBlock:
     """Paths ``start .. stop - 1``, chunk by chunk: the engine's one unit of work.
 
@@ -159,7 +203,7 @@ def simulate_range(
     ``twist`` is given). ``only`` keeps just that per-path metric (the tail estimators need no
     more); ``keep_shocks`` keeps the factor shocks (the cross-entropy pilots); ``threads`` share
     each chunk's paths in the compiled kernel; a ``pool`` (local runs) lends it the arrays of the
-    thread's previous range. Its result depends only on its paths' draws — not on the chunk, the
+    thread's previous range, a ``cache`` (:class:`DrawCache`) the draws a run made before. Its result depends only on its paths' draws — not on the chunk, the
     threads, nor on which process runs it.
     """
     parts = []
@@ -167,7 +211,8 @@ def simulate_range(
     # cost per call made them several per cent of a run); per chunk only if ``only`` is one of them
     per_chunk = only in FINANCE_PATHS
     pool = DrawPool() if pool is None else pool  # without a run's pool, the range's blocks still share
-    for _, _, draws in iterate_chunks(terms, root, stop, chunk, factor_shift, sampler, first=start, pool=pool):
+    for _, _, draws in iterate_chunks(terms, root, stop, chunk, factor_shift, sampler, first=start, pool=pool,
+                                      cache=cache):
         block = simulate_paths(terms, draws, plan, twist, threads=threads, finances=per_chunk)
         log_weight = block.log_weight
         if factor_shift is not None:
@@ -264,6 +309,7 @@ class PreparedRun:
     client: Any = None
     threads: int = 1
     stress: str | None = None  #: the ``[[stresses]]`` entry imposed on the factors, if any
+    draws: DrawCache | None = None  #: the draws kept for the next simulations (:class:`DrawCache`; local runs)
 
     def with_scenario(self, scenario: Scenario) -> PreparedRun:
         """The same run (seed, paths, chunk, client) for another scenario."""
@@ -273,6 +319,15 @@ class PreparedRun:
         portfolio = self.portfolio if same else build_portfolio(scenario)
         terms = project_terms(scenario, portfolio, self.stress)
         return replace(self, scenario=scenario, portfolio=portfolio, terms=terms, plan=plan_work(terms))
+
+    def keeping_draws(self) -> PreparedRun:
+        """This run, keeping its draws for its next simulations (a :class:`DrawCache` of up to a
+        quarter of the memory available, at most 1 GiB), for a caller that runs the same paths
+        again and again (the policy lab); a Dask run as it is (its draws are made by the workers)."""
+        if self.client is not None or self.draws is not None:
+            return self
+        free = available_memory()
+        return replace(self, draws=DrawCache(min(2.0**30, 0.25 * free) if free else 2.0**28))
 
     def with_stress(self, name: str | None) -> PreparedRun:
         """The same run with the factor values of the scenario's stress ``name`` imposed (None:
@@ -365,8 +420,8 @@ class PreparedRun:
         started = time.perf_counter()
         collector = Collector(self.paths, self.terms, self.keep)
         # a local run's ranges draw into the arrays of the ones before on their thread (not across processes)
-        args = (self.sampler, None, None, None, False, self.kernel_threads()) + ((DrawPool(),) if self.client is None
-                                                                               else ())
+        args = (self.sampler, None, None, None, False, self.kernel_threads()) + ((DrawPool(), self.draws)
+                                                                               if self.client is None else ())
         for start, stop, block in self.ranges(simulate_range, args, progress=progress):
             collector.add(start, stop, block)
         return collector.result(self.scenario, self.portfolio, self.meta(time.perf_counter() - started))
