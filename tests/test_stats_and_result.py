@@ -197,3 +197,16 @@ def test_importing_levier_leaves_the_heavy_modules_unloaded():
             f"print([m for m in {heavy!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_path_arrays_are_the_paths_frame_read_only():
+    """``path_arrays()`` (the lab's view of a result) holds the values of ``paths``, column by
+    column with their dtypes, and cannot be written into."""
+    r = levier.simulate(make_scenario(), paths=50, seed=8)
+    arrays = r.path_arrays()
+    assert list(arrays) == list(r.paths.columns)
+    for name, values in arrays.items():
+        column = r.paths[name].to_numpy()
+        assert values.dtype == column.dtype and np.array_equal(values, column, equal_nan=True), name
+    with pytest.raises(ValueError):
+        arrays["fund_loss"][0] = 0.0

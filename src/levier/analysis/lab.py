@@ -59,7 +59,7 @@ Bounds = Mapping[str, tuple[Any, Any]]
 # -- statistics by spec ------------------------------------------------------------------------
 
 def _columns(result: SimulationResult) -> dict[str, np.ndarray]:
-    return with_derived({name: result.paths[name].to_numpy() for name in result.paths.columns})
+    return with_derived(result.path_arrays())
 
 
 def _influence(values: dict[str, np.ndarray], stat: Statistic) -> tuple[float, np.ndarray]:

@@ -88,6 +88,16 @@ class SimulationResult:
         """Alias of :attr:`paths`."""
         return self.paths
 
+    def path_arrays(self) -> dict[str, np.ndarray]:
+        """The columns of :attr:`paths` as read-only arrays, without building the frame (the
+        policy lab reads a few statistics of every evaluation)."""
+        arrays = {}
+        for name in PATH_COLUMNS:
+            view = self._paths[name].view()
+            view.flags.writeable = False
+            arrays[name] = view
+        return arrays
+
     def summary(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """Distribution of each per-path metric, one row per metric.
 
