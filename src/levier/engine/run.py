@@ -154,25 +154,23 @@ def iterate_chunks(
     pool = None if cache is not None else pool
     for start in range(first, n_paths, chunk):
         stop = min(start + chunk, n_paths)
-        key = DrawCache.key(terms, root, sampler, start, stop) if cache is not None else ()
-        kept = cache.get(key) if cache is not None else None
-        if kept is not None:
-            yield start, stop, kept if factor_shift is None else replace(kept, shocks=kept.shocks + factor_shift)
-            continue
-        parts: list[Draws] = []
-        for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
-            if cached is None or cached[0] != block:
-                # the block before is spent unless this chunk began in it (it is among the parts)
-                spent = None
-                if pool is not None and not parts:
-                    spent = cached[1] if cached is not None else pool.take()
-                cached = (block, block_draws(terms, root, block, sobol, reuse=spent))
-            lo = max(start, block * BLOCK_PATHS) - block * BLOCK_PATHS
-            hi = min(stop, (block + 1) * BLOCK_PATHS) - block * BLOCK_PATHS
-            parts.append(cached[1].rows(lo, hi))
-        draws = Draws.concat(parts)
-        if cache is not None:
-            cache.put(key, draws)
+        key = DrawCache.key(terms, root, sampler, start, stop)
+        draws = cache.get(key) if cache is not None else None
+        if draws is None:
+            parts: list[Draws] = []
+            for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
+                if cached is None or cached[0] != block:
+                    # the block before is spent unless this chunk began in it (it is among the parts)
+                    spent = None
+                    if pool is not None and not parts:
+                        spent = cached[1] if cached is not None else pool.take()
+                    cached = (block, block_draws(terms, root, block, sobol, reuse=spent))
+                lo = max(start, block * BLOCK_PATHS) - block * BLOCK_PATHS
+                hi = min(stop, (block + 1) * BLOCK_PATHS) - block * BLOCK_PATHS
+                parts.append(cached[1].rows(lo, hi))
+            draws = Draws.concat(parts)
+            if cache is not None:
+                cache.put(key, draws)
         if factor_shift is not None:
             draws = replace(draws, shocks=draws.shocks + factor_shift)
         yield start, stop, draws
