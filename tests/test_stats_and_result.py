@@ -11,7 +11,7 @@ from levier.engine.kernels import ar1_factors
 from levier.model.terms import outstanding_fraction
 from levier.stats import describe, es_weights, expected_shortfall, ratio_of_means, value_at_risk
 
-from conftest import make_scenario
+from conftest import SHIPPED, make_scenario
 
 
 def brute_force_es(x, alpha):
@@ -186,9 +186,43 @@ def test_normal_and_t_quantiles_are_scipy_stats_own_bits():
         assert s.half_width[0] == stats.t.ppf(0.975, batches - 1) * s.se[0]
 
 
+def test_binomial_ppf_is_the_smallest_k_whose_exact_cdf_reaches_q():
+    """The quantile intervals' ranks against the definition, computed exactly: the binomial CDF
+    in rational arithmetic (p and q are binary fractions, so exactly representable)."""
+    from fractions import Fraction
+    from math import comb
+
+    from levier.stats import binomial_ppf
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        p, q = float(rng.random()), float(rng.random())
+        fp, fq = Fraction(p), Fraction(q)
+        cdf, k = Fraction(0), -1
+        while cdf < fq:
+            k += 1
+            cdf += comb(n, k) * fp**k * (1 - fp) ** (n - k)
+        assert binomial_ppf(q, n, p) == k, (q, n, p)
+
+
+def test_binomial_ppf_is_scipy_stats_own():
+    """The ranks are scipy.stats.binom's ppf (the intervals kept their bits when scipy.stats left
+    the summary): every n to 300 and larger ones up to ten million, at the levels a summary uses."""
+    from levier.stats import binomial_ppf
+
+    rng = np.random.default_rng(12)
+    ns = [*range(1, 301, 7), *map(int, rng.integers(300, 10**7, 40)), 10**6]
+    for n in ns:
+        for alpha in (0.01, 0.05, 0.5, 0.95, 0.99, 0.999):
+            for q in (0.025, 0.975):
+                assert binomial_ppf(q, n, alpha) == int(stats.binom(n, alpha).ppf(q)), (q, n, alpha)
+
+
 def test_importing_levier_leaves_the_heavy_modules_unloaded():
     """Start-up: ``import levier`` (every command) loads neither scipy's stats, integrate and
-    optimize, nor Dask, nor matplotlib; a run outside Dask does not import Dask to ask."""
+    optimize, nor Dask, nor matplotlib; a run outside Dask does not import Dask to ask, and a
+    run's summary needs none of them."""
     import subprocess
     import sys
 
@@ -196,6 +230,11 @@ def test_importing_levier_leaves_the_heavy_modules_unloaded():
     code = ("import sys, levier; from levier.engine.run import default_threads; default_threads(); "
             f"print([m for m in {heavy!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    # nor does a run and its summary (what `levier run` prints), under the Gaussian copula
+    code = ("import sys, levier; r = levier.simulate(levier.load_scenario(sys.argv[1]), paths=300, seed=1); "
+            f"r.summary(); r.by_year(); print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code, str(SHIPPED)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -210,3 +249,4 @@ def test_path_arrays_are_the_paths_frame_read_only():
         assert values.dtype == column.dtype and np.array_equal(values, column, equal_nan=True), name
     with pytest.raises(ValueError):
         arrays["fund_loss"][0] = 0.0
+

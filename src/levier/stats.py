@@ -33,6 +33,8 @@ from scipy import special  # scipy.stats where used: a second of every start-up
 __all__ = [
     "Sectioned",
     "Z95",
+    "binomial_cdf",
+    "binomial_ppf",
     "describe",
     "sectioning",
     "es_weights",
@@ -57,6 +59,35 @@ def value_at_risk(values: np.ndarray, alpha: float, *, presorted: bool = False) 
     return float(x[_rank(x.size, alpha) - 1])
 
 
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """``P(Binomial(n, p) <= k)``: ``1 - I_p(k + 1, n - k)`` by :func:`scipy.special.betaincc`,
+    which is Boost's incomplete beta, as ``scipy.stats.binom.cdf`` (the same bits)."""
+    if k < 0:
+        return 0.0
+    return 1.0 if k >= n else float(special.betaincc(k + 1, n - k, p))
+
+
+def binomial_ppf(q: float, n: int, p: float) -> int:
+    """The smallest ``k`` in ``0 .. n`` with ``P(Binomial(n, p) <= k) >= q`` (``0 < q < 1``).
+
+    What ``scipy.stats.binom(n, p).ppf(q)`` returns (tested on half a million cases), without
+    importing ``scipy.stats`` (half a second of every command that prints a summary): a start
+    from the continuous inverse :func:`scipy.special.bdtrik`, then steps on
+    :func:`binomial_cdf` until ``k`` is the smallest that reaches ``q``.
+    """
+    if p <= 0.0:
+        return 0
+    if p >= 1.0:
+        return n
+    guess = float(special.bdtrik(q, n, p))
+    k = min(max(math.floor(guess), 0), n) if math.isfinite(guess) else 0
+    while k > 0 and binomial_cdf(k - 1, n, p) >= q:
+        k -= 1
+    while k < n and binomial_cdf(k, n, p) < q:
+        k += 1
+    return k
+
+
 def quantile_interval(values: np.ndarray, alpha: float, confidence: float = 0.95, *, presorted: bool = False) -> tuple[float, float]:
     """Distribution-free confidence interval for the alpha-quantile, from order statistics.
 
@@ -75,16 +106,13 @@ def quantile_interval(values: np.ndarray, alpha: float, confidence: float = 0.95
     ----------
     David, H. A. and Nagaraja, H. N. (2003). Order Statistics, 3rd ed., §7.1. Wiley.
     """
-    from scipy import stats as _stats
-
     x = np.asarray(values, dtype=float) if presorted else np.sort(np.asarray(values, dtype=float))
     n = x.size
     if n == 0:
         return float("nan"), float("nan")
     tail = (1 - confidence) / 2
-    binom = _stats.binom(n, alpha)
-    lo = int(binom.ppf(tail))  # P(B <= lo - 1) < tail: the lo-th order statistic (1-based) is safe
-    hi = int(binom.ppf(1 - tail)) + 1
+    lo = binomial_ppf(tail, n, alpha)  # P(B <= lo - 1) < tail: the lo-th order statistic (1-based) is safe
+    hi = binomial_ppf(1 - tail, n, alpha) + 1
     low = float(x[lo - 1]) if lo >= 1 else float("nan")
     high = float(x[hi - 1]) if hi <= n else float("nan")
     return low, high
