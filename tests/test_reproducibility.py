@@ -235,3 +235,42 @@ def test_draws_into_a_spent_block_s_arrays_are_the_fresh_numbers():
     assert np.shares_memory(reused.u_default, arrays[0]) and np.shares_memory(reused.z_jobs, arrays[1])  # in place
     for name in ("shocks", "u_bank", "u_default", "z_jobs"):
         assert np.array_equal(getattr(fresh, name), getattr(reused, name)), name
+
+
+_DIGESTS = """
+import hashlib, json, sys
+from pathlib import Path
+import numpy as np
+import levier
+out = {}
+for path in sorted(Path(sys.argv[1]).glob("*.toml")):
+    r = levier.simulate(levier.load_scenario(path), paths=300, seed=2026)
+    for name, frame in (("paths", r.paths), ("by_year", r.by_year()), ("by_sector", r.by_sector()),
+                        ("by_territory", r.by_territory()), ("summary", r.summary())):
+        values = np.ascontiguousarray(frame.to_numpy(dtype=np.float64)).tobytes()
+        out[path.stem + "." + name] = hashlib.sha256(values).hexdigest()
+print(json.dumps(out))
+"""
+
+
+def _digests(env: dict[str, str]) -> dict[str, str]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    done = subprocess.run([sys.executable, "-c", _DIGESTS, str(scenarios)], capture_output=True, text=True,
+                          check=True, env={**os.environ, **env})
+    return json.loads(done.stdout)
+
+
+def test_the_same_bytes_whatever_blas_kernel_the_processor_gets():
+    """The tables do not depend on the machine's BLAS: OpenBLAS picks its dot-product kernel by
+    processor (``OPENBLAS_CORETYPE`` imposes one, as on another machine), and each sums in its
+    own order. The expected shortfall and its contributions by sector and territory moved with
+    it until they were summed in numpy's fixed order (:func:`levier.stats.ordered_dot`)."""
+    native = _digests({})
+    for core in ("Prescott", "SkylakeX"):  # the generic kernel and the AVX-512 one
+        other = _digests({"OPENBLAS_CORETYPE": core})
+        assert [k for k in native if other[k] != native[k]] == [], core

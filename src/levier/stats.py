@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special  # scipy.stats where used: a second of every start-up
@@ -37,8 +37,10 @@ __all__ = [
     "binomial_ppf",
     "describe",
     "sectioning",
+    "tail_start",
     "es_weights",
     "expected_shortfall",
+    "ordered_dot",
     "quantile_interval",
     "ratio_of_means",
     "value_at_risk",
@@ -118,6 +120,30 @@ def quantile_interval(values: np.ndarray, alpha: float, confidence: float = 0.95
     return low, high
 
 
+def ordered_dot(weights: np.ndarray, values: np.ndarray) -> Any:
+    """``weights @ values`` over the first axis, summed in an order that is numpy's own and fixed
+    (its pairwise sum of ``weights * column``, one column at a time), so the same bits on every
+    machine. A BLAS dot product's order is its kernel's, and OpenBLAS chooses the kernel by
+    processor: the expected shortfall and its contributions moved in their last digits with it.
+
+    Returns a float for 1-d ``values``, an array of ``values.shape[1:]`` otherwise.
+    """
+    w = np.asarray(weights, dtype=float)
+    x = np.asarray(values, dtype=float)
+    if x.ndim == 1:
+        return float(np.add.reduce(w * x))
+    columns = x.reshape(x.shape[0], -1)
+    out = np.empty(columns.shape[1])
+    for j in range(columns.shape[1]):
+        out[j] = np.add.reduce(w * columns[:, j])
+    return out.reshape(x.shape[1:])
+
+
+def tail_start(weights: np.ndarray) -> int:
+    """Where the non-zero tail of :func:`es_weights` starts (the weights before it are 0)."""
+    return int(np.argmax(weights > 0))
+
+
 def es_weights(n: int, alpha: float) -> np.ndarray:
     """Weights of the sorted sample (ascending) whose dot product is ``ES_alpha``.
 
@@ -144,7 +170,9 @@ def expected_shortfall(values: np.ndarray, alpha: float, *, presorted: bool = Fa
     x = np.asarray(values, dtype=float) if presorted else np.sort(np.asarray(values, dtype=float))
     if x.size == 0:
         return float("nan")
-    return float(es_weights(x.size, alpha) @ x)
+    weights = es_weights(x.size, alpha)
+    start = tail_start(weights)
+    return ordered_dot(weights[start:], x[start:])
 
 
 def ratio_of_means(numerator: np.ndarray, denominator: np.ndarray) -> tuple[float, float]:
@@ -240,7 +268,7 @@ def weighted_tail(values: np.ndarray, weights: np.ndarray, alpha: float, side: s
     k = int(ok[0]) if ok.size else n - 1
     var = float(x[k])
     beyond = x > var
-    es = (float(w[beyond] @ x[beyond]) + var * (1 - alpha - float(tail[k]))) / (1 - alpha)
+    es = (ordered_dot(w[beyond], x[beyond]) + var * (1 - alpha - float(tail[k]))) / (1 - alpha)
     return var, es
 
 

@@ -56,7 +56,7 @@ from levier.engine.run import PreparedRun, prepare, simulate_range
 from levier.model.scenario import Scenario
 from levier.names import PATH_COLUMNS, tail_side
 from levier.progress import Progress, Tracker, as_progress
-from levier.stats import sectioning, weighted_tail
+from levier.stats import ordered_dot, sectioning, weighted_tail
 from levier.streams import entropy_of, pilot_root
 
 __all__ = ["ProbabilityEstimate", "TailEstimate", "TailSampler", "exceedance_probability", "tail_risk"]
@@ -377,10 +377,10 @@ class TailSampler:
             w = weights[selected]
             if it and w.sum() ** 2 < _MIN_ESS * (w * w).sum():
                 break  # too few effective pilot paths for a new T x F mean: keep the last shift
-            shift = np.tensordot(w, shocks[selected], axes=1) / w.sum()
+            shift = ordered_dot(w, shocks[selected]) / w.sum()
             # a component indistinguishable from 0 is noise, and noise in a T x F shift costs
             # variance (E[weight^2] grows as exp(|noise|^2)): keep those beyond 3 standard errors
-            spread = np.tensordot(w, (shocks[selected] - shift) ** 2, axes=1) / w.sum()
+            spread = ordered_dot(w, (shocks[selected] - shift) ** 2) / w.sum()
             ess = w.sum() ** 2 / (w * w).sum()
             shift[np.abs(shift) < 3.0 * np.sqrt(spread / ess)] = 0.0
             shift[:, ~active] = 0.0
