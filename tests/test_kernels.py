@@ -15,7 +15,8 @@ from decimal import Decimal, localcontext
 from levier.engine.kernel import CDF_STEP, CDF_XMAX, _fma, _search, exp_into, normal_cdf, normal_cdf_into
 from levier.model.terms import RECOVERY_GRID, beta_quantile_table
 from levier.engine.kernels import recovery_rate
-from levier.streams import normals_f32, uniform_bits
+from levier.engine.kernel import job_normals
+from levier.streams import uniform_bits
 
 
 
@@ -186,9 +187,40 @@ def test_vector_exp_gives_libm_bits():
     assert np.isnan(ours[~number]).all()
 
 
+def test_job_normals_are_box_muller_correctly_rounded_to_float32():
+    """The job normals against Box-Muller in float64 by numpy (``sqrt(-2 log u1) cos(2 pi u2)``
+    and its sine, on the same 24-bit uniforms), then rounded to float32: the same float32 but
+    where the two float64 values straddle a float32 rounding boundary, and never more than half
+    a float32 ulp (and a float64 rounding) away from numpy's."""
+    gen = np.random.default_rng(21)
+    n = 1_000_000
+    z = job_normals(gen, (n // 1000, 1000)).ravel()
+    bits = uniform_bits(np.random.default_rng(21), (n, 1)).reshape(-1)  # the same stream, the same bits
+    u1 = ((bits[: n // 2] >> 8) + 0.5) * 2.0**-24
+    u2 = ((bits[n // 2:] >> 8) + 0.5) * 2.0**-24
+    radius, angle = np.sqrt(-2.0 * np.log(u1)), 2.0 * np.pi * u2
+    exact = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])
+    assert (z != exact.astype(np.float32)).mean() < 1e-5
+    error = np.abs(z.astype(float) - exact) / np.spacing(np.abs(exact).astype(np.float32)).astype(float)
+    assert error.max() <= 0.5 + 1e-6
+    assert np.abs(z).max() <= np.sqrt(-2.0 * np.log(2.0**-25))  # the 24-bit uniforms' limit
+
+
+def test_job_normals_of_an_odd_count_and_into_a_given_array():
+    """An odd count takes the first of an even number of normals; ``out`` receives the same."""
+    odd = job_normals(np.random.default_rng(5), (3, 7))
+    even = job_normals(np.random.default_rng(5), (22,))
+    assert odd.shape == (3, 7) and odd.dtype == np.float32
+    out = np.full((2, 11), np.nan, dtype=np.float32)
+    given = job_normals(np.random.default_rng(5), (2, 11), out=out)
+    assert np.shares_memory(given, out)
+    assert np.array_equal(given.ravel(), even)
+    assert np.array_equal(odd.ravel(), even[:21])  # the same 11 pairs of uniforms
+
+
 def test_float32_normals_and_uniform_bits():
     gen = np.random.default_rng(11)
-    z = normals_f32(gen, (400, 500)).astype(float).ravel()
+    z = job_normals(gen, (400, 500)).astype(float).ravel()
     n = z.size
     assert abs(z.mean()) < 4 / np.sqrt(n)
     assert abs(z.var() - 1.0) < 4 * np.sqrt(2.0 / n)

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "levier"
-LEAVES = {"levier._version", "levier.errors", "levier.names", "levier.progress", "levier.stats", "levier.streams"}
+LEAVES = {"levier._version", "levier.elementwise", "levier.errors", "levier.names", "levier.progress", "levier.stats", "levier.streams"}
 LAYERS = {"model": 1, "engine": 2, "analysis": 3, "present": 4}
 TOP = 5
 #: The sanctioned upward references: a data object's accessor that imports the drawing or

@@ -44,7 +44,7 @@ def test_shipped_scenario_regression_values():
     assert mean["fund_net_cost"] == pytest.approx(REGRESSION["fund_net_cost"], rel=1e-12)
 
 
-REGRESSION = {"fund_loss": 1334884.1883221255, "jobs_additional": 1262.9183720270007, "fund_net_cost": 5940661.074805929}
+REGRESSION = {"fund_loss": 1334884.1883221196, "jobs_additional": 1262.9183674658298, "fund_net_cost": 5940661.069518483}
 
 
 def test_readme_python_example_figures():

@@ -265,12 +265,39 @@ def _digests(env: dict[str, str]) -> dict[str, str]:
     return json.loads(done.stdout)
 
 
-def test_the_same_bytes_whatever_blas_kernel_the_processor_gets():
-    """The tables do not depend on the machine's BLAS: OpenBLAS picks its dot-product kernel by
-    processor (``OPENBLAS_CORETYPE`` imposes one, as on another machine), and each sums in its
-    own order. The expected shortfall and its contributions by sector and territory moved with
-    it until they were summed in numpy's fixed order (:func:`levier.stats.ordered_dot`)."""
+def _numpy_vector_extensions() -> list[str]:
+    """The processor extensions numpy found and dispatches to beyond its baseline (``AVX512_ICL``,
+    ``X86_V3``... on an x86-64)."""
+    from numpy._core import _multiarray_umath as umath
+
+    return [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f) and f not in umath.__cpu_baseline__]
+
+
+def test_the_same_bytes_whatever_the_processor():
+    """Every table of the shipped scenarios is the same bytes as on another machine, emulated
+    three ways in fresh processes: numpy's vector code of another processor (none of the
+    extensions it found here, ``NPY_DISABLE_CPU_FEATURES``: its float64 ``exp`` and ``log``, and
+    its float32 ``log``, ``cos`` and ``sin`` differ between processors), and OpenBLAS's generic and
+    AVX-512 kernels (``OPENBLAS_CORETYPE``: each sums a dot product in its own order). Before
+    the set-up's exponentials went to the C library (:mod:`levier.elementwise`), the job normals
+    to a compiled Box-Muller (:func:`levier.engine.kernel.job_normals`) and the expected
+    shortfall to :func:`levier.stats.ordered_dot`, all 25 moved without numpy's vector code."""
     native = _digests({})
-    for core in ("Prescott", "SkylakeX"):  # the generic kernel and the AVX-512 one
-        other = _digests({"OPENBLAS_CORETYPE": core})
-        assert [k for k in native if other[k] != native[k]] == [], core
+    others = {f"OPENBLAS_CORETYPE={core}": {"OPENBLAS_CORETYPE": core} for core in ("Prescott", "SkylakeX")}
+    extensions = _numpy_vector_extensions()
+    if extensions:
+        others["NPY_DISABLE_CPU_FEATURES"] = {"NPY_DISABLE_CPU_FEATURES": " ".join(extensions)}
+    for name, env in others.items():
+        other = _digests(env)
+        assert [k for k in native if other[k] != native[k]] == [], name
+
+
+@pytest.mark.slow
+def test_the_same_bytes_from_the_kernel_compiled_for_a_generic_processor(tmp_path):
+    """The compiled kernel, built for a generic processor of this architecture (no vector
+    extension beyond the baseline, no fused multiply-add instruction: ``NUMBA_CPU_NAME=generic``,
+    compiled afresh into its own cache), gives the same bytes: no ``fastmath``, the vector loops
+    keep their order, and the jobs' ``exp`` asks for its fused multiply-adds by name."""
+    native = _digests({})
+    generic = _digests({"NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert [k for k in native if generic[k] != native[k]] == []

@@ -27,7 +27,6 @@ __all__ = [
     "lab_root",
     "SAMPLERS",
     "SobolFactors",
-    "normals_f32",
     "pilot_root",
     "pipeline_generator",
     "rating_generator",
@@ -170,45 +169,6 @@ def uniform_bits(gen: np.random.Generator, shape: tuple[int, int]) -> np.ndarray
     """
     size = int(np.prod(shape))
     return gen.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size].reshape(shape)
-
-
-def normals_f32(gen: np.random.Generator, shape: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
-    """Standard normals in float32 by Box–Muller from 24-bit uniforms.
-
-    Exact in distribution up to float32 rounding (|z| <= 5.8, the 24-bit uniforms' limit) and
-    about twice as fast as numpy's float64 ziggurat on this kind of machine; used where a
-    normal enters only through a smooth function (the job realisation). ``out`` (float32,
-    C-contiguous, of ``shape``, an even number of values), if given, receives them: the same
-    numbers, without a fresh array's pages to fault in.
-    """
-    size = int(np.prod(shape))
-    half = (size + 1) // 2
-    bits = uniform_bits(gen, (2 * half, 1)).reshape(-1)
-    # the same operations as ``((bits >> 8) + 0.5) * 2**-24``, ``sqrt(-2 log u1)``, ``2 pi u2`` and
-    # ``radius * cos``, ``radius * sin`` (so the same numbers), in two arrays instead of a dozen:
-    # arithmetic in place, each transcendental into an array of its own (numpy's vector loops)
-    np.right_shift(bits, np.uint32(8), out=bits)
-    if out is not None and out.dtype == np.float32 and out.shape == tuple(shape) and out.flags.c_contiguous \
-            and size % 2 == 0:
-        out = out.reshape(-1)
-    else:
-        out = np.empty(2 * half, dtype=np.float32)
-    u = out  # the uniforms, then the radii and angles, then the normals: one array
-    np.copyto(u, bits, casting="unsafe")  # as bits.astype(np.float32)
-    u += np.float32(0.5)
-    u *= np.float32(2.0**-24)  # in (0, 1)
-    radius = np.log(u[:half], out=u[:half])
-    radius *= np.float32(-2.0)
-    np.sqrt(radius, out=radius)
-    angle = u[half:]
-    angle *= np.float32(2.0 * np.pi)
-    cos, sin = bits[:half].view(np.float32), bits[half:].view(np.float32)  # the bits are spent
-    np.cos(angle, out=cos)
-    np.sin(angle, out=sin)
-    out[half:] = radius
-    out[half:] *= sin
-    out[:half] *= cos
-    return out[:size].reshape(shape)
 
 
 class SobolFactors:

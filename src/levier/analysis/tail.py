@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from levier import elementwise
 from levier.engine.kernels import waterfall
 from levier.engine.paths import Twist
 from levier.engine.run import PreparedRun, prepare, simulate_range
@@ -351,7 +352,7 @@ class TailSampler:
                                                           progress=tracker.run())]
         values = self.sign * np.concatenate([b.paths[self.metric] for b in blocks])  # the risk's upper tail
         weights = (np.ones(n) if blocks[0].log_weight is None
-                   else np.exp(np.concatenate([b.log_weight for b in blocks])))
+                   else elementwise.exp(np.concatenate([b.log_weight for b in blocks])))
         if keep_shocks:
             return values, weights, np.concatenate([b.shocks for b in blocks])
         return values, weights

@@ -56,12 +56,17 @@ def _choose_cache() -> str | None:
 CACHE: str | None = _choose_cache()
 
 
-def jit(function=None, *, inline: bool = False):
+def jit(function=None, *, inline: bool = False, vector: bool = False):
     """``numba.njit(nogil=True)`` with the disk cache when there is one (see the module's notes);
-    ``inline=True`` inlines the function into its compiled callers (numba's ``inline="always"``)."""
+    ``inline=True`` inlines the function into its compiled callers (numba's ``inline="always"``);
+    ``vector=True`` drops Python's test for a division by zero (numba's ``error_model="numpy"``:
+    IEEE's inf or nan instead), an exit from a loop that keeps the compiler from vectorising it —
+    for a function whose divisors cannot be zero."""
     if function is None:
-        return lambda f: jit(f, inline=inline)
-    options = {"nogil": True, "inline": "always" if inline else "never"}
+        return lambda f: jit(f, inline=inline, vector=vector)
+    options: dict = {"nogil": True, "inline": "always" if inline else "never"}
+    if vector:
+        options["error_model"] = "numpy"
     if CACHE is not None:
         try:
             return numba.njit(cache=True, **options)(function)

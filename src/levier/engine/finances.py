@@ -18,7 +18,7 @@ __all__ = ["IRR_BRACKET", "fund_finances", "internal_rate_of_return"]
 IRR_BRACKET = (-0.99, 10.0)
 _GRID = 96  # cells of the search grid in log(1 + r); a root is then refined by bisection
 _BISECTIONS = 64
-_LOG_GRID = np.linspace(np.log1p(IRR_BRACKET[0]), np.log1p(IRR_BRACKET[1]), _GRID + 1)
+_LOG_GRID = np.linspace(math.log1p(IRR_BRACKET[0]), math.log1p(IRR_BRACKET[1]), _GRID + 1)  # libm's, not numpy's vector code
 _DISCOUNT = np.array([math.exp(-g) for g in _LOG_GRID])  # libm's exp, as the compiled NPV takes it
 
 

@@ -20,7 +20,7 @@ from levier.engine.finances import fund_finances
 from levier.engine.plan import KERNEL_PATHS, KERNEL_YEARS, Plan, plan_work
 from levier.model.terms import Terms
 from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
-from levier.streams import BLOCK_PATHS, Purpose, SobolFactors, block_generator, normals_f32, uniform_bits
+from levier.streams import BLOCK_PATHS, Purpose, SobolFactors, block_generator, uniform_bits
 
 __all__ = ["FINANCE_PATHS", "FINANCE_YEARS", "Draws", "PathBlock", "Plan", "Twist", "block_draws", "plan_work", "simulate_paths",
            "thread_pool", "with_finances"]
@@ -149,7 +149,7 @@ def block_draws(terms: Terms, root: np.random.SeedSequence, block: int, sobol: S
         u_bank=(uniform_bits(block_generator(root, block, Purpose.BANK), (n, m)) if terms.bank_decides else
                 np.zeros((n, 0), dtype=np.uint32)),
         u_default=block_generator(root, block, Purpose.DEFAULT).random((n, m), out=u_default),
-        z_jobs=normals_f32(block_generator(root, block, Purpose.JOBS), (n, m), out=z_jobs),
+        z_jobs=_kernel().job_normals(block_generator(root, block, Purpose.JOBS), (n, m), out=z_jobs),
         # drawn only for the t copula, from its own stream: the Gaussian copula's numbers are untouched
         mixing=(terms.degrees_of_freedom / block_generator(root, block, Purpose.MIXING).chisquare(
             terms.degrees_of_freedom, (n, horizon)) if terms.degrees_of_freedom > 0 else None),

@@ -14,6 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
+from levier import elementwise
 from levier.model.terms import Terms
 
 __all__ = ["KERNEL_PATHS", "KERNEL_YEARS", "Plan", "plan_work"]
@@ -190,7 +191,7 @@ def plan_work(terms: Terms) -> Plan:
     maturity_end = c64(vig.maturity_end if vig else np.zeros(m, dtype=np.int64), dtype=np.int64)
     arrays = (
         scalars,
-        (1.0 + terms.discount_rate) ** -np.arange(T + 1, dtype=float),
+        elementwise.power(1.0 + terms.discount_rate, -np.arange(T + 1, dtype=float)),
         c64(a), c64(np.sqrt(1.0 - a * a)),
         index(first), index(terms.default_class), index(cell_of), index(terms.sector), index(terms.territory),
         c64(terms.check_year.astype(np.int64)),

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas import DataFrame
 
+from levier import elementwise
 from levier.errors import LoanBookError, Problem, install_hint
 from levier.model.scenario import MAX_EUROS, Scenario
 from levier.streams import coerce_seed, pipeline_generator
@@ -128,15 +129,15 @@ def _draw_pipeline(s: Scenario) -> dict[str, np.ndarray]:
     z_inv, z_jobs, z_eq, z_pd = (rng.standard_normal(n) for _ in range(4))
     u_sector, u_territory = rng.random(n), rng.random(n)
 
-    investment = p.investment_median * np.exp(p.investment_sigma * z_inv)
-    jobs = np.maximum(1.0, np.round(p.jobs_per_million * investment / 1e6 * np.exp(p.jobs_sigma * z_jobs)))
+    investment = p.investment_median * elementwise.exp(p.investment_sigma * z_inv)
+    jobs = np.maximum(1.0, np.round(p.jobs_per_million * investment / 1e6 * elementwise.exp(p.jobs_sigma * z_jobs)))
     equity_ratio = np.clip(p.equity_ratio_mean + p.equity_ratio_sd * z_eq, 0.0, 0.99)
     sector = _categorical(u_sector, s.sector_names, p.sector_mix)
     territory = _categorical(u_territory, s.territory_names, p.territory_mix)
     base_pd = np.array([x.annual_pd for x in s.sectors])[sector]
     multiplier = np.array([t.pd_multiplier for t in s.territories])[territory]
     # Mean-preserving lognormal spread of project PDs around the sector's (screening bites on it).
-    spread = np.exp(p.pd_sigma * z_pd - 0.5 * p.pd_sigma**2)
+    spread = elementwise.exp(p.pd_sigma * z_pd - 0.5 * p.pd_sigma**2)
     pd_ = np.clip(base_pd * multiplier * spread, 0.0, 0.999)
     nan = np.full(n, np.nan)
     width = len(str(max(n, 1)))

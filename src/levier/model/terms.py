@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from levier import elementwise
 from levier.model.portfolio import Portfolio
 from levier.model.scenario import Scenario
 from levier.streams import coerce_seed, rating_generator
@@ -354,9 +355,9 @@ def project_terms(scenario: Scenario, portfolio: Portfolio, stress: str | None =
     real_sd = np.array([x.job_realisation_sd for x in sectors])
     with np.errstate(divide="ignore", invalid="ignore"):  # the branch for mean = 0 is discarded
         # sigma^2 = log(1 + sd^2 / mean^2), in logs so that a tiny mean cannot overflow it
-        log_mean = np.log(real_mean)
+        log_mean = elementwise.log(real_mean)
         real_sigma = np.where(
-            real_mean > 0, np.sqrt(np.logaddexp(2 * log_mean, 2 * np.log(real_sd)) - 2 * log_mean), 0.0
+            real_mean > 0, np.sqrt(np.logaddexp(2 * log_mean, 2 * elementwise.log(real_sd)) - 2 * log_mean), 0.0
         )
     dead_sector = np.array([x.deadweight for x in sectors])[p.sector]
     dead_territory = np.array([t.deadweight for t in territories])[p.territory]
@@ -491,7 +492,7 @@ def rating_error(scenario: Scenario, n: int) -> np.ndarray:
     pipe = scenario.pipeline
     seed = pipe.seed if pipe is not None and pipe.seed is not None else scenario.simulation.seed
     eps = rating_generator(coerce_seed(seed if seed is not None else 0)).standard_normal(n)
-    return np.exp(sigma * eps - 0.5 * sigma * sigma)
+    return elementwise.exp(sigma * eps - 0.5 * sigma * sigma)
 
 
 def stress_matrix(s: Scenario, name: str) -> np.ndarray:
