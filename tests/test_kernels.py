@@ -229,3 +229,22 @@ def test_float32_normals_and_uniform_bits():
     assert bits.dtype == np.uint32 and bits.shape == (300, 301)
     u = bits.astype(float).ravel() / 2**32
     assert stats.kstest(u[:20_000], "uniform").pvalue > 1e-4
+
+
+def test_box_muller_at_the_edges_of_its_cuts():
+    """Where the algorithm cuts — the smallest and largest uniforms, a quarter turn's first and
+    last angles and the fold at an eighth of a turn — against numpy's float64 Box-Muller."""
+    from levier.engine.kernel import box_muller_into
+
+    top = 2**24 - 1
+    radius_bits = [0, 1, 2, 3, 2**23 - 1, 2**23, 2**23 + 1, top - 1, top]
+    angle_bits = sorted({q * 2**22 + r for q in range(4) for r in (0, 1, 2**21 - 1, 2**21, 2**21 + 1, 2**22 - 1)})
+    b1, b2 = np.meshgrid(np.array(radius_bits, dtype=np.uint32), np.array(angle_bits, dtype=np.uint32))
+    bits1, bits2 = (b1.ravel() << 8) | 0xAB, (b2.ravel() << 8) | 0x5C  # the low 8 bits are not read
+    cos, sin = np.empty(bits1.size, np.float32), np.empty(bits1.size, np.float32)
+    box_muller_into(bits1, bits2, cos, sin)
+    u1, u2 = ((bits1 >> 8) + 0.5) * 2.0**-24, ((bits2 >> 8) + 0.5) * 2.0**-24
+    radius, angle = np.sqrt(-2.0 * np.log(u1)), 2.0 * np.pi * u2
+    for ours, exact in ((cos, radius * np.cos(angle)), (sin, radius * np.sin(angle))):
+        ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(float)
+        assert (np.abs(ours - exact) <= 0.5 * ulp + 1e-12 * np.abs(exact)).all()
