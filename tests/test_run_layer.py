@@ -222,3 +222,24 @@ def test_a_run_keeping_its_draws_draws_once_and_gives_the_same_bytes(monkeypatch
     tiny = replace(run, draws=DrawCache(0))
     _same(tiny.simulate(), first)
     assert tiny.draws is not None and tiny.draws.size == 0
+
+
+def test_the_collector_writes_no_chunk_of_zeros_and_keeps_signed_zeros_and_nans():
+    """A result's columns start zeroed and a chunk of +0.0 is not written (the pages of a column
+    that stays 0, a mechanism the run does not use, then cost no memory): a read-only target
+    takes such a chunk without a write; -0.0 and NaN are values, written bit for bit."""
+    from levier.engine.run import Collector
+
+    target = np.zeros(6)
+    target.flags.writeable = False
+    Collector._put(target, 0, 3, np.zeros(3))  # nothing to write: no error
+    Collector._put(target, 0, 3, np.zeros(3, dtype=np.float32))
+    with pytest.raises(ValueError):
+        Collector._put(target, 0, 3, np.array([0.0, -0.0, 0.0]))
+    target.flags.writeable = True
+    Collector._put(target, 3, 6, np.array([-0.0, np.nan, 1e-60]))
+    assert target[:3].view(np.uint64).tolist() == [0, 0, 0]
+    assert np.signbit(target[3]) and np.isnan(target[4]) and target[5] == 1e-60
+    narrow = np.zeros(2, dtype=np.float32)
+    Collector._put(narrow, 0, 2, np.array([1e-60, -1e-60]))  # float32 rounding, as an assignment
+    assert narrow.view(np.uint32).tolist() == np.array([1e-60, -1e-60]).astype(np.float32).view(np.uint32).tolist()
