@@ -277,13 +277,22 @@ def test_the_same_bytes_whatever_the_processor():
     """Every table of the shipped scenarios is the same bytes as on another machine, emulated
     three ways in fresh processes: numpy's vector code of another processor (none of the
     extensions it found here, ``NPY_DISABLE_CPU_FEATURES``: its float64 ``exp`` and ``log``, and
-    its float32 ``log``, ``cos`` and ``sin`` differ between processors), and OpenBLAS's generic and
-    AVX-512 kernels (``OPENBLAS_CORETYPE``: each sums a dot product in its own order). Before
+    its float32 ``log``, ``cos`` and ``sin`` differ between processors), and OpenBLAS's generic
+    kernel and its AVX-512 one, or AVX2 (``OPENBLAS_CORETYPE``, on an x86-64: each sums a dot
+    product in its own order; only the kernels this processor can run). Before
     the set-up's exponentials went to the C library (:mod:`levier.elementwise`), the job normals
     to a compiled Box-Muller (:func:`levier.engine.kernel.job_normals`) and the expected
     shortfall to :func:`levier.stats.ordered_dot`, all 25 moved without numpy's vector code."""
+    import platform
+
+    from numpy._core import _multiarray_umath as umath
+
     native = _digests({})
-    others = {f"OPENBLAS_CORETYPE={core}": {"OPENBLAS_CORETYPE": core} for core in ("Prescott", "SkylakeX")}
+    others = {}
+    if platform.machine() in ("x86_64", "AMD64"):  # OpenBLAS's x86-64 kernels, those this processor can run
+        cores = ["Prescott"] + (["SkylakeX"] if umath.__cpu_features__.get("AVX512F") else
+                                ["Haswell"] if umath.__cpu_features__.get("AVX2") else [])
+        others = {f"OPENBLAS_CORETYPE={core}": {"OPENBLAS_CORETYPE": core} for core in cores}
     extensions = _numpy_vector_extensions()
     if extensions:
         others["NPY_DISABLE_CPU_FEATURES"] = {"NPY_DISABLE_CPU_FEATURES": " ".join(extensions)}
