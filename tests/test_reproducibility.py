@@ -274,8 +274,9 @@ def _numpy_vector_extensions() -> list[str]:
 
 
 def test_the_same_bytes_whatever_the_processor():
-    """Every table of the shipped scenarios is the same bytes as on another machine, emulated
-    three ways in fresh processes: numpy's vector code of another processor (none of the
+    """Every table of the shipped scenarios is the same bytes as on another machine (with the
+    same C library and, for glibc, fused multiply-adds: its variants without them differ, see the
+    README's Reproducibility), emulated three ways in fresh processes: numpy's vector code of another processor (none of the
     extensions it found here, ``NPY_DISABLE_CPU_FEATURES``: its float64 ``exp`` and ``log``, and
     its float32 ``log``, ``cos`` and ``sin`` differ between processors), and OpenBLAS's generic
     kernel and its AVX-512 one, or AVX2 (``OPENBLAS_CORETYPE``, on an x86-64: each sums a dot

@@ -267,3 +267,35 @@ def test_ordered_dot_is_the_exact_dot_product_to_rounding_and_shape():
             exact = math.fsum((w * x[:, i, j]).tolist())
             assert abs(got[i, j] - exact) <= 8 * np.spacing(exact), (i, j)
     assert ordered_dot(w, x[:, 1, 2]) == got[1, 2]
+
+
+def test_elementwise_functions_are_libm_s_with_numpy_s_conventions():
+    """:mod:`levier.elementwise` against ``math`` element by element, and numpy's values where
+    there is no finite result (signs included), without a warning."""
+    import math
+
+    from levier import elementwise
+
+    x = np.random.default_rng(6).normal(scale=20.0, size=200)
+    assert elementwise.exp(x).tolist() == [math.exp(v) for v in x]
+    assert elementwise.log(np.abs(x)).tolist() == [math.log(abs(v)) for v in x]
+    assert elementwise.log1p(np.abs(x)).tolist() == [math.log1p(abs(v)) for v in x]
+    assert elementwise.power(1.03, -np.arange(5.0)).tolist() == [math.pow(1.03, -k) for k in range(5)]
+    with np.errstate(all="ignore"):
+        special = np.array([-0.0, -10.0, -1e300, 0.0, -8.0]), np.array([-1.0, 401.0, 3.0, -2.0, 1 / 3])
+        assert np.array_equal(elementwise.power(*special), np.power(*special), equal_nan=True)
+        edges = np.array([0.0, -1.0, np.inf, np.nan, 1e308])
+        assert np.array_equal(elementwise.log(edges), np.log(edges), equal_nan=True)
+        assert np.array_equal(elementwise.log1p(edges - 1.0), np.log1p(edges - 1.0), equal_nan=True)
+        assert np.array_equal(elementwise.exp(np.array([1e4, -1e4, np.nan])), np.exp([1e4, -1e4, np.nan]), equal_nan=True)
+    assert elementwise.exp(np.ones((2, 3))).shape == (2, 3)
+
+
+def test_ordered_dot_and_intervals_at_their_edges():
+    from levier.stats import ordered_dot, quantile_interval, tail_start
+
+    assert np.array_equal(ordered_dot(np.ones(0), np.ones((0, 2, 3))), np.zeros((2, 3)))
+    assert ordered_dot(np.ones(0), np.ones(0)) == 0.0 and tail_start(np.zeros(0)) == 0
+    for level in (np.nan, 1.5, -0.1):
+        with pytest.raises(ValueError, match="level"):
+            quantile_interval(np.arange(10.0), level)

@@ -6,8 +6,11 @@ machine with AVX2 only, and their results differ in the last bit for some argume
 scenarios' investments and bank loans did). levier's results must be the same bytes wherever
 they are computed — a laptop, a server, the workers of a Dask cluster — so what they depend on
 is computed here by the C library's scalar functions (``math.exp`` and friends, one call per
-element), whose result depends on the library only. numpy's conventions are kept: ``log(0)`` is
-``-inf``, the log of a negative number ``nan``, an overflowing ``exp`` ``inf``.
+element). Their results depend on the library, and on one choice it makes by processor: glibc
+on an x86-64 runs variants built with fused multiply-adds where the processor has them (every
+x86-64 since 2013) and others where it has not, and these differ in a last bit now and then.
+numpy's conventions are kept: ``log(0)`` is ``-inf``, the log of a negative number ``nan``, an
+overflowing ``exp`` ``inf``, and a power with no finite value numpy's own.
 
 These serve the arrays of a scenario's set-up (projects, sectors, years): a few microseconds per
 thousand values. The engine's per-path exponentials are compiled
@@ -72,10 +75,9 @@ def power(base, exponent) -> np.ndarray:
     def one(pair: tuple[float, float]) -> float:
         try:
             return math.pow(*pair)
-        except OverflowError:
-            return math.inf
-        except ValueError:  # 0 to a negative power (numpy: inf), a negative base to a fraction
-            return math.inf if pair[0] == 0.0 else math.nan
+        except (OverflowError, ValueError):  # +-inf, or nan: numpy's, with its signs (no rounding in them)
+            with np.errstate(all="ignore"):
+                return float(np.power(*pair))
 
     flat = np.fromiter(map(one, zip(b.ravel().tolist(), e.ravel().tolist())), dtype=np.float64, count=b.size)
     return flat.reshape(b.shape)

@@ -62,8 +62,9 @@ def value_at_risk(values: np.ndarray, alpha: float, *, presorted: bool = False) 
 
 
 def binomial_cdf(k: int, n: int, p: float) -> float:
-    """``P(Binomial(n, p) <= k)``: ``1 - I_p(k + 1, n - k)`` by :func:`scipy.special.betaincc`,
-    which is Boost's incomplete beta, as ``scipy.stats.binom.cdf`` (the same bits)."""
+    """``P(Binomial(n, p) <= k)``: ``1 - I_p(k + 1, n - k)`` by :func:`scipy.special.betaincc`
+    (Boost's incomplete beta, which ``scipy.stats.binom`` also uses, evaluated its own way: the
+    two agree to a few dozen ulps, not always to the bit)."""
     if k < 0:
         return 0.0
     return 1.0 if k >= n else float(special.betaincc(k + 1, n - k, p))
@@ -72,9 +73,10 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
 def binomial_ppf(q: float, n: int, p: float) -> int:
     """The smallest ``k`` in ``0 .. n`` with ``P(Binomial(n, p) <= k) >= q`` (``0 < q < 1``).
 
-    What ``scipy.stats.binom(n, p).ppf(q)`` returns (tested on half a million cases), without
-    importing ``scipy.stats`` (half a second of every command that prints a summary): a start
-    from the continuous inverse :func:`scipy.special.bdtrik`, then steps on
+    What ``scipy.stats.binom(n, p).ppf(q)`` returns (the same on 560 000 cases at the summary's
+    levels and at random ones; where the CDF passes within a few dozen ulps of ``q`` the two can
+    differ by one), without importing ``scipy.stats`` (half a second of every command that prints
+    a summary): a start from the continuous inverse :func:`scipy.special.bdtrik`, then steps on
     :func:`binomial_cdf` until ``k`` is the smallest that reaches ``q``.
     """
     if p <= 0.0:
@@ -108,6 +110,8 @@ def quantile_interval(values: np.ndarray, alpha: float, confidence: float = 0.95
     ----------
     David, H. A. and Nagaraja, H. N. (2003). Order Statistics, 3rd ed., §7.1. Wiley.
     """
+    if not 0.0 <= alpha <= 1.0:  # NaN too
+        raise ValueError(f"the quantile's level must be in [0, 1], got {alpha}")
     x = np.asarray(values, dtype=float) if presorted else np.sort(np.asarray(values, dtype=float))
     n = x.size
     if n == 0:
@@ -132,7 +136,7 @@ def ordered_dot(weights: np.ndarray, values: np.ndarray) -> Any:
     x = np.asarray(values, dtype=float)
     if x.ndim == 1:
         return float(np.add.reduce(w * x))
-    columns = x.reshape(x.shape[0], -1)
+    columns = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
     out = np.empty(columns.shape[1])
     for j in range(columns.shape[1]):
         out[j] = np.add.reduce(w * columns[:, j])
@@ -140,8 +144,9 @@ def ordered_dot(weights: np.ndarray, values: np.ndarray) -> Any:
 
 
 def tail_start(weights: np.ndarray) -> int:
-    """Where the non-zero tail of :func:`es_weights` starts (the weights before it are 0)."""
-    return int(np.argmax(weights > 0))
+    """Where the non-zero tail of :func:`es_weights` starts (the weights before it are 0; 0 for
+    no weights)."""
+    return int(np.argmax(weights > 0)) if weights.size else 0
 
 
 def es_weights(n: int, alpha: float) -> np.ndarray:
