@@ -37,6 +37,7 @@ __all__ = [
     "binomial_ppf",
     "describe",
     "sectioning",
+    "tail_dot",
     "tail_start",
     "es_weights",
     "expected_shortfall",
@@ -143,6 +144,14 @@ def ordered_dot(weights: np.ndarray, values: np.ndarray) -> Any:
     return out.reshape(x.shape[1:])
 
 
+def tail_dot(weights: np.ndarray, values: np.ndarray, order: np.ndarray | None = None) -> Any:
+    """``weights @ values[order]`` (``values`` itself without ``order``) for the weights of
+    :func:`es_weights`, by :func:`ordered_dot` over their non-zero tail only: the rows below it
+    are neither gathered nor summed."""
+    start = tail_start(weights)
+    return ordered_dot(weights[start:], values[start:] if order is None else values[order[start:]])
+
+
 def tail_start(weights: np.ndarray) -> int:
     """Where the non-zero tail of :func:`es_weights` starts (the weights before it are 0; 0 for
     no weights)."""
@@ -175,9 +184,7 @@ def expected_shortfall(values: np.ndarray, alpha: float, *, presorted: bool = Fa
     x = np.asarray(values, dtype=float) if presorted else np.sort(np.asarray(values, dtype=float))
     if x.size == 0:
         return float("nan")
-    weights = es_weights(x.size, alpha)
-    start = tail_start(weights)
-    return ordered_dot(weights[start:], x[start:])
+    return tail_dot(es_weights(x.size, alpha), x)
 
 
 def ratio_of_means(numerator: np.ndarray, denominator: np.ndarray) -> tuple[float, float]:

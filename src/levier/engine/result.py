@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from levier.stats import describe, es_weights, ordered_dot, ratio_of_means, tail_start
+from levier.stats import describe, es_weights, ratio_of_means, tail_dot
 
 if TYPE_CHECKING:
     from levier.model.portfolio import Portfolio
@@ -206,9 +206,7 @@ class SimulationResult:
         for alpha in self.scenario.simulation.risk_levels:
             # Euler allocation of ES: the group's mean loss over the same weighted tail paths;
             # the contributions add up to the portfolio's ES exactly.
-            weights = es_weights(total.size, alpha)
-            start = tail_start(weights)  # the paths below the tail weigh nothing
-            frame[f"es_contribution_{alpha:g}"] = ordered_dot(weights[start:], values["fund_loss"][order[start:]])
+            frame[f"es_contribution_{alpha:g}"] = tail_dot(es_weights(total.size, alpha), values["fund_loss"], order)
         return frame
 
     def exceedance_probability(self, metric: str, threshold: float) -> tuple[float, float]:

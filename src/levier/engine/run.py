@@ -154,8 +154,10 @@ def iterate_chunks(
     pool = None if cache is not None else pool
     for start in range(first, n_paths, chunk):
         stop = min(start + chunk, n_paths)
-        key = DrawCache.key(terms, root, sampler, start, stop)
-        draws = cache.get(key) if cache is not None else None
+        draws = None
+        if cache is not None:
+            key = DrawCache.key(terms, root, sampler, start, stop)
+            draws = cache.get(key)
         if draws is None:
             parts: list[Draws] = []
             for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
@@ -259,8 +261,7 @@ class Collector:
     def _put(target: np.ndarray, start: int, stop: int, values: np.ndarray) -> None:
         """``target[start:stop] = values``, unless every value is +0.0 (bit for bit: a -0.0 or a
         NaN is written), which the zeroed target already holds."""
-        values = np.ascontiguousarray(values, dtype=target.dtype)
-        if values.view(np.uint8).any():
+        if np.ascontiguousarray(values).view(np.uint8).any():  # no copy for the kernel's arrays
             target[start:stop] = values
 
     def add(self, start: int, stop: int, block: PathBlock) -> None:
