@@ -57,7 +57,7 @@ def pytest_terminal_summary(terminalreporter):
     if MEMORY:
         write("")
         for name, mb in MEMORY.items():
-            write(f"  {name:<50} {mb:8.0f} MB")
+            write(f"  {name:<62} {mb:8.0f} MB")
     if TAIL:
         write("")
         write(f"  {'99.9 % tail probability':<32} {'exact p':>10} {'shift: var ÷':>13} {'+ twist: var ÷':>15}")
