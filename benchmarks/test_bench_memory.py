@@ -7,9 +7,9 @@ Each run is a fresh process (its peak RSS is its own): a 1 000-loan book over 8 
 territories, 10 years, simulated with ``keep="compact"`` and ``keep="all"``, then summarised.
 Issue 4 asks for 1 000 000 paths × 1 000 loans × 10 years within 1.5 GB. The run with a tenth of
 the paths shows what does not grow with them (the working memory of a chunk). Each run also
-reports what its result keeps (the written pages of its per-path arrays: a column that stays 0 is
-never written and takes no memory) and the peak beyond it, which is the part the number of paths
-must not move.
+reports what its result keeps (its per-path, per-year and per-group arrays that hold a non-zero
+value: a column that stays 0 is never written and takes no memory; MiB, as the peak) and the peak
+beyond it, which is the part the number of paths must not move.
 """
 
 from __future__ import annotations
