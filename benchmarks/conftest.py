@@ -14,6 +14,7 @@ MEMORY: dict[str, float] = {}  # name -> peak resident memory, MB
 QMC: dict[str, tuple[float, float, float]] = {}
 DASK: dict[str, float] = {}  # seconds (and the speed-up)
 LAB: dict[str, float] = {}  # the optimisation's seconds, its simulations' seconds, the overhead's share
+KERNEL: dict[str, float] = {}  # the kernel's cost of a loan-path by outcome (ns), and the share defaulting
 TAIL: dict[str, tuple[float, float, float]] = {}  # book -> (exact p, variance ratio shift, shift + twist)  # estimate -> (sd random, sd Sobol', variance ratio)
 
 
@@ -73,6 +74,12 @@ def pytest_terminal_summary(terminalreporter):
         write(f"  {'estimate (Moselle-Est, 2 048 paths)':<36} {'sd random':>12} {'sd Sobol':>12} {'var ratio':>10}")
         for name, (a, b, ratio) in QMC.items():
             write(f"  {name:<36} {a:12.4g} {b:12.4g} {ratio:10.2f}")
+    if KERNEL:
+        write("")
+        write(f"  the kernel on the north star, one thread, {PATHS:,} paths (LEVIER_BENCH_PATHS); on {machine()}")
+        for name, value in KERNEL.items():
+            unit = "" if name.startswith("share") else " ns"
+            write(f"  {name:<62} {value:8.2f}{unit}")
     if not RESULTS:
         return
     write("")
