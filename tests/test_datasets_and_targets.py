@@ -27,6 +27,22 @@ def test_every_shipped_row_has_a_source():
         assert (table["source"].str.len() > 10).all(), name
 
 
+def test_a_loaded_table_is_the_file_and_the_callers_own():
+    """Read once per process, each call gets its own copy: what one caller changes, the next does
+    not see; and the copy is the file as pandas reads it."""
+    import pandas as pd
+    from importlib import resources
+
+    for name in datasets.available():
+        first = datasets.load(name)
+        with (resources.files("levier") / "data" / f"{name}.csv").open("r", encoding="utf-8") as fh:
+            fresh = pd.read_csv(fh, dtype={"cote": str} if name == "bdf_rating_scale" else None)
+        pd.testing.assert_frame_equal(first, fresh)
+        first.iloc[0, 0] = None
+        first["added"] = 1
+        pd.testing.assert_frame_equal(datasets.load(name), fresh)
+
+
 def test_shipped_figures_are_internally_consistent():
     f = datasets.load("programme_figures").set_index("id")
     # the derived figures follow from the published totals they cite

@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 import pandas as pd
@@ -39,9 +40,17 @@ def available() -> list[str]:
 
 
 def load(name: str) -> pd.DataFrame:
-    """One shipped table as a DataFrame (every row has ``source`` and ``url`` columns)."""
+    """One shipped table as a DataFrame (every row has ``source`` and ``url`` columns): a copy of
+    the table read once per process (the files ship with the package; a scenario that cites a
+    published figure reads ``programme_figures`` at every validation, and the policy lab
+    validates one scenario per point)."""
     if name not in available():
         raise KeyError(f"no shipped table {name!r}; available: {', '.join(available())}")
+    return _read(name).copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _read(name: str) -> pd.DataFrame:
     with (resources.files("levier") / "data" / f"{name}.csv").open("r", encoding="utf-8") as fh:
         # cotes such as "3" and "3+" are labels, not numbers
         return pd.read_csv(fh, dtype={"cote": str} if name == "bdf_rating_scale" else None)
