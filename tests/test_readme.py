@@ -61,3 +61,13 @@ def test_readme_python_example_figures():
     generous = levier.simulate(scenario.with_overrides({"policy.loan_per_job": 15_000}), paths=5_000, seed=1)
     diff = generous.paths["jobs_additional"] - result.paths["jobs_additional"]
     assert f"{diff.mean():.1f}" == "-239.7" and f"{diff.std() / len(diff) ** 0.5:.2f}" == "1.46"
+
+
+def test_readme_lists_every_per_path_column_in_order():
+    """The README's list of per-path columns is the engine's, none missing, in the frame's order."""
+    from levier.names import PATH_COLUMNS
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme.split("Per path (`result.paths`):", 1)[1].split("Ratios with a zero denominator", 1)[0]
+    listed = [name.strip() for quoted in re.findall(r"`([^`]+)`", paragraph) for name in quoted.split(",")]
+    assert listed == list(PATH_COLUMNS)

@@ -80,7 +80,7 @@ class Simulation(_Model):
 class Fund(_Model):
     """The fund: capital available to lend (and pay subsidies from), running costs, recycling."""
 
-    capital: Euros = Field(description="What the fund can commit: loans and subsidies of the pipeline are refused once it is spent.", json_schema_extra={"unit": "€"})
+    capital: Euros = Field(description="What the fund can commit from year 1 on: loans and subsidies of the pipeline are refused once it is spent (loan-book loans granted before year 1 do not count against it; operating costs are paid apart).", json_schema_extra={"unit": "€"})
     operating_cost_per_file: Euros = Field(0.0, description="Running cost of each live file (loan not yet repaid or defaulted), per year; 0 = none.", json_schema_extra={"unit": "€ per file per year"})
     recycle: bool = Field(False, description="Lend repaid principal, the fund's recoveries and clawed-back subsidies again to later years' pipeline.")
 
@@ -139,7 +139,7 @@ class Bank(_Model):
     threshold: Probability = Field(description="Quasi-equity ratio (E + P) / I the bank asks for before it lends.", json_schema_extra={"unit": "share of I"})
     steepness: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = Field(0.0, description="0: a hard threshold (accept iff the ratio reaches it); > 0: width of a logistic acceptance curve around it.", json_schema_extra={"unit": "share of I"})
     gearing: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)] = Field(description="The bank lends at most gearing × (equity + quasi-equity).", json_schema_extra={"unit": "€ per € of (E + P)"})
-    rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.0, description="The bank loan's rate; it only shapes an annuity repayment profile (levier does not report the bank's interest).", json_schema_extra={"unit": "per year"})
+    rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.0, description="The bank loan's rate: the interest its live firms pay it (bank_interest, per path and per year), and the shape of an annuity repayment profile.", json_schema_extra={"unit": "per year"})
     maturity_years: Annotated[int, Field(ge=1, le=50)] = Field(7, description="Life of the bank loan.", json_schema_extra={"unit": "years"})
     grace_years: Annotated[int, Field(ge=0, le=49)] = Field(0, description="Years of interest only before the bank loan is repaid (less than maturity_years).", json_schema_extra={"unit": "years"})
     amortisation: Literal["linear", "annuity", "bullet"] = Field("linear", description="Repayment profile of the bank loan (linear, annuity at rate, or bullet).")
