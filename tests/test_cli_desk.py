@@ -113,3 +113,28 @@ def test_the_licence():
     assert "Apache License\n                           Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text and len(text.splitlines()) == 202
     assert "[Apache License 2.0](LICENSE)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_foreign_warning_is_shown_once_and_the_command_ends(monkeypatch, capsys):
+    """A warning that is not levier's (scipy's "use a power of 2", say) is shown once after the
+    command; showing it while warnings were being recorded recorded it again, without end (the
+    command then filled the memory)."""
+    import warnings
+
+    from levier import cli
+    from levier.errors import LevierWarning
+
+    def command(args):
+        warnings.warn("a library's warning", UserWarning, stacklevel=1)
+        warnings.warn("a note of levier's", LevierWarning, stacklevel=1)
+        return 0
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{category.__name__}: {message}", file=sys.stderr)
+
+    monkeypatch.setattr(cli, "_cmd_validate", command)
+    monkeypatch.setattr(warnings, "showwarning", show)  # pytest's own would record it, not print it
+    assert main(["validate", str(SHIPPED)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("a library's warning") == 1
+    assert err.count("levier: note: a note of levier's") == 1

@@ -995,17 +995,20 @@ def _dispatch(args: argparse.Namespace) -> int:
                 "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare, "stress": _cmd_stress,
                 "breakeven": _cmd_breakeven,
                 "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain, "report": _cmd_report}
+    caught: list[warnings.WarningMessage] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", LevierWarning)
-            try:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LevierWarning)
                 return handlers[args.command](args)
-            finally:
-                for w in caught:  # levier's own warnings are notes for the user; others as usual
-                    if issubclass(w.category, LevierWarning):
-                        print(f"levier: note: {w.message}", file=sys.stderr)
-                    else:
-                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        finally:
+            # shown once the recording has stopped: inside it, showwarning is the recorder, and
+            # showing a warning there recorded it again, without end
+            for w in caught:  # levier's own warnings are notes for the user; others as usual
+                if issubclass(w.category, LevierWarning):
+                    print(f"levier: note: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except InputError as exc:
         print(f"levier: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
