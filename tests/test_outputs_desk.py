@@ -117,6 +117,19 @@ def test_a_folder_whose_copy_was_edited_is_refused(tmp_path):
         result_from_folder(folder)
 
 
+def test_a_stressed_run_replays_with_its_stress(tmp_path):
+    """``run --stress NAME --out DIR`` records the stress; the replay imposes it again (it ran the
+    baseline, and refused the folder as not reproduced)."""
+    scenario = levier.load_scenario(SHIPPED)
+    stressed = levier.simulate(scenario, paths=40, seed=3, stress="recession_2008")
+    write_result(stressed, tmp_path / "r")
+    replayed = result_from_folder(tmp_path / "r")
+    assert replayed.meta["stress"] == "recession_2008"
+    pd.testing.assert_frame_equal(replayed.paths, stressed.paths)
+    baseline = levier.simulate(scenario, paths=40, seed=3)
+    assert not np.array_equal(baseline.paths["fund_loss"], stressed.paths["fund_loss"])
+
+
 def test_report_from_on_the_command_line_in_another_folder(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     shutil.copy(SHIPPED, tmp_path / "s.toml")

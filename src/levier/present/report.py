@@ -572,13 +572,15 @@ def result_from_folder(folder: str | Path, *, progress=None) -> SimulationResult
     scenario = scenario_of_folder(folder, meta)
     seed = np.random.SeedSequence(int(meta["seed_entropy"]), spawn_key=tuple(meta.get("seed_spawn_key", [])))
     result = simulate(scenario, paths=int(meta["paths"]), seed=seed, keep=meta.get("keep", "all"),
-                      sampler=meta.get("sampler", "random"), progress=progress)
+                      sampler=meta.get("sampler", "random"), stress=meta.get("stress"), progress=progress)
     fresh = result.paths.reset_index()
     for column in ("fund_loss", "jobs_additional", "fund_net_cost"):
         if column not in stored or len(stored) != len(fresh):
             raise InputError(str(folder / "paths.csv"), [f"not the paths table of this run (no {column!r} column "
                                                          f"or not {len(fresh):,} rows)"])
         if not np.allclose(stored[column].to_numpy(), fresh[column].to_numpy(), rtol=1e-12, atol=0, equal_nan=True):
-            raise InputError(str(folder), [f"a fresh run does not reproduce {column} of this folder "
-                                           f"(levier {meta.get('levier_version')} then, {result.meta['levier_version']} now?)"])
+            then, now = meta.get("levier_version"), result.meta["levier_version"]
+            why = (f"levier {then} then, {now} now" if then != now else
+                   "the same levier: was paths.csv changed since?")
+            raise InputError(str(folder), [f"a fresh run does not reproduce {column} of this folder ({why})"])
     return result
