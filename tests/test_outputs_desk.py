@@ -107,6 +107,25 @@ def test_report_from_replays_anywhere_after_the_originals_are_gone(tmp_path, mon
     pd.testing.assert_frame_equal(replayed.paths.reset_index(), before, check_dtype=False, rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["summary.csv", "paths.csv"])
+def test_a_loan_book_named_like_an_output_file_is_copied_apart(tmp_path, monkeypatch, name):
+    """A loan book called ``summary.csv`` neither replaces the summary nor is replaced by it: its
+    copy goes to ``loan_book/``, and the folder replays."""
+    home = tmp_path / "project"
+    home.mkdir()
+    write_book(home / name, [book_row(1), book_row(2, sector="automobile", entry_year=2)])
+    (home / "s.toml").write_text(to_toml(base_dict(loan_book={"path": name})), encoding="utf-8")
+    monkeypatch.chdir(home)
+    assert main(["run", "s.toml", "--paths", "40", "--out", "results", "--quiet"]) == 0
+    folder = home / "results"
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    assert (folder / "loan_book" / name).read_bytes() == (home / name).read_bytes()
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == meta["files"]
+    assert pd.read_csv(folder / "summary.csv")["metric"].iloc[0] == "fund_lent"
+    replayed = result_from_folder(folder)
+    assert int(replayed.portfolio.in_book.sum()) == 2
+
+
 def test_a_folder_whose_copy_was_edited_is_refused(tmp_path):
     result = levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1)
     folder = tmp_path / "r"

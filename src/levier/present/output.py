@@ -151,7 +151,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
             if parquet:
                 frame.to_parquet(staging / f"{name}.parquet", index=False)
                 names.append(f"{name}.parquet")
-        copies, copy_hash = _copy_scenario(result.scenario, staging)
+        copies, copy_hash = _copy_scenario(result.scenario, staging, reserved={*names, "meta.json", "results.xlsx"})
         names += copies
         meta = dict(result.meta, files=sorted(names + ["meta.json", "results.xlsx"]), scenario_copy=SCENARIO_COPY,
                     scenario_copy_hash=copy_hash)
@@ -165,13 +165,14 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
     return [target / n for n in sorted(names + ["meta.json"])]
 
 
-def _copy_scenario(scenario, folder: Path) -> tuple[list[str], str]:
+def _copy_scenario(scenario, folder: Path, reserved: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], str]:
     """Write ``scenario.toml`` and the loan book's copy into ``folder``.
 
     A relative reference that stays inside the scenario's folder (``books/2024.csv``) is kept
     and the book copied to the same place, so the copy's content hash is the run's. Any other
-    (absolute, or ``../``) is pointed at ``loan_book/<name>``: the hash then differs only by
-    that path.
+    (absolute, or ``../``), or one that is the name of a file the folder holds (``reserved``, and
+    ``scenario.toml``: a book called ``summary.csv``), is pointed at ``loan_book/<name>``: the
+    hash then differs only by that path.
 
     Returns
     -------
@@ -187,7 +188,8 @@ def _copy_scenario(scenario, folder: Path) -> tuple[list[str], str]:
     if book is not None:
         reference = Path(scenario.loan_book.path)
         inside = not reference.is_absolute() and ".." not in reference.parts
-        relative = reference if inside else Path(BOOK_FOLDER) / reference.name
+        taken = reference.as_posix() in {*reserved, SCENARIO_COPY}
+        relative = reference if inside and not taken else Path(BOOK_FOLDER) / reference.name
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(book, folder / relative)
         names.append(relative.as_posix())
