@@ -203,6 +203,30 @@ def test_the_workbook_holds_the_csvs_values(tmp_path):
     assert meta["scenario_hash"] == result.meta["scenario_hash"] and meta["paths"] == 80
 
 
+def test_no_number_of_the_workbook_shows_as_zero_unless_it_is_tiny(tmp_path):
+    """A rate, a ratio, a small count or a Monte Carlo error keeps digits on its sheet: the count of
+    paths in the summary's row, or a year's millions in euros, no longer round a fund's IRR, its
+    leverage or a year's 0.25 defaults to a whole number."""
+    from openpyxl import load_workbook
+
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=2000, seed=5)
+    folder = tmp_path / "r"
+    write_result(result, folder, parquet=False)
+    book = load_workbook(folder / "results.xlsx")
+    decimals = {"#,##0": 0, "#,##0.0": 1, "0.000": 3, "0.0000": 4, "0": 0}
+    checked = 0
+    for sheet_name in ("summary", "ratios", "by year", "by sector", "by territory"):
+        for row in book[sheet_name].iter_rows(min_row=2):
+            for cell in row:
+                if isinstance(cell.value, float) and abs(cell.value) >= 5e-5:
+                    assert round(abs(cell.value), decimals[cell.number_format]) > 0, (sheet_name, cell.coordinate, cell.value)
+                    checked += 1
+    assert checked > 500
+    summary = {row[0].value: row for row in book["summary"].iter_rows(min_row=2)}
+    assert summary["fund_irr"][3].number_format == "0.0000"  # the mean
+    assert summary["fund_lent"][1].number_format == "#,##0"  # the count of paths
+
+
 def test_number_formats():
     from levier.present.excel import number_format
 
