@@ -426,8 +426,9 @@ def sweep(
     with as_progress(progress, run.paths * len(points)) as bar:
         tracker = Tracker(bar, run.paths * len(points))
         for point in points:
-            result = run.with_scenario(_with(scenario, point)).simulate(tracker.run())
-            row = dict(point)
+            applied = _rounded(scenario, point)  # the table says what ran: 5, not 5.33 years
+            result = run.with_scenario(scenario.with_overrides(applied)).simulate(tracker.run())
+            row = dict(applied)
             for spec in specs:
                 row[spec], row[f"{spec}_se"] = statistic(result, spec)
             rows.append(row)
@@ -437,15 +438,20 @@ def sweep(
     return Sweep(table, list(points[0]) if points else [], objectives)
 
 
-def _with(scenario: Scenario, point: Mapping[str, Any]) -> Scenario:
-    """The scenario at a design point; integer parameters take rounded values."""
+def _rounded(scenario: Scenario, point: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a design point sets: integer parameters rounded (what is run, and reported)."""
     values = {}
     for key, value in point.items():
         current = scenario.value_at(key)
         if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float):
             value = int(round(value))
         values[key] = value
-    return scenario.with_overrides(values)
+    return values
+
+
+def _with(scenario: Scenario, point: Mapping[str, Any]) -> Scenario:
+    """The scenario at a design point; integer parameters take rounded values."""
+    return scenario.with_overrides(_rounded(scenario, point))
 
 
 def _design_points(scenario, grid, design, n, bounds, root) -> list[dict[str, Any]]:
