@@ -138,3 +138,18 @@ def test_a_foreign_warning_is_shown_once_and_the_command_ends(monkeypatch, capsy
     err = capsys.readouterr().err
     assert err.count("a library's warning") == 1
     assert err.count("levier: note: a note of levier's") == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["compare", "--variant", "g:policy.loan_per_job=11000", "--variant", "g:policy.loan_per_job=12000"],
+    ["optimise", "--over", "policy.loan_per_job=3000:20000", "--over", "policy.loan_per_job=4000:5000",
+     "--maximise", "jobs_additional"],
+    ["sweep", "--grid", "policy.loan_per_job=8000,12000", "--grid", "policy.loan_per_job=5000,6000"],
+    ["sweep", "--design", "lhs", "--n", "4", "--bounds", "policy.loan_per_job=6000:9000",
+     "--bounds", "policy.loan_per_job=6000:12000"],
+    ["explain", "--range", "policy.loan_per_job=8000:12000", "--range", "policy.loan_per_job=9000:11000"],
+], ids=["variant", "over", "grid", "bounds", "range"])
+def test_an_option_given_twice_for_one_name_is_refused(argv, capsys):
+    """The later one silently replaced the earlier: a user who meant both learns it at once, exit 2."""
+    assert main([argv[0], str(SHIPPED), "--paths", "50", *argv[1:]]) == 2
+    assert "is given twice" in capsys.readouterr().err

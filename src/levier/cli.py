@@ -698,18 +698,28 @@ def _lab_errors(args: argparse.Namespace):
     return guard()
 
 
+def _unique(pairs, what: str) -> dict:
+    """``dict(pairs)``, refusing a key given twice (the later would silently replace the earlier)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise InputError(what, [f"{key!r} is given twice: give each once"])
+        out[key] = value
+    return out
+
+
 def _pairs(items: Sequence[str], what: str) -> dict[str, tuple[float, float]]:
-    out = {}
+    pairs = []
     for item in items:
         key, sep, spec = item.partition("=")
         parts = spec.split(":")
         try:
             if not sep or len(parts) != 2:
                 raise ValueError
-            out[key.strip()] = (float(parts[0]), float(parts[1]))
+            pairs.append((key.strip(), (float(parts[0]), float(parts[1]))))
         except ValueError:
             raise InputError(what, [f"{item!r}: expected KEY=LO:HI"]) from None
-    return out
+    return _unique(pairs, what)
 
 
 def _variant(text: str) -> tuple[str, dict]:
@@ -728,7 +738,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from levier.analysis.lab import compare
 
     scenario = _load(args.scenario, args.overrides)
-    variants = dict(_variant(v) for v in args.variants) or None
+    variants = _unique((_variant(v) for v in args.variants), "--variant") or None
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client,
                          progress=bar)
@@ -814,14 +824,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise InputError(args.out, ["exists; use --force to replace it"])
     objectives = None
     if args.objectives:
-        objectives = {}
+        senses = []
         for item in args.objectives:
             spec, _, sense = item.rpartition(":")
             if not spec or sense not in ("max", "min"):
                 raise InputError("--objective", [f"{item!r}: expected SPEC:max or SPEC:min"])
-            objectives[spec] = sense
+            senses.append((spec, sense))
+        objectives = _unique(senses, "--objective")
     with _lab_errors(args):
-        grid = dict(parse_grid(g) for g in args.grid) if args.grid else None
+        grid = _unique((parse_grid(g) for g in args.grid), "--grid") if args.grid else None
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         result = sweep(scenario, grid, design=args.design, n=args.n, bounds=_pairs(args.bounds, "--bounds") or None,
                        progress=bar,
