@@ -314,6 +314,11 @@ def test_the_worked_comparison_and_its_place_in_the_report(moselle, tmp_path):
     html = report_html(comparison.results["loan only"], comparison=comparison)
     assert "Loan, subsidy or guarantee" in html and "Guarantor loss" in html
     assert "guarantee share" not in html
+    # rows and columns in words (they were Python tuples and code names), and in French
+    assert "Guarantor loss (€) — loan + guarantee" in html and "difference with the loan alone" in html
+    assert "('" not in html and "value_low" not in html
+    french = report_html(comparison.results["loan only"], comparison=comparison, lang="fr")
+    assert "Perte du garant (€) — prêt + garantie" in french and "écart avec le prêt seul" in french
     guaranteed = report_html(comparison.results["loan + guarantee"])
     assert "guarantee share / cap per firm" in guaranteed and "Guarantor loss" in guaranteed
     with pytest.raises(ValueError, match="subsidy"):

@@ -318,6 +318,10 @@ FRENCH: dict[str, str] = {
     "additional jobs, mean": "emplois additionnels, moyenne",
     "statistic": "statistique", "difference": "écart",
     "difference 95 % low": "écart, borne basse 95 %", "difference 95 % high": "écart, borne haute 95 %",
+    # the report's comparison of the fund's instruments
+    "Jobs additional": "Emplois additionnels", "loan only": "prêt seul", "loan + subsidy": "prêt + subvention",
+    "loan + guarantee": "prêt + garantie", "value 95 % low": "valeur, borne basse 95 %",
+    "value 95 % high": "valeur, borne haute 95 %", "difference with the loan alone": "écart avec le prêt seul",
 }
 
 

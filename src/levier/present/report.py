@@ -477,7 +477,7 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
                 "<h3>" + html.escape(t("Ratios of the portfolio", lang)) + "</h3>"
                 f"<div class='table'>{html_table(_ratios_table(ratios, lang), lang)}</div>"),
         *([section("Loan, subsidy or guarantee (common random numbers)",
-                   f"<div class='table'>{html_table(instrument_table(comparison), lang)}</div>")]
+                   f"<div class='table'>{html_table(_instruments(comparison, lang), lang)}</div>")]
           if comparison is not None else []),
         section("The scenario", _parameters(result, lang)),
         section("Provenance", f"<div class='table'>{html_table(_provenance(meta, when, lang), lang)}</div>",
@@ -488,6 +488,21 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{title}</title><style>{_CSS}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")
+
+
+def _instruments(comparison, lang: str = "en") -> pd.DataFrame:
+    """:func:`~levier.analysis.instruments.instrument_table` in words: one row per figure and
+    instrument ("Fund loss (€) — loan + subsidy"), columns named for a reader, in ``lang``."""
+    frame = instrument_table(comparison)
+    frame.index = [f"{t(figure, lang)} — {t(variant, lang) if variant in _INSTRUMENTS else variant}"
+                   for figure, variant in frame.index]
+    frame.index.name = t("figure", lang)
+    names = {"value": "value", "value_low": "value 95 % low", "value_high": "value 95 % high",
+             "difference": "difference with the loan alone", "low": "difference 95 % low", "high": "difference 95 % high"}
+    return frame.rename(columns={k: t(v, lang) for k, v in names.items()})
+
+
+_INSTRUMENTS = ("loan only", "loan + subsidy", "loan + guarantee")
 
 
 def _bad_decade(result: SimulationResult, lang: str = "en") -> str:
