@@ -195,3 +195,31 @@ def test_unreadable_files_are_input_errors(tmp_path):
 def test_scenario_needs_projects():
     with pytest.raises(levier.ScenarioError, match="needs a \\[pipeline\\]"):
         make_scenario(pipeline=None)
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("fund.recycle", "yes", "valid boolean"),
+    ("fund.recycle", 1, "valid boolean"),
+    ("policy.loan_per_job", "10000", "valid number"),
+    ("policy.maturity_years", 7.0, "valid integer"),
+])
+def test_a_value_of_the_wrong_type_is_refused_not_converted(key, value, expected):
+    """A string where a number or a boolean belongs, a 1 for true or 7.0 years, is the user's
+    slip: refused, naming the key, rather than read as what it might have meant."""
+    data = base_dict()
+    section, name = key.split(".")
+    data[section] = dict(data[section], **{name: value})
+    with pytest.raises(levier.ScenarioError, match=rf"{key}: Input should be a {expected}"):
+        levier.Scenario.from_dict(data, source="<test>")
+    data[section][name] = {"fund.recycle": True, "policy.loan_per_job": 10_000, "policy.maturity_years": 7}[key]
+    levier.Scenario.from_dict(data, source="<test>")  # the right type passes (an integer where a number goes)
+
+
+def test_numpy_scalars_are_taken_as_python_numbers():
+    """A notebook's ``np.arange`` of maturities or ``np.float64`` rate is what it stands for."""
+    import numpy as np
+
+    scenario = make_scenario()
+    for years in np.arange(3, 6):
+        assert scenario.with_overrides({"policy.maturity_years": years}).policy.maturity_years == int(years)
+    assert scenario.with_overrides({"policy.rate": np.float64(0.03), "fund.recycle": np.True_}).fund.recycle is True

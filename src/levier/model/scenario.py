@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from levier.errors import Problem, ScenarioError
@@ -56,7 +57,10 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # strict: a string where a number or a boolean belongs ("10000", "yes"), a 1 for true or 7.0
+    # for a whole number of years is refused, naming the key, not read as what it might mean
+    # (numpy's scalars are taken as the Python numbers they are: see Scenario.from_dict)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class Meta(_Model):
@@ -416,7 +420,7 @@ class Scenario(_Model):
             Listing every problem with its key path and what was expected.
         """
         try:
-            scenario = cls.model_validate(data)
+            scenario = cls.model_validate(_plain_scalars(data))
         except ValidationError as exc:
             problems = _problems_from_pydantic(exc, data)
             # the checks across keys too, so that one pass lists everything to fix
@@ -641,6 +645,18 @@ def _split_key(key: str) -> list[str]:
     for piece in key.replace("]", "").split("."):
         parts.extend(p for p in piece.split("[") if p != "")
     return parts
+
+
+def _plain_scalars(value: Any) -> Any:
+    """``value`` with numpy's scalars made the Python ones they stand for (a notebook's
+    ``np.arange(3, 10)`` of maturities), in nested mappings and lists; the rest as it is."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {k: _plain_scalars(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_scalars(v) for v in value)
+    return value
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
