@@ -246,3 +246,19 @@ def test_a_drive_that_refuses_chmod_still_gets_the_results(tmp_path, monkeypatch
     monkeypatch.setattr(os, "chmod", refuse)
     files = write_result(result, tmp_path / "r", parquet=False)
     assert (tmp_path / "r" / "results.xlsx") in files and (tmp_path / "r" / "scenario.toml").is_file()
+
+
+def test_a_stressed_result_says_so_in_the_run_table_and_the_report():
+    from levier.present.display import run_report
+
+    scenario = levier.load_scenario(SHIPPED)
+    stressed = levier.simulate(scenario, paths=40, seed=3, stress="recession_2008")
+    baseline = levier.simulate(scenario, paths=40, seed=3)
+    for lang, words in (("en", "under the stress recession_2008"), ("fr", "sous le choc recession_2008")):
+        assert words in run_report(stressed, lang=lang).splitlines()[0]
+        assert "recession_2008" not in run_report(baseline, lang=lang)
+    pytest.importorskip("matplotlib")
+    from levier.present.report import report_html
+
+    page = report_html(stressed)
+    assert "Under the stress recession_2008." in page and ">stress</th><td style='text-align:right'>recession_2008<" in page

@@ -171,6 +171,8 @@ def run_report(result: SimulationResult, lang: str = "en") -> str:
     title = _t("{title} — {paths} paths, {years} years, {projects} projects ({book} in the loan book)", lang,
                title=result.scenario.meta.name, paths=whole(meta["paths"]), years=sim.horizon_years,
                projects=meta["n_projects"], book=meta["n_loan_book"])
+    if meta.get("stress"):  # a stressed run is not the baseline: said where the reader looks first
+        title += _t(" — under the stress {name}", lang, name=meta["stress"])
     if not result.paths["n_financed"].any():
         return "\n".join([title, "", _t(
             "No project was financed on any path: check the bank's threshold and gearing, the screening\n"

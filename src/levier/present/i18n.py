@@ -318,6 +318,8 @@ FRENCH: dict[str, str] = {
     "additional jobs, mean": "emplois additionnels, moyenne",
     "statistic": "statistique", "difference": "écart",
     "difference 95 % low": "écart, borne basse 95 %", "difference 95 % high": "écart, borne haute 95 %",
+    " — under the stress {name}": " — sous le choc {name}", "Under the stress {name}.": "Sous le choc {name}.",
+    "stress": "choc",
     # the report's comparison of the fund's instruments
     "Jobs additional": "Emplois additionnels", "loan only": "prêt seul", "loan + subsidy": "prêt + subvention",
     "loan + guarantee": "prêt + garantie", "value 95 % low": "valeur, borne basse 95 %",

@@ -417,6 +417,7 @@ def _provenance(meta: dict, when: str, lang: str) -> pd.DataFrame:
         ("scenario SHA-256", meta["scenario_hash"]), ("scenario file", str(meta.get("scenario_source"))),
         ("levier", meta["levier_version"]), ("numpy", meta.get("numpy_version", "")),
         ("paths", format_number(meta["paths"], 1, lang)), ("factor sampler", meta.get("sampler", "random")),
+        *([("stress", str(meta["stress"]))] if meta.get("stress") else []),
         ("run time", f"{format_number(meta.get('elapsed_seconds', float('nan')), 3, lang)} s"),
         ("report generated", when),
     ]
@@ -450,6 +451,8 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
              "Figures are means over paths with the half-width of their 95 % Monte Carlo interval (±), rounded to what "
              "that error supports.", lang, description=description, paths=format_number(meta["paths"], 1, lang),
              years=s.simulation.horizon_years, projects=meta["n_projects"], book=meta["n_loan_book"]).strip()
+    if meta.get("stress"):  # a stressed run is not the baseline: the lede says so first
+        lede = t("Under the stress {name}.", lang, name=meta["stress"]) + " " + lede
     exceed = _figure("fig-exceedance", lambda ax: result.plot.exceedance(ax=ax, lang=lang),
                      t("The fund's loss: the chance of losing more than each amount (log scale), with the VaR and ES at "
                        "the scenario's levels.", lang), wide=True, size=(8.0, 4.2))
