@@ -153,3 +153,15 @@ def test_an_option_given_twice_for_one_name_is_refused(argv, capsys):
     """The later one silently replaced the earlier: a user who meant both learns it at once, exit 2."""
     assert main([argv[0], str(SHIPPED), "--paths", "50", *argv[1:]]) == 2
     assert "is given twice" in capsys.readouterr().err
+
+
+def test_optimise_says_when_no_policy_meets_the_constraints(capsys):
+    argv = ["optimise", str(SHIPPED), "--paths", "100", "--maxiter", "1", "--over", "policy.loan_per_job=3000:20000",
+            "--maximise", "jobs_additional", "--subject-to", "fund_loss.es_0.99<=1", "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "no policy tried meets the constraints" in out and "best policy found" not in out
+    assert "no (no)" in out and "True" not in out and "False" not in out and "<= 1" in out
+    found = levier.optimise(levier.load_scenario(SHIPPED), {"policy.loan_per_job": (3000, 20000)},
+                            maximise="jobs_additional", subject_to={"fund_loss.es_0.99": "<= 9e6"}, paths=100, maxiter=1)
+    assert found.feasible and found.table.loc["fund_loss.es_0.99", "bound"] == "<= 9,000,000"

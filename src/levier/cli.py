@@ -873,14 +873,19 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                          progress=bar,
                          subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
                          maxiter=args.maxiter, client=client)
-    print(f"{scenario.meta.name}: best policy found over {len(found.evaluations)} evaluated points")
+    if found.feasible:
+        print(f"{scenario.meta.name}: best policy found over {len(found.evaluations)} evaluated points")
+    else:
+        print(f"{scenario.meta.name}: no policy tried meets the constraints ({len(found.evaluations)} evaluated "
+              "points); the one that misses them least:")
     for key, value in found.x.items():
         print(f"  {key} = {format_number(value, 6) if isinstance(value, float) else value}")
     print()
     header = ["statistic", "role", "value ± se", "fresh paths ± se", "bound", "holds (fresh)"]
     rows = []
     for spec, row in found.table.iterrows():
-        holds = "" if row["role"] != "constraint" else f"{row['satisfied']} ({row['check_satisfied']})"
+        holds = "" if row["role"] != "constraint" else (f"{'yes' if row['satisfied'] else 'no'} "
+                                                        f"({'yes' if row['check_satisfied'] else 'no'})")
         rows.append([spec, row["role"], f"{format_number(row['value'])} ± {format_number(row['se'])}",
                      f"{format_number(row['check'])} ± {format_number(row['check_se'])}",
                      row.get("bound", "") if isinstance(row.get("bound", ""), str) else "", holds])

@@ -514,6 +514,13 @@ class Optimum:
         """The objective and constraints at the optimum (index ``statistic``)."""
         return self.table.copy()
 
+    @property
+    def feasible(self) -> bool:
+        """Whether ``x`` meets every constraint on the optimisation's paths (when none of the
+        points tried does, ``x`` is the one that misses them least)."""
+        constraints = self.table[self.table["role"] == "constraint"]
+        return bool(constraints["satisfied"].astype(bool).all()) if len(constraints) else True
+
     def __repr__(self) -> str:
         obj = self.table.iloc[0]
         return (f"<Optimum {self.x}: {self.table.index[0]} = {obj['value']:,.4g} ± {obj['se']:.2g} "
@@ -635,7 +642,7 @@ def optimise(
                "value": value, "se": se, "check": check, "check_se": check_se}
         if spec in constraints:
             op, bound = constraints[spec]
-            row.update({"bound": f"{op} {bound:g}", "satisfied": _holds(value, op, bound),
+            row.update({"bound": f"{op} {bound:,.10g}", "satisfied": _holds(value, op, bound),
                         "check_satisfied": _holds(check, op, bound)})
         rows.append(row)
     table = pd.DataFrame(rows).set_index("statistic")
