@@ -165,3 +165,18 @@ def test_optimise_says_when_no_policy_meets_the_constraints(capsys):
     found = levier.optimise(levier.load_scenario(SHIPPED), {"policy.loan_per_job": (3000, 20000)},
                             maximise="jobs_additional", subject_to={"fund_loss.es_0.99": "<= 9e6"}, paths=100, maxiter=1)
     assert found.feasible and found.table.loc["fund_loss.es_0.99", "bound"] == "<= 9,000,000"
+
+
+@pytest.mark.parametrize("extra", [["--paths", "99"], ["--seed", "4"], ["--set", "policy.loan_per_job=9000"],
+                                   ["--instruments"]], ids=["paths", "seed", "set", "instruments"])
+def test_report_from_a_folder_refuses_options_it_would_ignore(tmp_path, capsys, extra):
+    """The folder's run is replayed as it was: an option that would change it is refused, not
+    dropped without a word (before anything runs: the folder need not even exist)."""
+    argv = ["report", "--from", str(tmp_path / "results"), "--out", str(tmp_path / "r.html"), *extra]
+    assert main(argv) == 2
+    assert "replayed as it was" in capsys.readouterr().err
+
+
+def test_report_refuses_a_name_that_is_not_html(tmp_path, capsys):
+    assert main(["report", str(SHIPPED), "--out", str(tmp_path / "r.pdf")]) == 2
+    assert "HTML page" in capsys.readouterr().err and not (tmp_path / "r.pdf").exists()

@@ -230,10 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="folder", metavar="DIR", help="a results folder written by levier run --out")
     report.add_argument("--out", required=True, metavar="FILE.html", help="the report to write")
     report.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    report.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: simulation.paths)")
-    report.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
+    report.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: simulation.paths; not with --from)")
+    report.add_argument("--seed", type=_seed, help="seed (default: simulation.seed; not with --from)")
     report.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
+                        help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable; not with --from)")
     report.add_argument("--instruments", action="store_true",
                         help="add the table of loan only / loan + subsidy / loan + 50 %% guarantee on common random numbers")
     cluster_options(report)
@@ -938,6 +938,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     if (args.scenario is None) == (args.folder is None):
         raise InputError("levier report", ["give a scenario file or --from DIR (one of them)"])
+    if args.folder:  # the folder's run is replayed as it was: these would be silently ignored
+        given = [name for name, value in (("--paths", args.paths), ("--seed", args.seed), ("--set", args.overrides),
+                                          ("--instruments", args.instruments)) if value]
+        if given:
+            raise InputError("levier report --from", [f"{', '.join(given)}: the folder's run is replayed as it was "
+                                                      "(its paths, seed and scenario); give a scenario file instead"])
+    if Path(args.out).suffix.lower() not in (".html", ".htm"):
+        raise InputError(args.out, ["the report is an HTML page: name it FILE.html"])
     out = Path(args.out)
     if out.exists() and not args.force:
         raise InputError(str(out), ["exists; use --force to replace it"])
@@ -963,8 +971,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.instruments:
         from levier.analysis.instruments import compare_instruments
 
-        if args.folder:
-            raise InputError("--instruments", ["needs a scenario file, not --from"])
         with _lab_errors(args), _cluster(args) as client:
             comparison = compare_instruments(scenario, paths=args.paths, seed=args.seed, client=client)
     write_report(result, out, force=args.force, lang=_lang(args), comparison=comparison)
