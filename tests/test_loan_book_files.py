@@ -72,6 +72,30 @@ def test_an_xlsx_loan_book_reads_as_the_plain_csv(tmp_path, plain):
     _same(_portfolio(tmp_path, "book.csv"), plain)
 
 
+def test_rows_with_nothing_in_them_are_not_loans(tmp_path, plain):
+    """A row of bare separators (Excel's ";;;;;;") or an empty row inside a workbook is skipped, as
+    a blank line is; a bad row after it is still named by its own line."""
+    from openpyxl import Workbook
+
+    empty = ";" * (len(COLUMNS) - 1)
+    lines = [";".join(COLUMNS), ";".join(str(ROWS[0][c]) for c in COLUMNS), empty,
+             *(";".join(str(r[c]) for c in COLUMNS) for r in ROWS[1:]), empty]
+    (tmp_path / "gaps.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _same(_portfolio(tmp_path, "gaps.csv"), plain)
+    book = Workbook()
+    book.active.append(COLUMNS)
+    book.active.append([ROWS[0][c] for c in COLUMNS])
+    book.active.append([None] * len(COLUMNS))
+    for r in ROWS[1:]:
+        book.active.append([r[c] for c in COLUMNS])
+    book.save(tmp_path / "gaps.xlsx")
+    _same(_portfolio(tmp_path, "gaps.xlsx"), plain)
+    lines[3] = lines[3].replace(str(ROWS[1]["investment"]), "beaucoup")
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(levier.LoanBookError, match=r"line 4: investment: expected a number, got 'beaucoup'"):
+        _portfolio(tmp_path, "bad.csv")
+
+
 def test_bad_rows_of_a_workbook_are_named_by_excel_row(tmp_path):
     from openpyxl import Workbook
 

@@ -185,6 +185,11 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     assert path is not None and scenario.loan_book is not None
     _say_if_outside(scenario, path)
     frame, line_offset, unit = _read_table(path)
+    # a row with nothing in it is not a loan (Excel writes ";;;;;;" for one): skipped, as a blank
+    # line is, and the rows after it keep their own line numbers in messages
+    empty = frame.isna().all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), dtype=bool)
+    lines = (np.arange(len(frame)) + line_offset)[~empty]
+    frame = frame[~empty].reset_index(drop=True)
     source = str(path)
     missing = [c for c in LOAN_BOOK_COLUMNS if c not in frame.columns]
     if missing:
@@ -292,7 +297,7 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     if bad:
         problems = []
         for i in sorted(bad)[:_MAX_LISTED]:
-            where = f"{unit} {i + line_offset}"
+            where = f"{unit} {lines[i]}"
             texts = [m.format(repr(_cell(frame, m, i))) if "{}" in m else m for m in bad[i]]
             problems.append(Problem(where, "; ".join(texts)))
         if len(bad) > _MAX_LISTED:
