@@ -115,7 +115,7 @@ def test_calibrate_commands(tmp_path, capsys):
 
     assert main(["calibrate", "survival", "--horizons", "3", "5", "--survival", "0.72", "0.60", "--name", "plasturgie"]) == 0
     out = capsys.readouterr().out
-    fragment = tomllib.loads(out.split("\n\n", 1)[1])
+    fragment = tomllib.loads(out)  # standard output is the fragment alone: `>> scenario.toml` works
     assert fragment["sectors"][0]["name"] == "plasturgie" and 0.09 < fragment["sectors"][0]["annual_pd"] < 0.11
 
     (tmp_path / "series.csv").write_text("year,defaults,obligors\n" + "".join(
@@ -131,6 +131,10 @@ def test_calibrate_commands(tmp_path, capsys):
 
     assert main(["calibrate", "recovery", "--rates", "0.0", "0.05", "0.1", "0.02"]) == 0
     assert "method of moments" in capsys.readouterr().out
+
+    assert main(["calibrate", "rating-mix", "--mix", "4=0.2", "5+=0.3", "5=0.3", "6=0.2"]) == 0
+    captured = capsys.readouterr()
+    assert tomllib.loads(captured.out) and "Calibration(" in captured.err and "nan" not in captured.out
 
     assert main(["calibrate", "survival", "--horizons", "3", "5", "--survival", "0.6", "0.7"]) == 2
     assert "must not increase" in capsys.readouterr().err

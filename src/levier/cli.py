@@ -400,8 +400,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             fit = calibrate.bank_acceptance(q, y)
     except ValueError as exc:
         raise InputError(source, [str(exc)]) from None
-    print(repr(fit))
-    print()
+    # the fragment alone on standard output, so that `>> scenario.toml` appends TOML; the one-line
+    # summary for the reader on standard error
+    print(repr(fit), file=sys.stderr)
     print(fit.to_toml(args.name), end="")
     return EXIT_OK
 

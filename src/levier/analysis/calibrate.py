@@ -93,7 +93,8 @@ class Calibration:
             lines.append(f'name = "{name or "CHANGE-ME"}"')
         for key, value in self.parameters.items():
             se = self.standard_errors.get(key, float("nan"))
-            lines.append(f"{key} = {_g(value)}  # ± {_g(se)} (standard error)")
+            note = f"± {_g(se)} (standard error)" if math.isfinite(se) else "no standard error: the data cannot tell"
+            lines.append(f"{key} = {_g(value)}  # {note}")
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
