@@ -213,7 +213,7 @@ def test_report_has_a_bad_decade_section_when_the_scenario_has_stresses(moselle)
 def test_model_risk_pairs_gaussian_t_and_downturn(moselle):
     from levier.analysis.stress import model_risk
 
-    out = model_risk(moselle, paths=1_000, seed=2, statistics=["n_defaults.es_0.99", "bank_loss"])
+    out = model_risk(moselle, paths=2_000, seed=2, statistics=["n_defaults.es_0.99", "bank_loss"])
     t_row = out.table.loc[("n_defaults.es_0.99", "t copula, nu = 4")]
     assert t_row["low"] > 0  # fatter joint-default tail, for sure
     down = out.table.loc[("bank_loss", "downturn recovery, gamma = 0.5")]

@@ -164,3 +164,15 @@ def test_bad_specs_are_named():
                      subject_to={"fund_loss": "less than 5"})
     with pytest.raises(ValueError, match="baseline"):
         lab.compare(scenario, {"baseline": {}}, paths=10)
+
+
+def test_a_tail_error_is_not_given_when_the_sections_miss_the_tail():
+    """With 20 sections of 50 paths, a section's 99 % or 99.9 % ES is its largest path: the two
+    got the same error. Such an error is NaN; where each section holds a tail path it is given."""
+    result = levier.simulate(make_scenario(), paths=1000, seed=3)
+    assert math.isnan(lab.statistic(result, "fund_loss.es_0.99")[1])
+    assert math.isnan(lab.statistic(result, "fund_loss.es_0.999")[1])
+    value, se = lab.statistic(result, "fund_loss.es_0.95")
+    assert math.isfinite(se) and se > 0
+    bigger = levier.simulate(make_scenario(), paths=2000, seed=3)
+    assert math.isfinite(lab.statistic(bigger, "fund_loss.var_0.99")[1])

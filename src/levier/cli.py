@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -784,7 +785,7 @@ def _comparison_table(result) -> str:
         reduction = row["variance_reduction"]
         rows.append([spec, name, format_number(base), format_number(row["value"]),
                      ("+" if row["difference"] > 0 else "") + format_number(row["difference"]),
-                     f"{format_number(row['low'])} – {format_number(row['high'])}",
+                     "–" if math.isnan(row["low"]) else f"{format_number(row['low'])} – {format_number(row['high'])}",
                      "identical" if reduction == float("inf") else format_number(reduction)])
     return _plain_table(header, rows)
 
