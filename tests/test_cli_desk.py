@@ -180,3 +180,9 @@ def test_report_from_a_folder_refuses_options_it_would_ignore(tmp_path, capsys, 
 def test_report_refuses_a_name_that_is_not_html(tmp_path, capsys):
     assert main(["report", str(SHIPPED), "--out", str(tmp_path / "r.pdf")]) == 2
     assert "HTML page" in capsys.readouterr().err and not (tmp_path / "r.pdf").exists()
+
+
+def test_a_grid_without_its_count_says_what_a_grid_is(capsys):
+    assert main(["sweep", str(SHIPPED), "--paths", "50", "--grid", "policy.loan_per_job=8000:12000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("levier: error: --grid:") and "KEY=LO:HI:N" in err and "parse string" not in err

@@ -685,8 +685,9 @@ def _bar(args: argparse.Namespace, description: str | None = None):
     return terminal_bar(quiet=args.quiet, description=description)
 
 
-def _lab_errors(args: argparse.Namespace):
-    """Turn a lab call's ValueError / KeyError (a user's mistake) into an input error, exit 2."""
+def _lab_errors(args: argparse.Namespace, what: str | None = None):
+    """Turn a lab call's ValueError / KeyError (a user's mistake) into an input error, exit 2,
+    naming ``what`` (an option) or else the scenario file."""
     import contextlib
 
     @contextlib.contextmanager
@@ -695,7 +696,7 @@ def _lab_errors(args: argparse.Namespace):
             yield
         except (ValueError, KeyError) as exc:
             message = exc.args[0] if exc.args else str(exc)
-            raise InputError(args.scenario, [str(message)]) from None
+            raise InputError(what or args.scenario, [str(message)]) from None
 
     return guard()
 
@@ -833,7 +834,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 raise InputError("--objective", [f"{item!r}: expected SPEC:max or SPEC:min"])
             senses.append((spec, sense))
         objectives = _unique(senses, "--objective")
-    with _lab_errors(args):
+    with _lab_errors(args, "--grid"):
         grid = _unique((parse_grid(g) for g in args.grid), "--grid") if args.grid else None
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         result = sweep(scenario, grid, design=args.design, n=args.n, bounds=_pairs(args.bounds, "--bounds") or None,

@@ -314,6 +314,8 @@ def parse_grid(text: str) -> tuple[str, list[Any]]:
         if n < 1:
             raise ValueError(f"bad grid {text!r}: N must be at least 1")
         return key, [float(v) for v in np.linspace(lo, hi, n)]
+    if len(parts) > 1:
+        raise ValueError(f"bad grid {text!r}: expected KEY=LO:HI:N (N values from LO to HI) or KEY=V1,V2,...")
     return key, [parse_assignment(f"{key}={v.strip()}")[1] for v in spec.split(",")]
 
 
