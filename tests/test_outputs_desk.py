@@ -262,3 +262,16 @@ def test_a_stressed_result_says_so_in_the_run_table_and_the_report():
 
     page = report_html(stressed)
     assert "Under the stress recession_2008." in page and ">stress</th><td style='text-align:right'>recession_2008<" in page
+
+
+def test_an_output_under_a_file_names_the_file(tmp_path):
+    """``--out afile/sub``: the error says that afile is a file (it said 'cannot create a folder in
+    .../afile: File exists'), for a results folder and for a single output file alike."""
+    from levier.present.output import write_file_atomic
+
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1)
+    for write in (lambda: write_result(result, tmp_path / "afile" / "sub" / "deeper"),
+                  lambda: write_file_atomic(tmp_path / "afile" / "r.html", lambda p: p.write_text("x"))):
+        with pytest.raises(levier.OutputError, match=rf"{tmp_path / 'afile'} is a file, not a folder"):
+            write()

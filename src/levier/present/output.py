@@ -140,7 +140,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
         _as_created(staging, folder=True)
     except OSError as exc:
-        raise OutputError(str(target), [f"cannot create a folder in {parent}: {exc.strerror}"]) from None
+        raise OutputError(str(target), [_why_not(parent, exc, "cannot create a folder in")]) from None
     try:
         from levier.present.excel import write_workbook
 
@@ -163,6 +163,17 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [target / n for n in sorted(names + ["meta.json"])]
+
+
+def _why_not(parent: Path, exc: OSError, doing: str) -> str:
+    """Why a folder for an output could not be made, said of the place at fault: the nearest of
+    ``parent``'s folders that exists (a file where a folder should be, or one not writable)."""
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    return f"{doing} {existing}: {exc.strerror}"
 
 
 def _copy_scenario(scenario, folder: Path, reserved: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], str]:
@@ -322,7 +333,7 @@ def write_file_atomic(path: str | Path, write, *, force: bool = False) -> Path:
         os.close(fd)
         _as_created(Path(tmp), folder=False)
     except OSError as exc:
-        raise OutputError(str(target), [f"cannot write in {parent}: {exc.strerror}"]) from None
+        raise OutputError(str(target), [_why_not(parent, exc, "cannot write in")]) from None
     try:
         write(Path(tmp))
         os.replace(tmp, target)
