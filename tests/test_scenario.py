@@ -223,3 +223,16 @@ def test_numpy_scalars_are_taken_as_python_numbers():
     for years in np.arange(3, 6):
         assert scenario.with_overrides({"policy.maturity_years": years}).policy.maturity_years == int(years)
     assert scenario.with_overrides({"policy.rate": np.float64(0.03), "fund.recycle": np.True_}).fund.recycle is True
+
+
+def test_a_problem_of_the_scenario_is_not_repeated_for_each_variant(tmp_path):
+    """A missing loan book is the scenario's problem: said once, not again under variants[i];
+    a problem a variant makes is still said under its name."""
+    data = base_dict(loan_book={"path": "missing.csv"},
+                     variants=[{"name": "v", "set": {"policy.loan_per_job": 9000}},
+                               {"name": "w", "set": {"policy.loan_per_job": -1}}])
+    with pytest.raises(levier.ScenarioError) as caught:
+        levier.Scenario.from_dict(data, source="<test>", base_dir=tmp_path)
+    wheres = [pr.where for pr in caught.value.problems]
+    assert wheres.count("loan_book.path") == 1 and not any(w.startswith("variants[0]") for w in wheres)
+    assert any(w.startswith("variants[1].set") for w in wheres)

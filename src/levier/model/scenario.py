@@ -428,12 +428,14 @@ class Scenario(_Model):
         scenario._source = source
         scenario._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         problems = _consistency_problems(scenario)
+        own = {(pr.where, pr.message) for pr in problems}
         for i, variant in enumerate(scenario.variants):  # each variant must give a valid scenario
             try:
                 scenario.variant(variant.name)
             except ScenarioError as exc:
+                # a problem of the scenario itself (its loan book missing) is said once, not again per variant
                 problems += [Problem(f"variants[{i}].set.{pr.where}" if pr.where else f"variants[{i}]", pr.message)
-                             for pr in exc.problems]
+                             for pr in exc.problems if (pr.where, pr.message) not in own]
         if problems:
             raise ScenarioError(source, problems)
         return scenario
