@@ -155,6 +155,15 @@ def test_tornado_and_sensitivity_of_the_model():
     assert indices.loc["bank.threshold", "ST"] > 0.5
 
 
+def test_sobol_indices_too_rough_to_read_say_so():
+    """Two base samples give indices no one should read: a note says so (the table is kept)."""
+    scenario = make_scenario()
+    with pytest.warns(levier.errors.LevierWarning, match="too rough to read"):
+        rough = lab.sensitivity(scenario, {"bank.threshold": (0.2, 0.4), "policy.loan_per_job": (6000, 14000)},
+                                "jobs_additional", n=2, paths=64, seed=2)
+    assert list(rough.table.index) == ["bank.threshold", "policy.loan_per_job"]
+
+
 def test_bad_specs_are_named():
     scenario = make_scenario()
     with pytest.raises(ValueError, match="unknown metric 'jobz'"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ import pandas as pd
 
 from levier.engine.result import SimulationResult
 from levier.engine.run import PreparedRun, prepare
-from levier.errors import ScenarioError
+from levier.errors import LevierWarning, ScenarioError
 from levier.model.scenario import Scenario, parse_assignment
 from levier.names import RATIOS, Statistic, parse_statistic, risk_level, tail_side, with_derived
 from levier.progress import Progress, Tracker, as_progress
@@ -852,4 +853,13 @@ def sensitivity(
 
         salib_seed = int(lab_root(run.root, LabPurpose.SENSITIVITY).generate_state(1)[0])
         table = sobol_indices(model, bounds, n, seed=salib_seed)
+    # an index is a share of the variance: outside [0, 1], or a first order above the total, the
+    # design is too small to tell; the table is still given, with its intervals
+    rough = (((table[["S1", "ST"]] < -0.05) | (table[["S1", "ST"]] > 1.05)).any(axis=None)
+             or (table["S1"] > table["ST"] + table["S1_conf"] + table["ST_conf"]).any()
+             or (table[["S1_conf", "ST_conf"]] > 0.5).any(axis=None))
+    if rough:
+        warnings.warn(f"Sobol' indices from n = {n} base samples are too rough to read (outside [0, 1], a first "
+                      f"order above its total, or intervals wider than ± 0.5); take a larger n (64 or more)",
+                      LevierWarning, stacklevel=2)
     return Sensitivity(spec, table, runs)
