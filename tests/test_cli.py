@@ -127,10 +127,18 @@ def test_calibrate_commands(tmp_path, capsys):
     (tmp_path / "deals.csv").write_text("quasi_equity_ratio,financed\n0.2,0\n0.25,0\n0.28,1\n0.3,0\n0.33,1\n0.4,1\n",
                                         encoding="utf-8")
     assert main(["calibrate", "bank-acceptance", "--file", str(tmp_path / "deals.csv")]) == 0
-    assert "[bank]" in capsys.readouterr().out
+    fragment_of_deals = capsys.readouterr().out
+    assert "[bank]" in fragment_of_deals
 
     assert main(["calibrate", "recovery", "--rates", "0.0", "0.05", "0.1", "0.02"]) == 0
     assert "method of moments" in capsys.readouterr().out
+
+    # the same deals as French Excel writes them (semicolons, decimal commas, VRAI / FAUX, TRUE):
+    # read as the loan book is, the same fit
+    (tmp_path / "deals_fr.csv").write_bytes(("quasi_equity_ratio;financed\r\n0,2;FAUX\r\n0,25;false\r\n0,28;VRAI\r\n"
+                                             "0,3;0\r\n;\r\n0,33;TRUE\r\n0,4;1\r\n").encode("utf-8-sig"))
+    assert main(["calibrate", "bank-acceptance", "--file", str(tmp_path / "deals_fr.csv")]) == 0
+    assert capsys.readouterr().out == fragment_of_deals
 
     assert main(["calibrate", "rating-mix", "--mix", "4=0.2", "5+=0.3", "5=0.3", "6=0.2"]) == 0
     captured = capsys.readouterr()

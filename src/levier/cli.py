@@ -325,27 +325,31 @@ def _add_calibrate(sub) -> None:
         p.add_argument("--name", help="sector name to put in the fragment")
 
 
+#: Spellings of a yes / no column (a deal financed or not) as people and Excel write them.
+_BOOLEANS = {"true": 1, "false": 0, "vrai": 1, "faux": 0, "yes": 1, "no": 0, "oui": 1, "non": 0}
+
+
 def _csv_columns(path: str, *columns: str) -> list:
+    """Numeric ``columns`` of a user's table, read as a loan book is (CSV as Excel writes it, in
+    French or not, or .xlsx); a yes / no column may say true / false, vrai / faux, TRUE / FALSE."""
     import pandas as pd
 
-    from levier.errors import InputError
+    from levier.model.portfolio import read_table
 
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(path, ["no such file"]) from None
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InputError(path, [f"cannot be read as CSV: {exc}"]) from None
+    frame = read_table(path, columns)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(path, [f"missing column(s) {', '.join(missing)}; it has: {', '.join(map(str, frame.columns))}"])
     out = []
     for c in columns:
-        values = pd.to_numeric(frame[c].replace({"true": 1, "false": 0, "True": 1, "False": 0}), errors="coerce")
-        bad = values.isna()
+        text = frame[c].astype("string").str.strip()
+        values = pd.to_numeric(text.str.lower().map(lambda v: _BOOLEANS.get(v, v) if isinstance(v, str) else v),
+                               errors="coerce")
+        bad = values.isna().to_numpy()
         if bad.any():
-            line = int(bad.to_numpy().nonzero()[0][0]) + 2
-            raise InputError(path, [Problem(f"line {line}", f"{c}: expected a number, got {frame[c].iloc[line - 2]!r}")])
+            i = int(bad.nonzero()[0][0])
+            line = int(frame.index[i]) + 2
+            raise InputError(path, [Problem(f"line {line}", f"{c}: expected a number, got {frame[c].iloc[i]!r}")])
         out.append(values.to_numpy(dtype=float))
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from levier.errors import LoanBookError, Problem, install_hint
 from levier.model.scenario import MAX_EUROS, Scenario
 from levier.streams import coerce_seed, pipeline_generator
 
-__all__ = ["LOAN_BOOK_COLUMNS", "LOAN_BOOK_OPTIONAL", "Portfolio", "build_portfolio", "read_loan_book"]
+__all__ = ["LOAN_BOOK_COLUMNS", "LOAN_BOOK_OPTIONAL", "Portfolio", "build_portfolio", "read_loan_book", "read_table"]
 
 LOAN_BOOK_COLUMNS = ("firm_id", "sector", "territory", "investment", "equity", "jobs_planned", "entry_year")
 LOAN_BOOK_OPTIONAL = ("annual_pd", "loan_amount", "rate", "maturity_years", "grace_years", "bank_amount",
@@ -376,10 +377,23 @@ _SAVE_AS = ("save it from Excel as \"CSV UTF-8 (délimité par des virgules)\" o
             "itself")
 
 
-def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:
+def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
+    """A table of numbers a user gives (CSV as Excel writes it, French or not, or .xlsx), read as
+    a loan book is: its separator found from ``columns``, decimal commas and grouped thousands
+    taken as numbers, empty rows skipped; text cells. For the data of ``levier calibrate``."""
+    frame, _, _ = _read_table(Path(path), names=tuple(columns), numeric=tuple(columns))
+    return frame[~frame.isna().all(axis=1).to_numpy()] if len(frame.columns) else frame
+
+
+def _read_table(path: Path, names: tuple[str, ...] | None = None,
+                numeric: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, int, str]:
     """Read CSV, Excel (.xlsx) or Parquet; returns the frame (text cells for CSV and Excel),
     the offset from row index to what is reported, and the name of the unit ("line" for CSV —
-    the header is line 1 —, "row" for Excel, as Excel numbers them, and Parquet)."""
+    the header is line 1 —, "row" for Excel, as Excel numbers them, and Parquet). ``names`` are
+    the columns expected (the loan book's by default), ``numeric`` those read as numbers."""
+    required = names or LOAN_BOOK_COLUMNS  # what an empty file is told to have
+    names = names or LOAN_BOOK_COLUMNS + LOAN_BOOK_OPTIONAL
+    numeric = numeric or _NUMERIC
     source = str(path)
     suffix = path.suffix.lower()
     try:
@@ -395,15 +409,15 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:
             raise LoanBookError(source, ["is an old-style Excel .xls workbook; save it as .xlsx (or as CSV UTF-8)"])
         raw = path.read_bytes()
         if suffix in _EXCEL or raw.startswith(b"PK\x03\x04"):  # a zip: an Excel workbook, whatever its name
-            return _read_excel(path), 2, "row"
+            return _read_excel(path, required, numeric), 2, "row"
         try:
             text = raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
         except UnicodeDecodeError as exc:
             raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); {_SAVE_AS}"]) from None
-        separator = _separator(text, source)
+        separator = _separator(text, source, names)
         frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_values=[""],
                             skipinitialspace=True)
-        return _decimal_comma(frame, source, first_line=2), 2, "line"
+        return _decimal_comma(frame, source, first_line=2, numeric=numeric), 2, "line"
     except LoanBookError:
         raise
     except FileNotFoundError:
@@ -412,13 +426,13 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, int, str]:
         raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); {_SAVE_AS}"]) from None
     except pd.errors.EmptyDataError:
         raise LoanBookError(source, ["is empty; expected a header line with the columns "
-                                     + ", ".join(LOAN_BOOK_COLUMNS)]) from None
+                                     + ", ".join(required)]) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
         raise LoanBookError(source, [f"cannot be read as {kind}: {exc}"]) from None
 
 
-def _read_excel(path: Path) -> pd.DataFrame:
+def _read_excel(path: Path, required: tuple[str, ...], numeric: tuple[str, ...]) -> pd.DataFrame:
     """The first sheet of a workbook, as text cells (numbers as Excel stores them)."""
     import zipfile
 
@@ -438,11 +452,11 @@ def _read_excel(path: Path) -> pd.DataFrame:
     frame = frame.iloc[:last]
     if len(frame) == 0 and len(frame.columns) == 0:
         raise LoanBookError(source, ["its first sheet is empty; expected a header row with the columns "
-                                     + ", ".join(LOAN_BOOK_COLUMNS)])
-    return _decimal_comma(frame, source, first_line=2, unit="row")
+                                     + ", ".join(required)])
+    return _decimal_comma(frame, source, first_line=2, unit="row", numeric=numeric)
 
 
-def _separator(text: str, source: str) -> str:
+def _separator(text: str, source: str, names: tuple[str, ...]) -> str:
     """The CSV's separator (comma, semicolon or tab): the one that splits the header line into
     the most of the loan book's column names. French Excel writes semicolons."""
     import csv
@@ -451,13 +465,13 @@ def _separator(text: str, source: str) -> str:
     scores = {}
     for sep in _SEPARATORS:
         fields = next(csv.reader([header], delimiter=sep), [])
-        scores[sep] = sum(f.strip() in LOAN_BOOK_COLUMNS + LOAN_BOOK_OPTIONAL for f in fields)
+        scores[sep] = sum(f.strip() in names for f in fields)
     best = max(scores.values())
     winners = [sep for sep, score in scores.items() if score == best]
     if best > 0 and len(winners) > 1:
-        names = " and ".join(_SEPARATORS[s] for s in winners)
+        both = " and ".join(_SEPARATORS[s] for s in winners)
         raise LoanBookError(source, [Problem("line 1", f"cannot tell the separator: the header splits as well on "
-                                             f"{names}; separate the columns with one of them only")])
+                                             f"{both}; separate the columns with one of them only")])
     return winners[0] if best > 0 else ","
 
 
@@ -466,13 +480,14 @@ _COMMA_DECIMAL = re.compile(r"^[+-]?\d*,\d+$")
 _POINT_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
-def _decimal_comma(frame: pd.DataFrame, source: str, *, first_line: int, unit: str = "line") -> pd.DataFrame:
+def _decimal_comma(frame: pd.DataFrame, source: str, *, first_line: int, unit: str = "line",
+                   numeric: tuple[str, ...] = ()) -> pd.DataFrame:
     """Numbers written the French way (``0,05``; ``1 500 000`` grouped by spaces) read as numbers.
 
     A file that mixes decimal commas and decimal points is refused, naming a cell of each:
     ``1,500`` could then be one and a half or fifteen hundred.
     """
-    columns = [c for c in _NUMERIC if c in frame.columns]
+    columns = [c for c in (numeric or _NUMERIC) if c in frame.columns]
     commas: list[tuple[int, str, Any]] = []
     points: list[tuple[int, str, Any]] = []
     cleaned = {}
