@@ -243,3 +243,17 @@ def test_the_collector_writes_no_chunk_of_zeros_and_keeps_signed_zeros_and_nans(
     narrow = np.zeros(2, dtype=np.float32)
     Collector._put(narrow, 0, 2, np.array([1e-60, -1e-60]))  # float32 rounding, as an assignment
     assert narrow.view(np.uint32).tolist() == np.array([1e-60, -1e-60]).astype(np.float32).view(np.uint32).tolist()
+
+
+def test_a_sobol_run_of_other_than_a_power_of_2_paths_is_told_so():
+    import warnings
+
+    from levier.errors import LevierWarning
+
+    scenario = make_scenario()
+    with pytest.warns(LevierWarning, match="power of 2 paths: 1,000 is not one \\(512 or 1,024 are\\)"):
+        levier.simulate(scenario, paths=1000, seed=1, sampler="sobol")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LevierWarning)
+        levier.simulate(scenario, paths=1024, seed=1, sampler="sobol")
+        levier.simulate(scenario, paths=1000, seed=1)  # the random sampler has no such need

@@ -487,6 +487,14 @@ def prepare(
         raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if sampler == "sobol" and n_paths & (n_paths - 1):
+        import warnings
+
+        from levier.errors import LevierWarning
+
+        below = 1 << (n_paths.bit_length() - 1)
+        warnings.warn(f"Sobol' points keep their balance in runs of a power of 2 paths: {n_paths:,} is not one "
+                      f"({below:,} or {2 * below:,} are)", LevierWarning, stacklevel=3)
     if chunk_size is not None and int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if client is not None:
