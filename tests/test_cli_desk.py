@@ -186,3 +186,11 @@ def test_a_grid_without_its_count_says_what_a_grid_is(capsys):
     assert main(["sweep", str(SHIPPED), "--paths", "50", "--grid", "policy.loan_per_job=8000:12000"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("levier: error: --grid:") and "KEY=LO:HI:N" in err and "parse string" not in err
+
+
+@pytest.mark.parametrize("option", ["--range", "--over", "--bounds"])
+def test_a_reversed_range_is_refused(option, capsys):
+    command = {"--range": ["explain"], "--over": ["optimise", "--maximise", "jobs_additional"],
+               "--bounds": ["sweep", "--design", "lhs", "--n", "4"]}[option]
+    assert main([command[0], str(SHIPPED), "--paths", "50", *command[1:], option, "policy.loan_per_job=12000:8000"]) == 2
+    assert "LO must be below HI" in capsys.readouterr().err

@@ -723,9 +723,12 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, tuple[float, float]]:
         try:
             if not sep or len(parts) != 2:
                 raise ValueError
-            pairs.append((key.strip(), (float(parts[0]), float(parts[1]))))
+            lo, hi = float(parts[0]), float(parts[1])
         except ValueError:
             raise InputError(what, [f"{item!r}: expected KEY=LO:HI"]) from None
+        if not lo < hi:
+            raise InputError(what, [f"{item!r}: LO must be below HI"])
+        pairs.append((key.strip(), (lo, hi)))
     return _unique(pairs, what)
 
 
