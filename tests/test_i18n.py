@@ -4,6 +4,7 @@ and `--lang fr` turns the CLI's tables and the report into French (scenario keys
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -89,3 +90,19 @@ def test_report_command_in_french(tmp_path, capsys):
     assert main(["report", str(SHIPPED), "--paths", "300", "--lang", "fr", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     assert "<html lang='fr'>" in text and "Ce que le fonds obtient" in text
+
+
+def test_compare_and_stress_speak_french(capsys):
+    """The tables of compare and stress in French: labels, and numbers with French separators."""
+    assert main(["--lang", "fr", "compare", str(SHIPPED), "--paths", "300", "--quiet",
+                 "--variant", "g:policy.loan_per_job=12000,fund.recycle=true"]) == 0
+    out = capsys.readouterr().out
+    assert "1 variante(s) face à la référence, 300 trajectoires chacune" in out
+    assert "fund.recycle = true" in out and "valeur de la variante" in out and "intervalle à 95 %" in out
+    assert main(["--lang", "fr", "stress", str(SHIPPED), "--paths", "300", "--quiet", "--metric", "fund_loss"]) == 0
+    out = capsys.readouterr().out
+    assert "choc(s) face à la référence" in out and "référence" in out
+    assert re.search(r"\d[\s\u202f\u00a0]\d{3}[\s\u202f\u00a0]\d{3}", out)  # a loss in euros grouped the French way
+    assert main(["compare", str(SHIPPED), "--paths", "300", "--quiet", "--lang", "en",
+                 "--variant", "g:policy.loan_per_job=12000"]) == 0
+    assert "variant value" in capsys.readouterr().out

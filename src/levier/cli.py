@@ -752,15 +752,24 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client,
                          progress=bar)
+    from levier.present.display import format_number
+    from levier.present.i18n import t
+
+    lang = _lang(args)
     n = result.results[result.baseline].n_paths
-    print(f"{scenario.meta.name}: {len(result.results) - 1} variant(s) against the baseline, {n:,} paths each, "
-          "common random numbers")
+    print(t("{name}: {count} variant(s) against the baseline, {paths} paths each, common random numbers", lang,
+            name=scenario.meta.name, count=len(result.results) - 1, paths=format_number(n, 1, lang)))
     for name, overrides in result.overrides.items():
-        changes = ", ".join(f"{k} = {v}" for k, v in overrides.items()) or "(no change)"
+        changes = ", ".join(f"{k} = {_toml_like(v)}" for k, v in overrides.items()) or t("(no change)", lang)
         print(f"  {name}: {changes}")
     print()
-    print(_comparison_table(result))
+    print(_comparison_table(result, lang))
     return EXIT_OK
+
+
+def _toml_like(value) -> str:
+    """A value as a scenario file writes it (true, not True)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
@@ -770,31 +779,41 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     with _lab_errors(args), _cluster(args) as client:
         result = stress(scenario, args.stresses, paths=args.paths, seed=args.seed, statistics=args.metrics,
                         client=client)
+    from levier.present.display import format_number
+    from levier.present.i18n import t
+
+    lang = _lang(args)
     n = result.results[result.baseline].n_paths
-    print(f"{scenario.meta.name}: {len(result.results) - 1} stress(es) against the baseline, {n:,} paths each, "
-          "common random numbers")
+    print(t("{name}: {count} stress(es) against the baseline, {paths} paths each, common random numbers", lang,
+            name=scenario.meta.name, count=len(result.results) - 1, paths=format_number(n, 1, lang)))
     for name, described in result.overrides.items():
         print(f"  {name}: {described['stress']}")
     print()
-    print(_comparison_table(result))
+    print(_comparison_table(result, lang))
     return EXIT_OK
 
 
-def _comparison_table(result) -> str:
-    """The paired differences of a :class:`~levier.analysis.lab.Comparison`, as a plain table."""
+def _comparison_table(result, lang: str = "en") -> str:
+    """The paired differences of a :class:`~levier.analysis.lab.Comparison`, as a plain table in
+    ``lang`` (its labels and number separators; the statistics keep their spec names)."""
     from levier.present.display import format_number
+    from levier.present.i18n import t
 
-    header = ["statistic", "variant", "baseline", "variant value", "difference", "95 % interval", "CRN variance ÷"]
+    def number(x) -> str:
+        return format_number(x, lang=lang)
+
+    header = [t(h, lang) for h in ("statistic", "variant", "baseline", "variant value", "difference", "95 % interval",
+                                   "CRN variance ÷")]
     rows = []
     for (spec, name), row in result.table.iterrows():
         if name == result.baseline:
             continue
         base = result.table.loc[(spec, result.baseline), "value"]
         reduction = row["variance_reduction"]
-        rows.append([spec, name, format_number(base), format_number(row["value"]),
-                     ("+" if row["difference"] > 0 else "") + format_number(row["difference"]),
-                     "–" if math.isnan(row["low"]) else f"{format_number(row['low'])} – {format_number(row['high'])}",
-                     "identical" if reduction == float("inf") else format_number(reduction)])
+        rows.append([spec, name, number(base), number(row["value"]),
+                     ("+" if row["difference"] > 0 else "") + number(row["difference"]),
+                     "–" if math.isnan(row["low"]) else f"{number(row['low'])} – {number(row['high'])}",
+                     t("identical", lang) if reduction == float("inf") else number(reduction)])
     return _plain_table(header, rows)
 
 

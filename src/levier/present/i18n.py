@@ -318,6 +318,14 @@ FRENCH: dict[str, str] = {
     "additional jobs, mean": "emplois additionnels, moyenne",
     "statistic": "statistique", "difference": "écart",
     "difference 95 % low": "écart, borne basse 95 %", "difference 95 % high": "écart, borne haute 95 %",
+    # compare and stress on the command line
+    "{name}: {count} variant(s) against the baseline, {paths} paths each, common random numbers": (
+        "{name} : {count} variante(s) face à la référence, {paths} trajectoires chacune, mêmes tirages aléatoires"),
+    "{name}: {count} stress(es) against the baseline, {paths} paths each, common random numbers": (
+        "{name} : {count} choc(s) face à la référence, {paths} trajectoires chacun, mêmes tirages aléatoires"),
+    "(no change)": "(aucun changement)", "variant": "variante", "baseline": "référence",
+    "variant value": "valeur de la variante", "95 % interval": "intervalle à 95 %",
+    "CRN variance ÷": "variance ÷ (mêmes tirages)", "identical": "identique",
     " — under the stress {name}": " — sous le choc {name}", "Under the stress {name}.": "Sous le choc {name}.",
     "stress": "choc",
     # the report's comparison of the fund's instruments
