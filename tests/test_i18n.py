@@ -106,3 +106,9 @@ def test_compare_and_stress_speak_french(capsys):
     assert main(["compare", str(SHIPPED), "--paths", "300", "--quiet", "--lang", "en",
                  "--variant", "g:policy.loan_per_job=12000"]) == 0
     assert "variant value" in capsys.readouterr().out
+
+
+def test_the_exceedance_line_of_run_speaks_french(capsys):
+    assert main(["--lang", "fr", "run", str(SHIPPED), "--paths", "200", "--quiet", "--loss-above", "5e6"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("P(perte du fonds > 5") and "€) = 0," in last and "(erreur MC)" in last

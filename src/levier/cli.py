@@ -625,9 +625,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
-        print(run_report(result, lang=_lang(args)))
+        lang = _lang(args)
+        print(run_report(result, lang=lang))
+        from levier.present.display import format_number
+        from levier.present.i18n import t
+
         for x, (p, se) in exceed.items():
-            print(f"P(fund loss > {x:,.0f} €) = {p:.4f} ± {se:.4f} (MC se)")
+            line = f"P(fund loss > {x:,.0f} €) = {p:.4f} ± {se:.4f} (MC se)"
+            if lang == "fr":
+                line = t("P(fund loss > {x} €) = {p} ± {se} (MC se)", lang, x=format_number(round(x), 1, lang),
+                         p=f"{p:.4f}".replace(".", ","), se=f"{se:.4f}".replace(".", ","))
+            print(line)
     if args.out:
         files = write_result(result, args.out, force=args.force)
         note = "" if has_parquet() else " (CSV only: pip install pyarrow for Parquet copies)"

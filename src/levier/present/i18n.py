@@ -323,6 +323,7 @@ FRENCH: dict[str, str] = {
         "{name} : {count} variante(s) face à la référence, {paths} trajectoires chacune, mêmes tirages aléatoires"),
     "{name}: {count} stress(es) against the baseline, {paths} paths each, common random numbers": (
         "{name} : {count} choc(s) face à la référence, {paths} trajectoires chacun, mêmes tirages aléatoires"),
+    "P(fund loss > {x} €) = {p} ± {se} (MC se)": "P(perte du fonds > {x} €) = {p} ± {se} (erreur MC)",
     "(no change)": "(aucun changement)", "variant": "variante", "baseline": "référence",
     "variant value": "valeur de la variante", "95 % interval": "intervalle à 95 %",
     "CRN variance ÷": "variance ÷ (mêmes tirages)", "identical": "identique",
