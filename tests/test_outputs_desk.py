@@ -275,3 +275,24 @@ def test_an_output_under_a_file_names_the_file(tmp_path):
                   lambda: write_file_atomic(tmp_path / "afile" / "r.html", lambda p: p.write_text("x"))):
         with pytest.raises(levier.OutputError, match=rf"{tmp_path / 'afile'} is a file, not a folder"):
             write()
+
+
+def test_the_workbook_in_french_names_its_sheets_and_columns_in_french(tmp_path):
+    """With lang="fr" (levier run --lang fr --out), the sheets and fixed columns of results.xlsx
+    are French; the numbers, the metrics' code names and the CSVs are the same as in English."""
+    from openpyxl import load_workbook
+
+    from levier.present.excel import header
+
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=300, seed=5)
+    write_result(result, tmp_path / "en", parquet=False)
+    write_result(result, tmp_path / "fr", parquet=False, lang="fr")
+    en, fr = load_workbook(tmp_path / "en" / "results.xlsx"), load_workbook(tmp_path / "fr" / "results.xlsx")
+    assert fr.sheetnames == ["synthèse", "ratios", "par année", "par filière", "par territoire", "provenance"]
+    rows = list(fr["synthèse"].iter_rows(values_only=True))
+    assert rows[0][:6] == ("indicateur", "nombre", "manquants", "moyenne", "écart-type", "erreur MC")
+    assert "VaR 99 %, borne basse" in rows[0] and "ES 99,9 %" in rows[0] and "q 5 %" in rows[0]
+    for a, b in zip(en.worksheets, fr.worksheets):
+        assert [r for r in a.iter_rows(min_row=2, values_only=True)] == [r for r in b.iter_rows(min_row=2, values_only=True)]
+    assert (tmp_path / "en" / "summary.csv").read_bytes() == (tmp_path / "fr" / "summary.csv").read_bytes()
+    assert header("fund_loss", "fr") == "fund_loss" and header("mean", "en") == "mean"

@@ -637,7 +637,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          p=f"{p:.4f}".replace(".", ","), se=f"{se:.4f}".replace(".", ","))
             print(line)
     if args.out:
-        files = write_result(result, args.out, force=args.force)
+        files = write_result(result, args.out, force=args.force, lang=_lang(args))
         note = "" if has_parquet() else " (CSV only: pip install pyarrow for Parquet copies)"
         print(f"wrote {len(files)} files to {args.out}{note}", file=sys.stderr)
     return EXIT_OK

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["SHEETS", "number_format", "write_workbook"]
+__all__ = ["SHEETS", "header", "number_format", "write_workbook"]
 
 #: Tables with one metric per row: their numbers are formatted row by row (a loss rate and a loss
 #: in euros share a column); the others, column by column.
@@ -33,6 +33,36 @@ _CELL_BY_CELL = ("mc_se",)
 SHEETS = {"summary": "summary", "ratios": "ratios", "by_year": "by year", "by_sector": "by sector",
           "by_territory": "by territory"}
 _MAX_WIDTH = 40
+
+
+#: The workbook's sheets and fixed column names in French (``lang="fr"``); the metrics keep their
+#: code names, the keys of the CSVs and of the Python API.
+_FRENCH_SHEETS = {"summary": "synthèse", "ratios": "ratios", "by year": "par année", "by sector": "par filière",
+                  "by territory": "par territoire", "meta": "provenance"}
+_FRENCH_COLUMNS = {"metric": "indicateur", "count": "nombre", "missing": "manquants", "mean": "moyenne",
+                   "std": "écart-type", "mc_se": "erreur MC", "ratio": "ratio", "value": "valeur",
+                   "numerator": "numérateur", "denominator": "dénominateur", "year": "année", "sector": "filière",
+                   "territory": "territoire", "key": "clé"}
+
+
+def header(name: str, lang: str = "en") -> str:
+    """A column's name on its sheet: the code name in English; in French the fixed words, and
+    ``q_0.05`` → ``q 5 %``, ``var_0.99_low`` → ``VaR 99 %, borne basse``, ``es_0.99`` → ``ES 99 %``."""
+    if lang != "fr":
+        return name
+    if name in _FRENCH_COLUMNS:
+        return _FRENCH_COLUMNS[name]
+    parts = name.split("_")
+    if len(parts) >= 2 and parts[0] in ("q", "var", "es"):
+        try:
+            level = float(parts[1])
+        except ValueError:
+            return name
+        percent = f"{100 * level:g}".replace(".", ",") + " %"
+        label = {"q": "q", "var": "VaR", "es": "ES"}[parts[0]] + " " + percent
+        bound = {"low": ", borne basse", "high": ", borne haute"}.get(parts[2], "") if len(parts) == 3 else ""
+        return label + bound
+    return name
 
 
 def number_format(values: np.ndarray) -> str:
@@ -70,7 +100,7 @@ def _cell(value):
     return str(value)
 
 
-def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str | Path) -> Path:
+def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str | Path, lang: str = "en") -> Path:
     """Write ``tables`` (one sheet each, see :data:`SHEETS`) and ``meta`` to an ``.xlsx`` file.
 
     Parameters
@@ -83,6 +113,9 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str 
         tables as JSON text).
     path : path
         The file to write (replaced if it exists: callers write into a staging folder).
+    lang : {"en", "fr"}
+        The language of the sheet names and of the fixed column names (the metrics keep their
+        code names; the numbers are the same).
 
     Returns
     -------
@@ -96,8 +129,9 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str 
     book.remove(book.active)
     bold = Font(bold=True)
     for name, frame in tables.items():
-        sheet = book.create_sheet(SHEETS.get(name, name)[:31])
-        sheet.append([str(c) for c in frame.columns])
+        title = SHEETS.get(name, name)
+        sheet = book.create_sheet((_FRENCH_SHEETS.get(title, title) if lang == "fr" else title)[:31])
+        sheet.append([header(str(c), lang) for c in frame.columns])
         for row in frame.itertuples(index=False):
             sheet.append([_cell(v) for v in row])
         numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
@@ -121,7 +155,7 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str 
                     formats[:, j] = number_format(frame.iloc[:, j].to_numpy(dtype=float))
         for j, column in enumerate(frame.columns, start=1):
             sheet.cell(1, j).font = bold
-            shown = [str(column)]
+            shown = [header(str(column), lang)]
             for i in range(len(frame)):
                 if numeric[j - 1]:
                     sheet.cell(i + 2, j).number_format = formats[i, j - 1]
@@ -130,8 +164,8 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str 
                     shown.append("" if values[i, j - 1] is None else str(values[i, j - 1]))
             sheet.column_dimensions[get_column_letter(j)].width = min(_MAX_WIDTH, max(map(len, shown)) + 2)
         sheet.freeze_panes = "B2"
-    sheet = book.create_sheet("meta")
-    sheet.append(["key", "value"])
+    sheet = book.create_sheet(_FRENCH_SHEETS["meta"] if lang == "fr" else "meta")
+    sheet.append([header("key", lang), header("value", lang)])
     for key in sorted(meta):
         value = meta[key]
         sheet.append([key, _cell(value) if not isinstance(value, (list, dict, tuple)) else json.dumps(value)])

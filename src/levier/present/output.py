@@ -91,7 +91,8 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
     return target
 
 
-def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool = False, parquet: bool | None = None) -> list[Path]:
+def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool = False, parquet: bool | None = None,
+                 lang: str = "en") -> list[Path]:
     """Write the tables, ``results.xlsx``, ``meta.json`` and the scenario (with its loan book).
 
     The tables are paths, summary, ratios, by-year, by-sector and by-territory, each as CSV
@@ -109,6 +110,9 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         complete).
     parquet : bool, optional
         Also write Parquet copies of the tables (default: when pyarrow is installed).
+    lang : {"en", "fr"}
+        The language of ``results.xlsx``'s sheet names and fixed column names (the CSVs and
+        Parquet files keep the code names, for programs).
 
     Returns
     -------
@@ -155,7 +159,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         names += copies
         meta = dict(result.meta, files=sorted(names + ["meta.json", "results.xlsx"]), scenario_copy=SCENARIO_COPY,
                     scenario_copy_hash=copy_hash)
-        write_workbook({k: v for k, v in tables.items() if k != "paths"}, meta, staging / "results.xlsx")
+        write_workbook({k: v for k, v in tables.items() if k != "paths"}, meta, staging / "results.xlsx", lang=lang)
         names.append("results.xlsx")
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _move_into_place(staging, target)
