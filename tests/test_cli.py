@@ -139,6 +139,16 @@ def test_calibrate_commands(tmp_path, capsys):
                                              "0,3;0\r\n;\r\n0,33;TRUE\r\n0,4;1\r\n").encode("utf-8-sig"))
     assert main(["calibrate", "bank-acceptance", "--file", str(tmp_path / "deals_fr.csv")]) == 0
     assert capsys.readouterr().out == fragment_of_deals
+    # a file of one column (no separator to find), French or not; a bad cell named by its own line
+    (tmp_path / "r.csv").write_text("recovery\n0.3\n0.5\n0.42\n0.61\n0.2\n", encoding="utf-8")
+    assert main(["calibrate", "recovery", "--file", str(tmp_path / "r.csv")]) == 0
+    one_column = capsys.readouterr().out
+    (tmp_path / "r_fr.csv").write_text("recovery\n0,3\n0,5\n\n0,42\n0,61\n0,2\n", encoding="utf-8")
+    assert main(["calibrate", "recovery", "--file", str(tmp_path / "r_fr.csv")]) == 0
+    assert capsys.readouterr().out == one_column
+    (tmp_path / "r_bad.csv").write_text("\nrecovery\n0,3\n\n0,42\nx\n", encoding="utf-8")
+    assert main(["calibrate", "recovery", "--file", str(tmp_path / "r_bad.csv")]) == 2
+    assert "line 6: recovery: expected a number, got 'x'" in capsys.readouterr().err
 
     assert main(["calibrate", "rating-mix", "--mix", "4=0.2", "5+=0.3", "5=0.3", "6=0.2"]) == 0
     captured = capsys.readouterr()

@@ -94,6 +94,11 @@ def test_rows_with_nothing_in_them_are_not_loans(tmp_path, plain):
     (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(levier.LoanBookError, match=r"line 4: investment: expected a number, got 'beaucoup'"):
         _portfolio(tmp_path, "bad.csv")
+    # truly blank lines too, before the header and between rows: the file's own line numbers
+    blank = ["", lines[0], lines[1], "", "", lines[3]]
+    (tmp_path / "blank.csv").write_text("\n".join(blank) + "\n", encoding="utf-8")
+    with pytest.raises(levier.LoanBookError, match=r"line 6: investment: expected a number, got 'beaucoup'"):
+        _portfolio(tmp_path, "blank.csv")
 
 
 def test_bad_rows_of_a_workbook_are_named_by_excel_row(tmp_path):

@@ -348,8 +348,7 @@ def _csv_columns(path: str, *columns: str) -> list:
         bad = values.isna().to_numpy()
         if bad.any():
             i = int(bad.nonzero()[0][0])
-            line = int(frame.index[i]) + 2
-            raise InputError(path, [Problem(f"line {line}", f"{c}: expected a number, got {frame[c].iloc[i]!r}")])
+            raise InputError(path, [Problem(f"line {int(frame.index[i])}", f"{c}: expected a number, got {frame[c].iloc[i]!r}")])
         out.append(values.to_numpy(dtype=float))
     return out
 

@@ -380,8 +380,10 @@ _SAVE_AS = ("save it from Excel as \"CSV UTF-8 (délimité par des virgules)\" o
 def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
     """A table of numbers a user gives (CSV as Excel writes it, French or not, or .xlsx), read as
     a loan book is: its separator found from ``columns``, decimal commas and grouped thousands
-    taken as numbers, empty rows skipped; text cells. For the data of ``levier calibrate``."""
-    frame, _, _ = _read_table(Path(path), names=tuple(columns), numeric=tuple(columns))
+    taken as numbers, empty rows skipped; text cells, indexed by their line (Excel: row) number.
+    For the data of ``levier calibrate``."""
+    frame, offset, _ = _read_table(Path(path), names=tuple(columns), numeric=tuple(columns))
+    frame.index = frame.index + offset  # each row's line (or Excel row) number
     return frame[~frame.isna().all(axis=1).to_numpy()] if len(frame.columns) else frame
 
 
@@ -414,10 +416,14 @@ def _read_table(path: Path, names: tuple[str, ...] | None = None,
             text = raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
         except UnicodeDecodeError as exc:
             raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); {_SAVE_AS}"]) from None
+        lines = text.splitlines(keepends=True)
+        lead = next((k for k, line in enumerate(lines) if line.strip()), len(lines))  # blank lines before the header
+        text = "".join(lines[lead:])
         separator = _separator(text, source, names)
+        # blank lines kept (as empty rows, skipped later), so that a line number in a message is the file's
         frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_values=[""],
-                            skipinitialspace=True)
-        return _decimal_comma(frame, source, first_line=2, numeric=numeric), 2, "line"
+                            skipinitialspace=True, skip_blank_lines=False)
+        return _decimal_comma(frame, source, first_line=2 + lead, numeric=numeric), 2 + lead, "line"
     except LoanBookError:
         raise
     except FileNotFoundError:
@@ -468,6 +474,10 @@ def _separator(text: str, source: str, names: tuple[str, ...]) -> str:
         scores[sep] = sum(f.strip() in names for f in fields)
     best = max(scores.values())
     winners = [sep for sep, score in scores.items() if score == best]
+    present = [sep for sep in winners if sep in header]
+    if best > 0 and not present:  # one column: no separator in the header; one it lacks, so that
+        return ";"                # a French "0,3" below stays one number (its comma is decimal)
+    winners = present or winners
     if best > 0 and len(winners) > 1:
         both = " and ".join(_SEPARATORS[s] for s in winners)
         raise LoanBookError(source, [Problem("line 1", f"cannot tell the separator: the header splits as well on "
