@@ -98,6 +98,7 @@ def test_a_sweep_reports_the_integer_values_it_ran():
     scenario = make_scenario()
     swept = lab.sweep(scenario, grid={"policy.maturity_years": "3:10:4"}, statistics=["fund_loss.mean"], paths=64, seed=2)
     assert swept.table["policy.maturity_years"].tolist() == [3, 5, 8, 10]
+    assert str(swept.table["policy.maturity_years"].dtype).startswith("int")  # not 5.0: the whole number run
     direct = lab.sweep(scenario, grid={"policy.maturity_years": [5, 8]}, statistics=["fund_loss.mean"], paths=64, seed=2)
     assert swept.table["fund_loss.mean"].iloc[[1, 2]].tolist() == direct.table["fund_loss.mean"].tolist()
     design = lab.sweep(scenario, design="lhs", n=4, bounds={"policy.maturity_years": (3, 8)},

@@ -236,3 +236,39 @@ def test_a_problem_of_the_scenario_is_not_repeated_for_each_variant(tmp_path):
     wheres = [pr.where for pr in caught.value.problems]
     assert wheres.count("loan_book.path") == 1 and not any(w.startswith("variants[0]") for w in wheres)
     assert any(w.startswith("variants[1].set") for w in wheres)
+
+
+def test_tuples_and_numpy_arrays_are_taken_as_lists():
+    """What a notebook passes for a list key (a tuple, a numpy array) is the list it stands for."""
+    import numpy as np
+
+    scenario = make_scenario()
+    assert list(scenario.with_overrides({"simulation.risk_levels": (0.9, 0.99)}).simulation.risk_levels) == [0.9, 0.99]
+    ramp = scenario.with_overrides({"sectors.0.job_ramp": np.array([0.5, 1.0])}).sectors[0].job_ramp
+    assert list(ramp) == [0.5, 1.0]
+
+
+def test_one_pass_lists_every_problem_with_numpy_values_too():
+    """numpy values are converted before validation, so the checks across keys still run with them."""
+    import numpy as np
+
+    data = base_dict()
+    data["policy"] = dict(data["policy"], maturity_years=np.int64(7), grace_years=7)
+    data["bank"] = dict(data["bank"], gearing="x")
+    with pytest.raises(levier.ScenarioError) as caught:
+        levier.Scenario.from_dict(data, source="<test>")
+    wheres = {pr.where for pr in caught.value.problems}
+    assert "bank.gearing" in wheres and any("grace_years" in w for w in wheres)
+
+
+def test_an_unset_whole_number_key_is_rounded_by_the_lab():
+    """pipeline.seed is unset (None) in most scenarios: the schema says it is whole, so a grid's
+    floats are rounded for it as for any integer key."""
+    from levier.model.scenario import integer_field
+
+    assert integer_field("pipeline.seed") and integer_field("policy.maturity_years")
+    assert not integer_field("policy.rate") and not integer_field("fund.recycle")
+    swept = levier.lab.sweep(make_scenario(), grid={"pipeline.seed": "0:2:3"}, statistics=["fund_loss.mean"],
+                             paths=32, seed=1)
+    assert swept.table["pipeline.seed"].tolist() == [0, 1, 2]
+    assert str(swept.table["pipeline.seed"].dtype).startswith("int")

@@ -877,9 +877,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     shown = result.parameters + [c for c in table.columns if c not in result.parameters and not c.endswith("_se")
                                  and c != "pareto"]
     header = ["point", ""] + shown
-    rows = [[str(i), "*" if row["pareto"] else ""] + [format_number(row[c]) if isinstance(row[c], (int, float))
-                                                     and not isinstance(row[c], bool) else str(row[c]) for c in shown]
-            for i, row in table.iterrows()]
+    import pandas as pd
+
+    def cell(column: str, value) -> str:  # a whole-number parameter as the whole number it ran with
+        if pd.api.types.is_integer_dtype(table[column]):
+            return f"{int(value):,}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return format_number(value)
+        return str(value)
+
+    rows = [[str(i), "*" if row["pareto"] else ""] + [cell(c, row[c]) for c in shown] for i, row in table.iterrows()]
     print(f"{scenario.meta.name}: {len(table)} points on common random numbers; * = Pareto frontier of "
           + ", ".join(f"{k} ({v})" for k, v in result.objectives.items()))
     print(_plain_table(header, rows))

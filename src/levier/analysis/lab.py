@@ -28,7 +28,7 @@ import pandas as pd
 from levier.engine.result import SimulationResult
 from levier.engine.run import PreparedRun, prepare
 from levier.errors import LevierWarning, ScenarioError
-from levier.model.scenario import Scenario, parse_assignment
+from levier.model.scenario import Scenario, integer_field, parse_assignment
 from levier.names import RATIOS, Statistic, parse_statistic, risk_level, tail_side, with_derived
 from levier.progress import Progress, Tracker, as_progress
 from levier.stats import Z95, expected_shortfall, sectioning, value_at_risk
@@ -453,12 +453,20 @@ def sweep(
     return Sweep(table, list(points[0]) if points else [], objectives)
 
 
+def _integer(scenario: Scenario, key: str) -> bool:
+    """Whether a parameter takes whole numbers: its value is one, or the schema says so (an
+    optional one, such as ``pipeline.seed``, is unset)."""
+    current = scenario.value_at(key)
+    if isinstance(current, bool):
+        return False
+    return isinstance(current, int) or (current is None and integer_field(key))
+
+
 def _rounded(scenario: Scenario, point: Mapping[str, Any]) -> dict[str, Any]:
     """The values a design point sets: integer parameters rounded (what is run, and reported)."""
     values = {}
     for key, value in point.items():
-        current = scenario.value_at(key)
-        if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float):
+        if isinstance(value, float) and _integer(scenario, key):
             value = int(round(value))
         values[key] = value
     return values
@@ -606,8 +614,7 @@ def optimise(
     if not bounds:
         raise ValueError("bounds= needs at least one parameter: {key: (low, high)}")
     keys = list(bounds)
-    integer = np.array([isinstance(scenario.value_at(k), int) and not isinstance(scenario.value_at(k), bool)
-                        for k in keys])
+    integer = np.array([_integer(scenario, k) for k in keys])
     box = [tuple(float(v) for v in bounds[k]) for k in keys]
     for key, (lo, hi) in zip(keys, box):
         if not hi >= lo:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import tomllib
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -419,8 +420,9 @@ class Scenario(_Model):
         ScenarioError
             Listing every problem with its key path and what was expected.
         """
+        data = _plain_scalars(data)
         try:
-            scenario = cls.model_validate(_plain_scalars(data))
+            scenario = cls.model_validate(data)
         except ValidationError as exc:
             problems = _problems_from_pydantic(exc, data)
             # the checks across keys too, so that one pass lists everything to fix
@@ -651,13 +653,16 @@ def _split_key(key: str) -> list[str]:
 
 def _plain_scalars(value: Any) -> Any:
     """``value`` with numpy's scalars made the Python ones they stand for (a notebook's
-    ``np.arange(3, 10)`` of maturities), in nested mappings and lists; the rest as it is."""
+    ``np.arange(3, 10)`` of maturities), numpy arrays and tuples made lists, in nested mappings
+    and lists; the rest as it is."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return _plain_scalars(value.tolist())
     if isinstance(value, Mapping):
         return {k: _plain_scalars(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain_scalars(v) for v in value)
+    if isinstance(value, (list, tuple)):  # a tuple is a list here, as TOML knows only arrays
+        return [_plain_scalars(v) for v in value]
     return value
 
 
@@ -699,6 +704,18 @@ def _list_index(items: list[Any], part: str, prefix: list[str]) -> int:
     if part in names:
         return names.index(part)
     raise KeyError(_unknown_key_message(part, [str(n) for n in names], what="name"))
+
+
+def integer_field(key: str) -> bool:
+    """Whether the scenario key ``key`` holds a whole number (``policy.maturity_years``,
+    ``pipeline.seed``), read from the schema: an optional one is unset (None) in most scenarios."""
+    parts = _split_key(key)
+    model = _model_at(parts[:-1])
+    if model is None or parts[-1] not in model.model_fields:
+        return False
+    annotation = model.model_fields[parts[-1]].annotation
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    return int in [typing.get_args(o)[0] if typing.get_origin(o) is Annotated else o for o in options]
 
 
 def _model_at(prefix: list[str]) -> type[BaseModel] | None:
