@@ -107,7 +107,7 @@ def test_report_from_replays_anywhere_after_the_originals_are_gone(tmp_path, mon
     pd.testing.assert_frame_equal(replayed.paths.reset_index(), before, check_dtype=False, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["summary.csv", "paths.csv"])
+@pytest.mark.parametrize("name", ["summary.csv", "paths.csv", "Summary.csv"])
 def test_a_loan_book_named_like_an_output_file_is_copied_apart(tmp_path, monkeypatch, name):
     """A loan book called ``summary.csv`` neither replaces the summary nor is replaced by it: its
     copy goes to ``loan_book/``, and the folder replays."""

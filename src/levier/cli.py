@@ -580,7 +580,7 @@ def _load(path: str, overrides: Sequence[str]):
 
     scenario = load_scenario(path)
     if overrides:
-        pairs = dict(parse_assignment(item) for item in overrides)
+        pairs = _unique((parse_assignment(item) for item in overrides), "--set")
         scenario = scenario.with_overrides(pairs)
     return scenario
 
@@ -748,7 +748,7 @@ def _variant(text: str) -> tuple[str, dict]:
     if not sep or not name.strip() or not rest.strip():
         raise InputError("--variant", [f"{text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...]"])
     items = re.split(r",(?=\s*[A-Za-z_][\w.\[\]]*\s*=)", rest)
-    return name.strip(), dict(parse_assignment(item.strip()) for item in items)
+    return name.strip(), _unique((parse_assignment(item.strip()) for item in items), f"--variant {name.strip()}")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -982,8 +982,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if (args.scenario is None) == (args.folder is None):
         raise InputError("levier report", ["give a scenario file or --from DIR (one of them)"])
     if args.folder:  # the folder's run is replayed as it was: these would be silently ignored
-        given = [name for name, value in (("--paths", args.paths), ("--seed", args.seed), ("--set", args.overrides),
-                                          ("--instruments", args.instruments)) if value]
+        given = [name for name, value in (("--paths", args.paths is not None), ("--seed", args.seed is not None),
+                                          ("--set", bool(args.overrides)), ("--instruments", args.instruments)) if value]
         if given:
             raise InputError("levier report --from", [f"{', '.join(given)}: the folder's run is replayed as it was "
                                                       "(its paths, seed and scenario); give a scenario file instead"])

@@ -203,7 +203,7 @@ def _copy_scenario(scenario, folder: Path, reserved: frozenset[str] | set[str] =
     if book is not None:
         reference = Path(scenario.loan_book.path)
         inside = not reference.is_absolute() and ".." not in reference.parts
-        taken = reference.as_posix() in {*reserved, SCENARIO_COPY}
+        taken = reference.as_posix().lower() in {n.lower() for n in (*reserved, SCENARIO_COPY)}  # Summary.csv too
         relative = reference if inside and not taken else Path(BOOK_FOLDER) / reference.name
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(book, folder / relative)
