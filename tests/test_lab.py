@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -150,8 +151,12 @@ def test_tornado_and_sensitivity_of_the_model():
     assert list(table.index)[-1] == "policy.rate"  # the rate does not change who is financed
     assert table.loc["policy.rate", "swing"] == 0
     assert table.loc["bank.threshold", "swing"] < 0  # a stricter bank finances fewer projects
-    indices = lab.sensitivity(scenario, {"bank.threshold": (0.2, 0.4), "policy.rate": (0.01, 0.03)},
-                              "jobs_additional", n=16, paths=64, seed=2).table
+    with warnings.catch_warnings():  # 16 base samples may be called rough: the note is tested below
+        warnings.simplefilter("ignore", levier.errors.LevierWarning)
+        indices = lab.sensitivity(scenario, {"bank.threshold": (0.2, 0.4), "policy.rate": (0.01, 0.03)},
+                                  "jobs_additional", n=16, paths=64, seed=2).table
+    rounded = lab.tornado(scenario, {"policy.maturity_years": (4.4, 8.6)}, "fund_loss", paths=64, seed=1).table
+    assert rounded.loc["policy.maturity_years", ["low_value", "high_value"]].tolist() == [4, 9]  # what ran
     assert indices.loc["policy.rate", "ST"] == pytest.approx(0.0, abs=1e-9)
     assert indices.loc["bank.threshold", "ST"] > 0.5
 

@@ -760,8 +760,10 @@ def tornado(
         tracker = Tracker(bar, total)
         base_value, _ = _statistic(run.simulate(tracker.run()), spec)
         for key, (low_value, high_value) in bounds.items():
-            low = run.with_scenario(_with(scenario, {key: low_value})).simulate(tracker.run())
-            high = run.with_scenario(_with(scenario, {key: high_value})).simulate(tracker.run())
+            # the values run, and reported: a whole-number parameter's ends rounded
+            low_value, high_value = _rounded(scenario, {key: low_value})[key], _rounded(scenario, {key: high_value})[key]
+            low = run.with_scenario(scenario.with_overrides({key: low_value})).simulate(tracker.run())
+            high = run.with_scenario(scenario.with_overrides({key: high_value})).simulate(tracker.run())
             table = comparison_table({"low": low, "high": high}, [spec], "low")
             swing = table.loc[(spec, "high")]
             rows.append({"parameter": key, "low_value": low_value, "high_value": high_value,
