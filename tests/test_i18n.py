@@ -112,3 +112,13 @@ def test_the_exceedance_line_of_run_speaks_french(capsys):
     assert main(["--lang", "fr", "run", str(SHIPPED), "--paths", "200", "--quiet", "--loss-above", "5e6"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("P(perte du fonds > 5") and "€) = 0," in last and "(erreur MC)" in last
+
+
+def test_tail_speaks_french(capsys):
+    assert main(["--lang", "fr", "tail", str(SHIPPED), "--paths", "400", "--quiet", "--level", "0.95"]) == 0
+    out = capsys.readouterr().out
+    assert "queue de fund_loss" in out and "trajectoires" in out and "0,95:  VaR" in out
+    assert main(["--lang", "fr", "tail", str(SHIPPED), "--paths", "400", "--quiet", "--threshold", "5e6"]) == 0
+    assert "intervalle à 95 %" in capsys.readouterr().out
+    assert main(["tail", str(SHIPPED), "--paths", "400", "--quiet", "--level", "0.95", "--lang", "en"]) == 0
+    assert "tail of fund_loss" in capsys.readouterr().out

@@ -421,8 +421,18 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 
 def _tail_with(args: argparse.Namespace, scenario, client) -> int:
-    from levier.present.display import format_number
+    from levier.present.display import format_number as _format
     from levier.analysis.tail import exceedance_probability, tail_risk, threshold_text
+    from levier.present.i18n import t
+
+    lang = _lang(args)
+
+    def format_number(x) -> str:
+        return _format(x, lang=lang)
+
+    def short(x: float) -> str:  # a probability or a level, five figures, the language's decimal mark
+        text = f"{x:.5g}"
+        return text.replace(".", ",") if lang == "fr" else text
 
     if args.threshold is not None:
         with _bar(args) as bar:
@@ -430,23 +440,27 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
                                          method=args.method, batches=args.batches, twist=args.twist, client=client,
                                          progress=bar)
         sign = ">" if est.side == "upper" else "<"  # the jobs: the probability of missing the target
-        print(f"P({args.metric} {sign} {threshold_text(args.threshold)}) = {est.probability:.5g}   "
-              f"95 % interval [{est.low:.5g}, {est.high:.5g}]   ({est.method}, {est.paths:,} paths)")
+        print(t("P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths} paths)",
+                lang, metric=args.metric, sign=sign, threshold=threshold_text(args.threshold), p=short(est.probability),
+                low=short(est.low), high=short(est.high), method=t(est.method, lang),
+                paths=_format(est.paths, 1, lang)))
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
     with _bar(args) as bar:
         tail = tail_risk(scenario, args.metric, levels, paths=args.paths, seed=args.seed, method=args.method,
                         batches=args.batches, twist=args.twist, client=client, progress=bar)
-    how = {"plain": "plain sampling", "importance": "importance sampling: factor shift"}[tail.method]
+    how = t({"plain": "plain sampling", "importance": "importance sampling: factor shift"}[tail.method], lang)
     if tail.meta.get("twist_target") is not None:
-        how += " and default twist"
+        how += t(" and default twist", lang)
     from levier.names import tail_side
 
-    which = "tail" if tail_side(args.metric) == "upper" else "lower tail (the shortfall: more is better)"
-    print(f"{scenario.meta.name}: {which} of {args.metric} ({how}, {tail.paths:,} paths, "
-          f"{tail.batches} sections for the 95 % intervals)")
+    which = t("tail" if tail_side(args.metric) == "upper" else "lower tail (the shortfall: more is better)", lang)
+    print(t("{name}: {which} of {metric} ({how}, {paths} paths, {batches} sections for the 95 % intervals)", lang,
+            name=scenario.meta.name, which=which, metric=args.metric, how=how, paths=_format(tail.paths, 1, lang),
+            batches=tail.batches))
     for level, row in tail.table.iterrows():
-        print(f"  {level:.4g}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
+        shown = f"{level:.4g}".replace(".", ",") if lang == "fr" else f"{level:.4g}"
+        print(f"  {shown}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
               f"{format_number(row['var_high'])}]   ES {format_number(row['es'])}  [{format_number(row['es_low'])}, "
               f"{format_number(row['es_high'])}]")
     return EXIT_OK

@@ -324,6 +324,15 @@ FRENCH: dict[str, str] = {
     "{name}: {count} stress(es) against the baseline, {paths} paths each, common random numbers": (
         "{name} : {count} choc(s) face à la référence, {paths} trajectoires chacun, mêmes tirages aléatoires"),
     "P(fund loss > {x} €) = {p} ± {se} (MC se)": "P(perte du fonds > {x} €) = {p} ± {se} (erreur MC)",
+    # tail on the command line
+    "P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths} paths)": (
+        "P({metric} {sign} {threshold}) = {p}   intervalle à 95 % [{low} ; {high}]   ({method}, {paths} trajectoires)"),
+    "importance": "échantillonnage préférentiel", "plain": "échantillonnage simple",
+    "plain sampling": "échantillonnage simple", "importance sampling: factor shift":
+        "échantillonnage préférentiel : déplacement des facteurs", " and default twist": " et inclinaison des défaillances",
+    "tail": "queue", "lower tail (the shortfall: more is better)": "queue basse (le manque : plus vaut mieux)",
+    "{name}: {which} of {metric} ({how}, {paths} paths, {batches} sections for the 95 % intervals)": (
+        "{name} : {which} de {metric} ({how}, {paths} trajectoires, {batches} sections pour les intervalles à 95 %)"),
     "(no change)": "(aucun changement)", "variant": "variante", "baseline": "référence",
     "variant value": "valeur de la variante", "95 % interval": "intervalle à 95 %",
     "CRN variance ÷": "variance ÷ (mêmes tirages)", "identical": "identique",
