@@ -122,3 +122,9 @@ def test_tail_speaks_french(capsys):
     assert "intervalle à 95 %" in capsys.readouterr().out
     assert main(["tail", str(SHIPPED), "--paths", "400", "--quiet", "--level", "0.95", "--lang", "en"]) == 0
     assert "tail of fund_loss" in capsys.readouterr().out
+
+
+def test_breakeven_speaks_french(capsys):
+    assert main(["--lang", "fr", "breakeven", str(SHIPPED), "--paths", "300", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "taux du prêt à l'équilibre" in out and "trajectoires" in out and re.search(r"\d,\d{3}\u202f%", out)

@@ -845,10 +845,24 @@ def _cmd_breakeven(args: argparse.Namespace) -> int:
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         b = breakeven(scenario, paths=args.paths, seed=args.seed, bounds=(args.low, args.high), client=client,
                       progress=bar)
-    print(f"{scenario.meta.name}: break-even loan rate {b.rate:.3%} ± {b.se:.3%} "
-          f"(95 %: {b.low:.3%} – {b.high:.3%}), {b.paths:,} paths, common random numbers")
-    print(f"  the fund's expected net cost is zero at that rate (discounted at "
-          f"{scenario.simulation.discount_rate:.2%}); each point of rate moves it by {abs(b.slope) / 100:,.0f} €")
+    lang = _lang(args)
+    if lang != "fr":
+        print(f"{scenario.meta.name}: break-even loan rate {b.rate:.3%} ± {b.se:.3%} "
+              f"(95 %: {b.low:.3%} – {b.high:.3%}), {b.paths:,} paths, common random numbers")
+        print(f"  the fund's expected net cost is zero at that rate (discounted at "
+              f"{scenario.simulation.discount_rate:.2%}); each point of rate moves it by {abs(b.slope) / 100:,.0f} €")
+        return EXIT_OK
+    from levier.present.display import format_number
+    from levier.present.i18n import NNBSP
+
+    def percent(x: float, decimals: int) -> str:
+        return f"{100 * x:.{decimals}f}".replace(".", ",").replace("-", "−") + NNBSP + "%"
+
+    print(f"{scenario.meta.name} : taux du prêt à l'équilibre {percent(b.rate, 3)} ± {percent(b.se, 3)} "
+          f"(95 % : {percent(b.low, 3)} – {percent(b.high, 3)}), {format_number(b.paths, 1, 'fr')} trajectoires, "
+          "mêmes tirages aléatoires")
+    print(f"  le coût net espéré du fonds est nul à ce taux (actualisé à {percent(scenario.simulation.discount_rate, 2)}) ; "
+          f"chaque point de taux le déplace de {format_number(round(abs(b.slope) / 100), 1, 'fr')} €")
     return EXIT_OK
 
 
