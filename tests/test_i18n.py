@@ -128,3 +128,17 @@ def test_breakeven_speaks_french(capsys):
     assert main(["--lang", "fr", "breakeven", str(SHIPPED), "--paths", "300", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "taux du prêt à l'équilibre" in out and "trajectoires" in out and re.search(r"\d,\d{3}\u202f%", out)
+
+
+def test_sweep_and_optimise_speak_french(capsys):
+    assert main(["--lang", "fr", "sweep", str(SHIPPED), "--paths", "200", "--quiet",
+                 "--grid", "policy.loan_per_job=8000,12000"]) == 0
+    out = capsys.readouterr().out
+    assert "points sur les mêmes tirages aléatoires" in out and "frontière de Pareto" in out
+    assert re.search(r"\b8[\s\u202f\u00a0]000\b", out) and "8,000" not in out
+    assert main(["--lang", "fr", "optimise", str(SHIPPED), "--paths", "200", "--quiet", "--maxiter", "1",
+                 "--over", "policy.loan_per_job=3000:20000", "--maximise", "jobs_additional",
+                 "--subject-to", "fund_loss.es_0.99<=9e6"]) == 0
+    out = capsys.readouterr().out
+    assert "meilleure politique trouvée" in out and "contrainte" in out and "oui (oui)" in out
+    assert re.search(r"<= 9[\s\u202f\u00a0]000[\s\u202f\u00a0]000", out)

@@ -915,8 +915,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return str(value)
 
     rows = [[str(i), "*" if row["pareto"] else ""] + [cell(c, row[c]) for c in shown] for i, row in table.iterrows()]
-    print(f"{scenario.meta.name}: {len(table)} points on common random numbers; * = Pareto frontier of "
-          + ", ".join(f"{k} ({v})" for k, v in result.objectives.items()))
+    from levier.present.i18n import t
+
+    lang = _lang(args)
+    if lang == "fr":
+        header = [t("point", lang), ""] + shown
+        rows = [[c if j < 2 else _french_cell(c) for j, c in enumerate(r)] for r in rows]
+    print(t("{name}: {n} points on common random numbers; * = Pareto frontier of ", lang, name=scenario.meta.name,
+            n=len(table)) + ", ".join(f"{k} ({t(v, lang)})" for k, v in result.objectives.items()))
     print(_plain_table(header, rows))
     if args.out:
         from levier.present.output import write_csv_atomic
@@ -924,6 +930,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         write_csv_atomic(table, Path(args.out), force=args.force)
         print(f"table written to {args.out}")
     return EXIT_OK
+
+
+def _french_cell(text: str) -> str:
+    """A number printed the English way (``1,234.5``, ``-3``) written the French way (``1 234,5``, ``−3``)."""
+    import re
+
+    from levier.present.i18n import NNBSP
+
+    if not re.fullmatch(r"[+-]?[\d,]*\.?\d+(e[+-]?\d+)?", text):
+        return text
+    return text.replace(",", NNBSP).replace(".", ",").replace("-", "−")
 
 
 def _cmd_optimise(args: argparse.Namespace) -> int:
@@ -944,22 +961,33 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                          progress=bar,
                          subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
                          maxiter=args.maxiter, client=client)
+    from levier.present.i18n import t
+
+    lang = _lang(args)
+
+    def number(x, digits: int = 3) -> str:
+        return format_number(x, digits, lang)
+
     if found.feasible:
-        print(f"{scenario.meta.name}: best policy found over {len(found.evaluations)} evaluated points")
+        print(t("{name}: best policy found over {n} evaluated points", lang, name=scenario.meta.name,
+                n=len(found.evaluations)))
     else:
-        print(f"{scenario.meta.name}: no policy tried meets the constraints ({len(found.evaluations)} evaluated "
-              "points); the one that misses them least:")
+        print(t("{name}: no policy tried meets the constraints ({n} evaluated points); the one that misses them least:",
+                lang, name=scenario.meta.name, n=len(found.evaluations)))
     for key, value in found.x.items():
-        print(f"  {key} = {format_number(value, 6) if isinstance(value, float) else value}")
+        print(f"  {key} = {number(value, 6) if isinstance(value, float) else value}")
     print()
-    header = ["statistic", "role", "value ± se", "fresh paths ± se", "bound", "holds (fresh)"]
+    header = [t(h, lang) for h in ("statistic", "role", "value ± se", "fresh paths ± se", "bound", "holds (fresh)")]
     rows = []
     for spec, row in found.table.iterrows():
-        holds = "" if row["role"] != "constraint" else (f"{'yes' if row['satisfied'] else 'no'} "
-                                                        f"({'yes' if row['check_satisfied'] else 'no'})")
-        rows.append([spec, row["role"], f"{format_number(row['value'])} ± {format_number(row['se'])}",
-                     f"{format_number(row['check'])} ± {format_number(row['check_se'])}",
-                     row.get("bound", "") if isinstance(row.get("bound", ""), str) else "", holds])
+        holds = "" if row["role"] != "constraint" else (f"{t('yes' if row['satisfied'] else 'no', lang)} "
+                                                        f"({t('yes' if row['check_satisfied'] else 'no', lang)})")
+        bound = row.get("bound", "") if isinstance(row.get("bound", ""), str) else ""
+        if lang == "fr" and " " in bound:
+            op, value = bound.split(" ", 1)
+            bound = f"{op} {_french_cell(value)}"
+        rows.append([spec, t(row["role"], lang), f"{number(row['value'])} ± {number(row['se'])}",
+                     f"{number(row['check'])} ± {number(row['check_se'])}", bound, holds])
     print(_plain_table(header, rows))
     return EXIT_OK
 

@@ -324,6 +324,17 @@ FRENCH: dict[str, str] = {
     "{name}: {count} stress(es) against the baseline, {paths} paths each, common random numbers": (
         "{name} : {count} choc(s) face à la référence, {paths} trajectoires chacun, mêmes tirages aléatoires"),
     "P(fund loss > {x} €) = {p} ± {se} (MC se)": "P(perte du fonds > {x} €) = {p} ± {se} (erreur MC)",
+    # sweep and optimise on the command line
+    "point": "point", "{name}: {n} points on common random numbers; * = Pareto frontier of ": (
+        "{name} : {n} points sur les mêmes tirages aléatoires ; * = frontière de Pareto de "),
+    "max": "max", "min": "min",
+    "{name}: best policy found over {n} evaluated points": "{name} : meilleure politique trouvée sur {n} points évalués",
+    ("{name}: no policy tried meets the constraints ({n} evaluated points); the one that misses them least:"): (
+        "{name} : aucune politique essayée ne respecte les contraintes ({n} points évalués) ; celle qui s'en écarte "
+        "le moins :"),
+    "role": "rôle", "value ± se": "valeur ± erreur", "fresh paths ± se": "nouvelles trajectoires ± erreur",
+    "bound": "borne", "holds (fresh)": "respectée (nouvelles)", "maximise": "maximiser", "minimise": "minimiser",
+    "constraint": "contrainte",
     # tail on the command line
     "P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths} paths)": (
         "P({metric} {sign} {threshold}) = {p}   intervalle à 95 % [{low} ; {high}]   ({method}, {paths} trajectoires)"),
