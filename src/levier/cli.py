@@ -421,18 +421,16 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 
 def _tail_with(args: argparse.Namespace, scenario, client) -> int:
-    from levier.present.display import format_number as _format
     from levier.analysis.tail import exceedance_probability, tail_risk, threshold_text
-    from levier.present.i18n import t
+    from levier.present.i18n import format_number as _format, localise, t
 
     lang = _lang(args)
 
     def format_number(x) -> str:
         return _format(x, lang=lang)
 
-    def short(x: float) -> str:  # a probability or a level, five figures, the language's decimal mark
-        text = f"{x:.5g}"
-        return text.replace(".", ",") if lang == "fr" else text
+    def short(x: float) -> str:  # a probability, five figures
+        return localise(f"{x:.5g}", lang)
 
     if args.threshold is not None:
         with _bar(args) as bar:
@@ -459,8 +457,7 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
             name=scenario.meta.name, which=which, metric=args.metric, how=how, paths=_format(tail.paths, 1, lang),
             batches=tail.batches))
     for level, row in tail.table.iterrows():
-        shown = f"{level:.4g}".replace(".", ",") if lang == "fr" else f"{level:.4g}"
-        print(f"  {shown}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
+        print(f"  {localise(f'{level:.4g}', lang)}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
               f"{format_number(row['var_high'])}]   ES {format_number(row['es'])}  [{format_number(row['es_low'])}, "
               f"{format_number(row['es_high'])}]")
     return EXIT_OK
@@ -638,17 +635,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
+        from levier.present.i18n import format_fixed, t
+
         lang = _lang(args)
         print(run_report(result, lang=lang))
-        from levier.present.display import format_number
-        from levier.present.i18n import t
-
         for x, (p, se) in exceed.items():
-            line = f"P(fund loss > {x:,.0f} €) = {p:.4f} ± {se:.4f} (MC se)"
-            if lang == "fr":
-                line = t("P(fund loss > {x} €) = {p} ± {se} (MC se)", lang, x=format_number(round(x), 1, lang),
-                         p=f"{p:.4f}".replace(".", ","), se=f"{se:.4f}".replace(".", ","))
-            print(line)
+            print(t("P(fund loss > {x} €) = {p} ± {se} (MC se)", lang, x=format_fixed(x, 0, lang),
+                    p=format_fixed(p, 4, lang), se=format_fixed(se, 4, lang)))
     if args.out:
         files = write_result(result, args.out, force=args.force, lang=_lang(args))
         note = "" if has_parquet() else " (CSV only: pip install pyarrow for Parquet copies)"
@@ -845,24 +838,19 @@ def _cmd_breakeven(args: argparse.Namespace) -> int:
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         b = breakeven(scenario, paths=args.paths, seed=args.seed, bounds=(args.low, args.high), client=client,
                       progress=bar)
+    from levier.present.i18n import NNBSP, format_fixed, t
+
     lang = _lang(args)
-    if lang != "fr":
-        print(f"{scenario.meta.name}: break-even loan rate {b.rate:.3%} ± {b.se:.3%} "
-              f"(95 %: {b.low:.3%} – {b.high:.3%}), {b.paths:,} paths, common random numbers")
-        print(f"  the fund's expected net cost is zero at that rate (discounted at "
-              f"{scenario.simulation.discount_rate:.2%}); each point of rate moves it by {abs(b.slope) / 100:,.0f} €")
-        return EXIT_OK
-    from levier.present.display import format_number
-    from levier.present.i18n import NNBSP
 
-    def percent(x: float, decimals: int) -> str:
-        return f"{100 * x:.{decimals}f}".replace(".", ",").replace("-", "−") + NNBSP + "%"
+    def percent(x: float, decimals: int) -> str:  # 13.809% in English (Python's %), 13,809 % in French
+        return format_fixed(100 * x, decimals, lang) + (NNBSP + "%" if lang == "fr" else "%")
 
-    print(f"{scenario.meta.name} : taux du prêt à l'équilibre {percent(b.rate, 3)} ± {percent(b.se, 3)} "
-          f"(95 % : {percent(b.low, 3)} – {percent(b.high, 3)}), {format_number(b.paths, 1, 'fr')} trajectoires, "
-          "mêmes tirages aléatoires")
-    print(f"  le coût net espéré du fonds est nul à ce taux (actualisé à {percent(scenario.simulation.discount_rate, 2)}) ; "
-          f"chaque point de taux le déplace de {format_number(round(abs(b.slope) / 100), 1, 'fr')} €")
+    print(t("{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths} paths, common random numbers",
+            lang, name=scenario.meta.name, rate=percent(b.rate, 3), se=percent(b.se, 3), low=percent(b.low, 3),
+            high=percent(b.high, 3), paths=format_fixed(b.paths, 0, lang)))
+    print(t("  the fund's expected net cost is zero at that rate (discounted at {discount}); each point of rate moves "
+            "it by {slope} €", lang, discount=percent(scenario.simulation.discount_rate, 2),
+            slope=format_fixed(abs(b.slope) / 100, 0, lang)))
     return EXIT_OK
 
 
@@ -904,23 +892,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     table = result.table
     shown = result.parameters + [c for c in table.columns if c not in result.parameters and not c.endswith("_se")
                                  and c != "pareto"]
-    header = ["point", ""] + shown
     import pandas as pd
+
+    from levier.present.i18n import localise, t
+
+    lang = _lang(args)
 
     def cell(column: str, value) -> str:  # a whole-number parameter as the whole number it ran with
         if pd.api.types.is_integer_dtype(table[column]):
-            return f"{int(value):,}"
+            return localise(f"{int(value):,}", lang)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return format_number(value)
+            return format_number(value, lang=lang)
         return str(value)
 
+    header = [t("point", lang), ""] + shown
     rows = [[str(i), "*" if row["pareto"] else ""] + [cell(c, row[c]) for c in shown] for i, row in table.iterrows()]
-    from levier.present.i18n import t
-
-    lang = _lang(args)
-    if lang == "fr":
-        header = [t("point", lang), ""] + shown
-        rows = [[c if j < 2 else _french_cell(c) for j, c in enumerate(r)] for r in rows]
     print(t("{name}: {n} points on common random numbers; * = Pareto frontier of ", lang, name=scenario.meta.name,
             n=len(table)) + ", ".join(f"{k} ({t(v, lang)})" for k, v in result.objectives.items()))
     print(_plain_table(header, rows))
@@ -930,17 +916,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         write_csv_atomic(table, Path(args.out), force=args.force)
         print(f"table written to {args.out}")
     return EXIT_OK
-
-
-def _french_cell(text: str) -> str:
-    """A number printed the English way (``1,234.5``, ``-3``) written the French way (``1 234,5``, ``−3``)."""
-    import re
-
-    from levier.present.i18n import NNBSP
-
-    if not re.fullmatch(r"[+-]?[\d,]*\.?\d+(e[+-]?\d+)?", text):
-        return text
-    return text.replace(",", NNBSP).replace(".", ",").replace("-", "−")
 
 
 def _cmd_optimise(args: argparse.Namespace) -> int:
@@ -961,7 +936,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                          progress=bar,
                          subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
                          maxiter=args.maxiter, client=client)
-    from levier.present.i18n import t
+    from levier.present.i18n import localise, t
 
     lang = _lang(args)
 
@@ -982,10 +957,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     for spec, row in found.table.iterrows():
         holds = "" if row["role"] != "constraint" else (f"{t('yes' if row['satisfied'] else 'no', lang)} "
                                                         f"({t('yes' if row['check_satisfied'] else 'no', lang)})")
-        bound = row.get("bound", "") if isinstance(row.get("bound", ""), str) else ""
-        if lang == "fr" and " " in bound:
-            op, value = bound.split(" ", 1)
-            bound = f"{op} {_french_cell(value)}"
+        bound = localise(row.get("bound", "") if isinstance(row.get("bound", ""), str) else "", lang)
         rows.append([spec, t(row["role"], lang), f"{number(row['value'])} ± {number(row['se'])}",
                      f"{number(row['check'])} ± {number(row['check_se'])}", bound, holds])
     print(_plain_table(header, rows))

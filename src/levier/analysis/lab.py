@@ -453,23 +453,17 @@ def sweep(
     return Sweep(table, list(points[0]) if points else [], objectives)
 
 
-def _integer(scenario: Scenario, key: str) -> bool:
-    """Whether a parameter takes whole numbers: its value is one, or the schema says so (an
-    optional one, such as ``pipeline.seed``, is unset)."""
-    current = scenario.value_at(key)
-    if isinstance(current, bool):
-        return False
-    return isinstance(current, int) or (current is None and integer_field(key))
+def _known(scenario: Scenario, keys) -> None:
+    """Raise KeyError, naming the keys that exist, for a parameter the scenario does not have."""
+    for key in keys:
+        scenario.value_at(key)
 
 
 def _rounded(scenario: Scenario, point: Mapping[str, Any]) -> dict[str, Any]:
-    """The values a design point sets: integer parameters rounded (what is run, and reported)."""
-    values = {}
-    for key, value in point.items():
-        if isinstance(value, float) and _integer(scenario, key):
-            value = int(round(value))
-        values[key] = value
-    return values
+    """The values a design point sets: whole-number parameters (as the schema says, set or not)
+    rounded — what is run, and reported."""
+    return {key: int(round(value)) if isinstance(value, float) and integer_field(key) else value
+            for key, value in point.items()}
 
 
 def _with(scenario: Scenario, point: Mapping[str, Any]) -> Scenario:
@@ -614,7 +608,8 @@ def optimise(
     if not bounds:
         raise ValueError("bounds= needs at least one parameter: {key: (low, high)}")
     keys = list(bounds)
-    integer = np.array([_integer(scenario, k) for k in keys])
+    _known(scenario, keys)
+    integer = np.array([integer_field(k) for k in keys])
     box = [tuple(float(v) for v in bounds[k]) for k in keys]
     for key, (lo, hi) in zip(keys, box):
         if not hi >= lo:
@@ -753,6 +748,7 @@ def tornado(
     """
     spec = statistic
     parse_statistic(spec)
+    _known(scenario, bounds)
     run = _runs(scenario, paths, seed, chunk_size, client)
     total = run.paths * (1 + 2 * len(bounds))
     rows = []
@@ -761,7 +757,7 @@ def tornado(
         base_value, _ = _statistic(run.simulate(tracker.run()), spec)
         for key, (low_value, high_value) in bounds.items():
             # the values run, and reported: a whole-number parameter's ends rounded
-            low_value, high_value = _rounded(scenario, {key: low_value})[key], _rounded(scenario, {key: high_value})[key]
+            low_value, high_value = (_rounded(scenario, {key: v})[key] for v in (low_value, high_value))
             low = run.with_scenario(scenario.with_overrides({key: low_value})).simulate(tracker.run())
             high = run.with_scenario(scenario.with_overrides({key: high_value})).simulate(tracker.run())
             table = comparison_table({"low": low, "high": high}, [spec], "low")
@@ -847,6 +843,7 @@ def sensitivity(
     """
     spec = statistic
     parse_statistic(spec)
+    _known(scenario, bounds)
     run = _runs(scenario, paths, seed, chunk_size, client)
     keys = list(bounds)
     runs = n * (len(keys) + 2)

@@ -185,12 +185,9 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
     path = scenario.loan_book_path
     assert path is not None and scenario.loan_book is not None
     _say_if_outside(scenario, path)
-    frame, line_offset, unit = _read_table(path)
-    # a row with nothing in it is not a loan (Excel writes ";;;;;;" for one): skipped, as a blank
-    # line is, and the rows after it keep their own line numbers in messages
-    empty = frame.isna().all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), dtype=bool)
-    lines = (np.arange(len(frame)) + line_offset)[~empty]
-    frame = frame[~empty].reset_index(drop=True)
+    frame, unit = _read_table(path)
+    lines = frame.index.to_numpy()  # each loan's line (or Excel row) number, for messages
+    frame = frame.reset_index(drop=True)
     source = str(path)
     missing = [c for c in LOAN_BOOK_COLUMNS if c not in frame.columns]
     if missing:
@@ -382,13 +379,24 @@ def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
     a loan book is: its separator found from ``columns``, decimal commas and grouped thousands
     taken as numbers, empty rows skipped; text cells, indexed by their line (Excel: row) number.
     For the data of ``levier calibrate``."""
-    frame, offset, _ = _read_table(Path(path), names=tuple(columns), numeric=tuple(columns))
-    frame.index = frame.index + offset  # each row's line (or Excel row) number
-    return frame[~frame.isna().all(axis=1).to_numpy()] if len(frame.columns) else frame
+    return _read_table(Path(path), names=tuple(columns), numeric=tuple(columns))[0]
 
 
 def _read_table(path: Path, names: tuple[str, ...] | None = None,
-                numeric: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, int, str]:
+                numeric: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, str]:
+    """:func:`_read_rows` without the rows that hold nothing (Excel writes ``;;;;;;`` for one, and
+    keeps empty rows inside a sheet): not data, skipped as a blank line is; the frame is indexed
+    by each row's line (or Excel row) number, so that a message names the file's own line."""
+    frame, offset, unit = _read_rows(path, names, numeric)
+    frame = frame.reset_index(drop=True)  # positions (a Parquet file may carry an index of its own)
+    frame.index = frame.index + offset
+    if len(frame.columns):
+        frame = frame[~frame.isna().all(axis=1).to_numpy()]
+    return frame, unit
+
+
+def _read_rows(path: Path, names: tuple[str, ...] | None = None,
+               numeric: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, int, str]:
     """Read CSV, Excel (.xlsx) or Parquet; returns the frame (text cells for CSV and Excel),
     the offset from row index to what is reported, and the name of the unit ("line" for CSV —
     the header is line 1 —, "row" for Excel, as Excel numbers them, and Parquet). ``names`` are

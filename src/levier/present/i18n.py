@@ -14,8 +14,8 @@ import os
 from collections.abc import Mapping
 from typing import SupportsFloat
 
-__all__ = ["LANGS", "check_lang", "default_lang", "format_date", "format_estimate", "format_number", "format_percent",
-           "t"]
+__all__ = ["LANGS", "check_lang", "default_lang", "format_date", "format_estimate", "format_fixed", "format_number",
+           "format_percent", "localise", "t"]
 
 LANGS = ("en", "fr")
 #: The thousands separator of French numbers: a narrow no-break space.
@@ -45,8 +45,8 @@ def check_lang(lang: str | None) -> str:
     return lang
 
 
-def _group(text: str, lang: str) -> str:
-    """Swap Python's ``1,234.5`` to the language's separators."""
+def localise(text: str, lang: str = "en") -> str:
+    """A number Python wrote (``1,234.5``, ``-3``) with the language's separators and minus sign."""
     if lang == "fr":
         return text.replace(",", NNBSP).replace(".", ",").replace("-", "\u2212")
     return text
@@ -67,16 +67,18 @@ def format_number(value: SupportsFloat | None, digits: int = 3, lang: str = "en"
         return "0"
     magnitude = abs(value)
     if magnitude >= 10 ** (digits - 1):
-        return _group(f"{value:,.0f}", lang)
+        return localise(f"{value:,.0f}", lang)
     decimals = max(0, digits - 1 - int(math.floor(math.log10(magnitude))))
-    return _group(f"{value:,.{min(decimals, 6)}f}", lang)
+    return localise(f"{value:,.{min(decimals, 6)}f}", lang)
 
 
-def _fixed(value: float, decimals: int, lang: str) -> str:
+def format_fixed(value: float, decimals: int, lang: str = "en") -> str:
+    """``value`` with ``decimals`` decimals (a negative count rounds to tens, hundreds...),
+    thousands grouped, in the language's separators: ``format_fixed(0.0123, 4, "fr")`` → ``0,0123``."""
     if decimals <= 0:
         step = 10.0 ** (-decimals)
-        return _group(f"{round(value / step) * step:,.0f}", lang)
-    return _group(f"{value:,.{decimals}f}", lang)
+        return localise(f"{round(value / step) * step:,.0f}", lang)
+    return localise(f"{value:,.{decimals}f}", lang)
 
 
 def format_estimate(value: float, half_width: float, unit: str = "", lang: str = "en") -> tuple[str, str, int]:
@@ -103,14 +105,14 @@ def format_estimate(value: float, half_width: float, unit: str = "", lang: str =
     else:  # no error to speak of (a constant): three significant figures
         decimals = 2 - int(math.floor(math.log10(abs(v)))) if v else 0
     decimals = min(decimals, 6)
-    text = _fixed(v, decimals, lang)
-    pm = f"± {_fixed(h, decimals, lang)}" if h > 0 else ""
+    text = format_fixed(v, decimals, lang)
+    pm = f"± {format_fixed(h, decimals, lang)}" if h > 0 else ""
     return (f"{text} {shown_unit}" if shown_unit else text), pm, decimals
 
 
 def format_interval(low: float, high: float, decimals: int, unit: str = "", lang: str = "en", scale: float = 1.0) -> str:
     """``low – high`` written with ``decimals`` (as from :func:`format_estimate`), in its unit."""
-    text = f"{_fixed(low / scale, decimals, lang)} – {_fixed(high / scale, decimals, lang)}"
+    text = f"{format_fixed(low / scale, decimals, lang)} – {format_fixed(high / scale, decimals, lang)}"
     return f"{text} {unit}" if unit else text
 
 
@@ -324,6 +326,13 @@ FRENCH: dict[str, str] = {
     "{name}: {count} stress(es) against the baseline, {paths} paths each, common random numbers": (
         "{name} : {count} choc(s) face à la référence, {paths} trajectoires chacun, mêmes tirages aléatoires"),
     "P(fund loss > {x} €) = {p} ± {se} (MC se)": "P(perte du fonds > {x} €) = {p} ± {se} (erreur MC)",
+    # breakeven on the command line
+    "{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths} paths, common random numbers": (
+        "{name} : taux du prêt à l'équilibre {rate} ± {se} (95 % : {low} – {high}), {paths} trajectoires, "
+        "mêmes tirages aléatoires"),
+    ("  the fund's expected net cost is zero at that rate (discounted at {discount}); each point of rate moves it by "
+     "{slope} €"): "  le coût net espéré du fonds est nul à ce taux (actualisé à {discount}) ; chaque point de taux le "
+                   "déplace de {slope} €",
     # sweep and optimise on the command line
     "point": "point", "{name}: {n} points on common random numbers; * = Pareto frontier of ": (
         "{name} : {n} points sur les mêmes tirages aléatoires ; * = frontière de Pareto de "),
