@@ -9,7 +9,7 @@ import re
 import pytest
 
 from levier.cli import main
-from levier.present.i18n import FRENCH, NNBSP, default_lang, format_date, format_estimate, format_number, format_percent, t
+from levier.present.i18n import FRENCH, NNBSP, counted, default_lang, format_date, format_estimate, format_number, format_percent, t
 
 from conftest import SHIPPED
 
@@ -35,6 +35,36 @@ def test_numbers_amounts_percentages_and_dates_in_french():
     assert format_date(when, "fr") == "1er décembre 2026, 19 h 05 UTC"
     assert format_date(when.replace(day=14), "fr") == "14 décembre 2026, 19 h 05 UTC"
     assert format_date(when) == "2026-12-01 19:05 UTC"
+
+
+def test_counts_take_the_singular_each_language_wants():
+    assert [counted(n, "path") for n in (0, 1, 2, 20_000)] == ["0 paths", "1 path", "2 paths", "20,000 paths"]
+    assert [counted(n, "year", "fr") for n in (0, 1, 2)] == ["0 an", "1 an", "2 ans"]  # French: singular below 2
+    assert counted(1, "Monte Carlo path", "fr") == "1 trajectoire Monte Carlo"
+    assert counted(1500, "project", "fr") == f"1{NNBSP}500 projets"
+
+
+def test_one_path_says_one_path_and_no_monte_carlo_error(capsys):
+    english = _run(["run", str(SHIPPED), "--paths", "1", "--seed", "1"], capsys)
+    french = _run(["--lang", "fr", "run", str(SHIPPED), "--paths", "1", "--seed", "1"], capsys)
+    assert " — 1 path, 12 years, " in english and " — 1 trajectoire, 12 ans, " in french
+    # one path measures no spread: the error column says "–" (undefined), never a 0 that reads as exact
+    row = [w for w in english.split("Projects financed")[1].split("\n")[0].split("  ") if w.strip()]
+    assert row[1].strip() == "–", row
+
+
+def test_validate_speaks_french(capsys):
+    english = _run(["validate", str(SHIPPED), "--bank-paths", "400"], capsys)
+    french = _run(["--lang", "fr", "validate", str(SHIPPED), "--bank-paths", "400"], capsys)
+    assert ": valid — Scenario('Moselle-Est reconversion fund': 3 sectors, 4 territories, 150 pipeline projects, " \
+        "20,000 paths over 12 years); 0 loans in the loan book" in english
+    assert " : valide — scénario 'Moselle-Est reconversion fund' : 3 filières, 4 territoires, 150 projets du flux, " \
+        f"20{NNBSP}000 trajectoires sur 12 ans ; 0 prêt en portefeuille" in french
+    assert "bank economics: interest " in english and "(400 paths, undiscounted, before funding costs)" in english
+    assert "économie de la banque : intérêts " in french and "(400 trajectoires, non actualisés, " in french
+    # the same figures: the margin, in French separators
+    margin = english.split("margin ")[1].split(" €")[0]
+    assert french.split("marge ")[1].split(" €")[0] == margin.replace(",", NNBSP)
 
 
 def test_every_french_label_fills_the_same_fields_as_its_english():

@@ -25,6 +25,7 @@ ACCESSORS = {
     ("levier.analysis.tail", "levier.present.plots"),
     ("levier.analysis.tail", "levier.present.display"),
     ("levier.analysis.breakeven", "levier.present.display"),
+    ("levier.analysis.calibrate", "levier.present.display"),
 }
 
 

@@ -651,11 +651,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from levier.model.portfolio import build_portfolio
+    from levier.present.display import validate_line
 
     scenario = _load(args.scenario, args.overrides)
     portfolio = build_portfolio(scenario)
     book = int(portfolio.in_book.sum())
-    print(f"{args.scenario}: valid — {scenario!r}; {book} loans in the loan book")
+    print(validate_line(args.scenario, scenario, book, _lang(args)))
     if args.bank_check:
         from levier.analysis.calibrate import bank_economics
 
@@ -664,7 +665,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             economics = bank_economics(scenario, paths=args.bank_paths, funding_rate=args.bank_funding_rate)
         except ValueError as exc:
             raise InputError("--bank-funding-rate", [str(exc)]) from None
-        print(f"  {economics.message()}")
+        print(f"  {economics.message(_lang(args))}")
     return EXIT_OK
 
 

@@ -214,7 +214,8 @@ def describe(
     the shortfall of a metric where more is better).
 
     NaN entries (a ratio with a zero denominator on that path) are counted in ``missing`` and
-    left out of every statistic.
+    left out of every statistic. With a single value, ``std`` and ``mc_se`` are NaN: one draw
+    says nothing about the spread.
     """
     _check_side(side)
     x = np.asarray(values, dtype=float)
@@ -228,7 +229,7 @@ def describe(
             out[f"var_{a:g}"] = out[f"var_{a:g}_low"] = out[f"var_{a:g}_high"] = out[f"es_{a:g}"] = np.nan
         return out
     finite.sort()
-    std = float(finite.std(ddof=1)) if n > 1 else 0.0
+    std = float(finite.std(ddof=1)) if n > 1 else np.nan  # one value has no spread to measure: undefined, not 0
     out.update(mean=float(finite.mean()), std=std, mc_se=std / math.sqrt(n))
     for q in quantiles:
         out[f"q_{q:g}"] = value_at_risk(finite, q, presorted=True)

@@ -578,17 +578,11 @@ class BankEconomics:
     covers: bool
     funding_rate: float = 0.0
 
-    def message(self) -> str:
-        """One line with the figures, as ``validate`` and ``check-calibration`` print it."""
-        def format_number(x: float) -> str:
-            return f"{x:,.0f}"
+    def message(self, lang: str = "en") -> str:
+        """One line with the figures, as ``validate`` and ``check-calibration`` print it (in ``lang``)."""
+        from levier.present.display import bank_economics_line
 
-        per = (lambda x: f" ({100 * x / self.lent:.1f} % of bank loans)") if self.lent > 0 else (lambda x: "")
-        head = "bank economics" if self.covers else "WARNING: the bank's expected interest does not cover its expected loss"
-        return (f"{head}: interest {format_number(self.interest)} €{per(self.interest)}, loss "
-                f"{format_number(self.loss)} €{per(self.loss)}, margin {format_number(self.margin)} "
-                f"± {format_number(self.margin_se)} € ({self.paths:,} paths, undiscounted, "
-                + (f"net of funding at {100 * self.funding_rate:g} %)" if self.funding_rate else "before funding costs)"))
+        return bank_economics_line(self, lang)
 
 
 def bank_economics(scenario=None, *, result=None, paths: int | None = None, seed=None,

@@ -552,26 +552,14 @@ class Scenario(_Model):
         return digest.hexdigest()
 
     def __repr__(self) -> str:
-        n_pipe = (
-            self.pipeline.projects_per_year * self.pipeline.years if self.pipeline is not None else 0
-        )
-        book = f", loan book {self.loan_book.path!r}" if self.loan_book is not None else ""
-        return (
-            f"Scenario({self.meta.name!r}: {_count(len(self.sectors), 'sector', 'sectors')}, "
-            f"{_count(len(self.territories), 'territory', 'territories')}, "
-            f"{_count(n_pipe, 'pipeline project', 'pipeline projects')}{book}, "
-            f"{_count(self.simulation.paths, 'path', 'paths')} over "
-            f"{_count(self.simulation.horizon_years, 'year', 'years')})"
-        )
+        from levier.present.display import scenario_line
+
+        return scenario_line(self)
 
     def _repr_html_(self) -> str:
         from levier.present.display import scenario_html
 
         return scenario_html(self)
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 
 from levier.present.i18n import format_number as _format_number
-from levier.present.i18n import format_percent
+from levier.present.i18n import counted, format_percent, localise
 from levier.present.i18n import t as _t
 
 if TYPE_CHECKING:
+    from levier.analysis.calibrate import BankEconomics
     from levier.engine.result import SimulationResult
     from levier.model.scenario import Scenario
 
-__all__ = ["format_number", "frame_html", "headline_table", "result_html", "scenario_html", "text_table"]
+__all__ = ["bank_economics_line", "format_number", "frame_html", "headline_table", "result_html", "scenario_html", "scenario_line", "text_table", "validate_line"]
 
 
 def format_number(value: SupportsFloat | None, digits: int = 3, lang: str = "en") -> str:
@@ -160,6 +161,46 @@ def text_table(frame: pd.DataFrame, *, index_header: str = "", lang: str = "en")
     return "\n".join(lines)
 
 
+def scenario_line(scenario: Scenario, lang: str = "en") -> str:
+    """What a scenario holds, in one line (its ``repr`` in English): sectors, territories, the
+    pipeline's projects, the loan book's file, paths and years."""
+    pipe = scenario.pipeline
+    book = scenario.loan_book
+    return _t("Scenario({name}: {sectors}, {territories}, {pipeline}{book_file}, {paths} over {years})", lang,
+              name=repr(scenario.meta.name), sectors=counted(len(scenario.sectors), "sector", lang),
+              territories=counted(len(scenario.territories), "territory", lang),
+              pipeline=counted(pipe.projects_per_year * pipe.years if pipe is not None else 0, "pipeline project", lang),
+              book_file=_t(", loan book {path}", lang, path=repr(book.path)) if book is not None else "",
+              paths=counted(scenario.simulation.paths, "path", lang),
+              years=counted(scenario.simulation.horizon_years, "year", lang))
+
+
+def validate_line(file: str, scenario: Scenario, book: int, lang: str = "en") -> str:
+    """What ``levier validate`` says of a valid scenario whose loan book holds ``book`` loans."""
+    return _t("{file}: valid — {scenario}; {book} in the loan book", lang, file=file,
+              scenario=scenario_line(scenario, lang), book=counted(book, "loan", lang))
+
+
+def bank_economics_line(economics: BankEconomics, lang: str = "en") -> str:
+    """One line with the bank's expected interest, loss and margin (``validate --bank-check``)."""
+    def amount(x: float) -> str:
+        return localise(f"{x:,.0f}", lang)
+
+    def share(x: float) -> str:
+        if economics.lent <= 0:
+            return ""
+        return _t(" ({share} % of bank loans)", lang, share=localise(f"{100 * x / economics.lent:.1f}", lang))
+
+    head = "bank economics" if economics.covers else "WARNING: the bank's expected interest does not cover its expected loss"
+    funding = (_t("net of funding at {rate} %", lang, rate=localise(f"{100 * economics.funding_rate:g}", lang))
+               if economics.funding_rate else _t("before funding costs", lang))
+    return _t("{head}: interest {interest} €{interest_share}, loss {loss} €{loss_share}, margin {margin} ± {se} € "
+              "({paths}, undiscounted, {funding})", lang, head=_t(head, lang),
+              interest=amount(economics.interest), interest_share=share(economics.interest),
+              loss=amount(economics.loss), loss_share=share(economics.loss), margin=amount(economics.margin),
+              se=amount(economics.margin_se), paths=counted(economics.paths, "path", lang), funding=funding)
+
+
 def run_report(result: SimulationResult, lang: str = "en") -> str:
     """What ``levier run`` prints: title, headline figures, risk figures, provenance (in ``lang``)."""
     meta = result.meta
@@ -168,9 +209,10 @@ def run_report(result: SimulationResult, lang: str = "en") -> str:
     def whole(n: float) -> str:
         return format_number(n, 1, lang)
 
-    title = _t("{title} — {paths} paths, {years} years, {projects} projects ({book} in the loan book)", lang,
-               title=result.scenario.meta.name, paths=whole(meta["paths"]), years=sim.horizon_years,
-               projects=meta["n_projects"], book=meta["n_loan_book"])
+    title = _t("{title} — {paths}, {years}, {projects} ({book} in the loan book)", lang,
+               title=result.scenario.meta.name, paths=counted(meta["paths"], "path", lang),
+               years=counted(sim.horizon_years, "year", lang), projects=counted(meta["n_projects"], "project", lang),
+               book=meta["n_loan_book"])
     if meta.get("stress"):  # a stressed run is not the baseline: said where the reader looks first
         title += _t(" — under the stress {name}", lang, name=meta["stress"])
     if not result.paths["n_financed"].any():

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import SupportsFloat
 
-__all__ = ["LANGS", "check_lang", "default_lang", "format_date", "format_estimate", "format_fixed", "format_number",
+__all__ = ["LANGS", "check_lang", "counted", "default_lang", "format_date", "format_estimate", "format_fixed", "format_number",
            "format_percent", "localise", "t"]
 
 LANGS = ("en", "fr")
@@ -70,6 +70,32 @@ def format_number(value: SupportsFloat | None, digits: int = 3, lang: str = "en"
         return localise(f"{value:,.0f}", lang)
     decimals = max(0, digits - 1 - int(math.floor(math.log10(magnitude))))
     return localise(f"{value:,.{min(decimals, 6)}f}", lang)
+
+
+#: A counted noun's forms: English singular and plural, French singular and plural.
+NOUNS = {
+    "path": ("path", "paths", "trajectoire", "trajectoires"),
+    "Monte Carlo path": ("Monte Carlo path", "Monte Carlo paths", "trajectoire Monte Carlo", "trajectoires Monte Carlo"),
+    "year": ("year", "years", "an", "ans"),
+    "project": ("project", "projects", "projet", "projets"),
+    "pipeline project": ("pipeline project", "pipeline projects", "projet du flux", "projets du flux"),
+    "sector": ("sector", "sectors", "filière", "filières"),
+    "territory": ("territory", "territories", "territoire", "territoires"),
+    "loan": ("loan", "loans", "prêt", "prêts"),
+}
+
+
+def counted(n: float, noun: str, lang: str = "en") -> str:
+    """``n`` and ``noun`` in ``lang``, the noun singular where the language wants it (English: 1;
+    French: below 2, so 0 too), the number as :func:`format_number` writes whole counts.
+
+    >>> counted(1, "path"), counted(20000, "path"), counted(0, "project", "fr")
+    ('1 path', '20,000 paths', '0 projet')
+    """
+    en_one, en_many, fr_one, fr_many = NOUNS[noun]
+    one = abs(float(n)) < 2 if lang == "fr" else float(n) == 1
+    word = (fr_one if one else fr_many) if lang == "fr" else (en_one if one else en_many)
+    return f"{format_number(n, 1, lang)} {word}"
 
 
 def format_fixed(value: float, decimals: int, lang: str = "en") -> str:
@@ -177,8 +203,8 @@ FRENCH: dict[str, str] = {
     # risk tables
     "risk (€)": "risque (€)", "VaR, 95 % interval": "VaR, intervalle à 95 %", "Fund loss": "Perte du fonds",
     "Fund's net cost": "Coût net du fonds", "Bank loss": "Perte de la banque",
-    "{title} — {paths} paths, {years} years, {projects} projects ({book} in the loan book)":
-        "{title} — {paths} trajectoires, {years} ans, {projects} projets ({book} en portefeuille)",
+    "{title} — {paths}, {years}, {projects} ({book} in the loan book)":
+        "{title} — {paths}, {years}, {projects} ({book} en portefeuille)",
     "seed entropy {seed} · scenario {hash} · levier {version} · {seconds} s ({rate} paths/s)":
         "graine {seed} · scénario {hash} · levier {version} · {seconds} s ({rate} trajectoires/s)",
     "No project was financed on any path: check the bank's threshold and gearing, the screening\n"
@@ -197,10 +223,25 @@ FRENCH: dict[str, str] = {
     "Ratios of the portfolio": "Ratios du portefeuille",
     "Jobs and cost by sector": "Emplois et coût par filière", "Jobs and cost by territory": "Emplois et coût par territoire",
     "The scenario": "Le scénario", "Provenance": "Provenance",
-    "{description} {paths} Monte Carlo paths over {years} years, {projects} projects ({book} in the loan book). "
+    # validate
+    "Scenario({name}: {sectors}, {territories}, {pipeline}{book_file}, {paths} over {years})":
+        "scénario {name} : {sectors}, {territories}, {pipeline}{book_file}, {paths} sur {years}",
+    ", loan book {path}": ", portefeuille {path}",
+    "{file}: valid — {scenario}; {book} in the loan book": "{file} : valide — {scenario} ; {book} en portefeuille",
+    "bank economics": "économie de la banque",
+    "WARNING: the bank's expected interest does not cover its expected loss":
+        "ATTENTION : les intérêts attendus de la banque ne couvrent pas sa perte attendue",
+    "{head}: interest {interest} €{interest_share}, loss {loss} €{loss_share}, margin {margin} ± {se} € "
+    "({paths}, undiscounted, {funding})":
+        "{head} : intérêts {interest} €{interest_share}, pertes {loss} €{loss_share}, marge {margin} ± {se} € "
+        "({paths}, non actualisés, {funding})",
+    " ({share} % of bank loans)": " ({share}\u202f% des prêts bancaires)",
+    "before funding costs": "avant le coût de son financement",
+    "net of funding at {rate} %": "nets d'un coût de financement de {rate}\u202f%",
+    "{description} {paths} over {years}, {projects} ({book} in the loan book). "
     "Figures are means over paths with the half-width of their 95 % Monte Carlo interval (±), rounded to what "
     "that error supports.":
-        "{description} {paths} trajectoires Monte Carlo sur {years} ans, {projects} projets ({book} en "
+        "{description} {paths} sur {years}, {projects} ({book} en "
         "portefeuille). Les chiffres sont des moyennes sur les trajectoires, avec la demi-largeur de leur "
         "intervalle Monte Carlo à 95 % (±), arrondies à ce que cette erreur permet.",
     "Made by levier: the same seed and scenario give the same figures, to the last digit.":

@@ -28,7 +28,7 @@ from levier.analysis.instruments import instrument_table
 from levier.engine.result import SimulationResult
 from levier.names import risk_level
 from levier.present.display import headline_table, html_table
-from levier.present.i18n import (check_lang, format_date, format_estimate, format_interval, format_number,
+from levier.present.i18n import (check_lang, counted, format_date, format_estimate, format_interval, format_number,
                                  format_percent, t)
 from levier.stats import Z95, expected_shortfall
 
@@ -447,10 +447,11 @@ def report_html(result: SimulationResult, *, generated: _dt.datetime | None = No
     summary = result.summary()
     ratios = result.ratios()
     description = s.meta.description or ""
-    lede = t("{description} {paths} Monte Carlo paths over {years} years, {projects} projects ({book} in the loan book). "
+    lede = t("{description} {paths} over {years}, {projects} ({book} in the loan book). "
              "Figures are means over paths with the half-width of their 95 % Monte Carlo interval (±), rounded to what "
-             "that error supports.", lang, description=description, paths=format_number(meta["paths"], 1, lang),
-             years=s.simulation.horizon_years, projects=meta["n_projects"], book=meta["n_loan_book"]).strip()
+             "that error supports.", lang, description=description, paths=counted(meta["paths"], "Monte Carlo path", lang),
+             years=counted(s.simulation.horizon_years, "year", lang),
+             projects=counted(meta["n_projects"], "project", lang), book=meta["n_loan_book"]).strip()
     if meta.get("stress"):  # a stressed run is not the baseline: the lede says so first
         lede = t("Under the stress {name}.", lang, name=meta["stress"]) + " " + lede
     exceed = _figure("fig-exceedance", lambda ax: result.plot.exceedance(ax=ax, lang=lang),
