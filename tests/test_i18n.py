@@ -9,7 +9,8 @@ import re
 import pytest
 
 from levier.cli import main
-from levier.present.i18n import FRENCH, NNBSP, counted, default_lang, format_date, format_estimate, format_number, format_percent, t
+from levier.present.i18n import (FRENCH, NNBSP, counted, default_lang, format_date, format_estimate, format_number,
+                                 format_percent, localise, t)
 
 from conftest import SHIPPED
 
@@ -172,3 +173,17 @@ def test_sweep_and_optimise_speak_french(capsys):
     out = capsys.readouterr().out
     assert "meilleure politique trouvée" in out and "contrainte" in out and "oui (oui)" in out
     assert re.search(r"<= 9[\s\u202f\u00a0]000[\s\u202f\u00a0]000", out)
+
+
+def test_explain_speaks_french(capsys):
+    argv = ["explain", str(SHIPPED), "--paths", "128", "--quiet", "--range", "policy.loan_per_job=8000:12000"]
+    english = _run(argv, capsys)
+    french = _run(["--lang", "fr"] + argv, capsys)
+    assert "sensitivity of jobs_additional (common random numbers)" in english
+    assert "sensibilité de jobs_additional (mêmes tirages aléatoires)" in french and "valeur de base" in french
+    for words in ("paramètre", "plage", "en bas", "en haut", "écart", "± erreur"):
+        assert words in french, words
+    assert "swing" not in french and "base value" not in french
+    # the same swing and error, written the French way
+    last_en, last_fr = (out.strip().splitlines()[-1].split()[-2:] for out in (english, french))
+    assert last_fr == [localise(w, "fr") for w in last_en]

@@ -979,11 +979,19 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     with _lab_errors(args), _cluster(args) as client, _bar(args, "tornado") as bar:
         table = tornado(scenario, ranges, args.output, paths=args.paths, seed=args.seed, client=client,
                         progress=bar).table
-    print(f"{scenario.meta.name}: sensitivity of {args.output} (common random numbers)")
-    print(f"base value {format_number(table['base'].iloc[0])}")
-    header = ["parameter", "range", "at low", "at high", "swing", "± se"]
-    rows = [[key, f"{format_number(r['low_value'])} – {format_number(r['high_value'])}", format_number(r["low"]),
-             format_number(r["high"]), format_number(r["swing"]), format_number(r["swing_se"])]
+    from levier.present.i18n import t
+
+    lang = _lang(args)
+
+    def number(value) -> str:
+        return format_number(value, lang=lang)
+
+    print(t("{name}: sensitivity of {output} (common random numbers)", lang, name=scenario.meta.name,
+            output=args.output))
+    print(t("base value {value}", lang, value=number(table["base"].iloc[0])))
+    header = [t(h, lang) for h in ("parameter", "range", "at low", "at high", "swing", "± se")]
+    rows = [[key, f"{number(r['low_value'])} – {number(r['high_value'])}", number(r["low"]),
+             number(r["high"]), number(r["swing"]), number(r["swing_se"])]
             for key, r in table.iterrows()]
     print(_plain_table(header, rows))
     if args.sobol:
@@ -995,9 +1003,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise InputError("--sobol", [str(exc)]) from None
         print()
-        header = ["parameter", "", "first order S1", "± 95 %", "total ST", "± 95 %"]
-        rows = [[key, "", format_number(r["S1"]), format_number(r["S1_conf"]), format_number(r["ST"]),
-                 format_number(r["ST_conf"])] for key, r in indices.iterrows()]
+        header = [t(h, lang) if h else h for h in ("parameter", "", "first order S1", "± 95 %", "total ST", "± 95 %")]
+        rows = [[key, "", number(r["S1"]), number(r["S1_conf"]), number(r["ST"]),
+                 number(r["ST_conf"])] for key, r in indices.iterrows()]
         print(_plain_table(header, rows))
     return EXIT_OK
 

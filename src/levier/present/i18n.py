@@ -385,6 +385,12 @@ FRENCH: dict[str, str] = {
     "role": "rôle", "value ± se": "valeur ± erreur", "fresh paths ± se": "nouvelles trajectoires ± erreur",
     "bound": "borne", "holds (fresh)": "respectée (nouvelles)", "maximise": "maximiser", "minimise": "minimiser",
     "constraint": "contrainte",
+    # explain on the command line
+    "{name}: sensitivity of {output} (common random numbers)":
+        "{name} : sensibilité de {output} (mêmes tirages aléatoires)",
+    "base value {value}": "valeur de base {value}", "range": "plage",
+    "at low": "en bas", "at high": "en haut", "swing": "écart", "± se": "± erreur",
+    "first order S1": "premier ordre S1", "total ST": "total ST", "± 95 %": "± 95\u202f%",
     # tail on the command line
     "P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths} paths)": (
         "P({metric} {sign} {threshold}) = {p}   intervalle à 95 % [{low} ; {high}]   ({method}, {paths} trajectoires)"),
