@@ -153,3 +153,20 @@ def test_tail_estimation_on_the_cluster_gives_the_local_bytes():
         cluster.close()
     assert local.table.to_numpy().tobytes() == remote.table.to_numpy().tobytes()
     assert local.shift.tobytes() == remote.shift.tobytes()
+
+
+def test_levier_compile_on_every_worker(capsys):
+    from levier.cli import main
+
+    cluster, client = _cluster(2)
+    try:
+        assert main(["compile", "--dask", cluster.scheduler_address]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        workers = sorted(client.scheduler_info()["workers"])
+        assert [line.split(": ", 1)[0] for line in lines] == workers  # one line per worker, by address
+        assert all("compiled the engine in" in line or "the engine was compiled already" in line for line in lines)
+    finally:
+        client.close()
+        cluster.close()
+    assert main(["compile", "--dask", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach a Dask scheduler" in capsys.readouterr().err

@@ -131,3 +131,65 @@ def test_a_run_s_compiled_variant_gives_the_full_kernel_s_bytes(monkeypatch):
     assert full.paths.to_numpy().tobytes() == variant.paths.to_numpy().tobytes()
     assert full.by_year().to_numpy().tobytes() == variant.by_year().to_numpy().tobytes()
     assert full.by_sector().to_numpy().tobytes() == variant.by_sector().to_numpy().tobytes()
+
+
+# -- levier compile: every kernel ahead of the first run -----------------------------------------
+
+def test_compile_engine_leaves_nothing_to_compile_and_says_so(capsys, monkeypatch):
+    first = levier.compile_engine()
+    assert first.cache == compiled.CACHE
+    again = levier.compile_engine()  # in this process now: nothing compiles
+    assert again.compiled == ()
+    assert {"_plain", "run_paths", "horizon_pd", "twist_thetas"} <= set(again.loaded)  # both kernels and the twist
+    from levier.cli import main
+
+    assert main(["compile"]) == 0
+    assert "the engine was compiled already: loaded from" in capsys.readouterr().out
+    assert main(["--lang", "fr", "compile"]) == 0
+    assert "le moteur était déjà compilé : chargé depuis" in capsys.readouterr().out
+    # nowhere to keep the code: said, and a failure for the script that asked (an image's build)
+    monkeypatch.setattr(compiled, "CACHE", None)
+    assert main(["compile"]) == 1
+    assert "in memory only: no folder can keep it (set NUMBA_CACHE_DIR" in capsys.readouterr().out
+
+
+_NO_COMPILE = """
+import json, sys
+from numba.core import event
+compiled = []
+
+class Listener(event.Listener):
+    def on_start(self, e):
+        pass
+
+    def on_end(self, e):
+        if e.data["dispatcher"].py_func.__module__.startswith("levier"):
+            compiled.append(e.data["dispatcher"].py_func.__qualname__)
+
+event.register("numba:compile", Listener())
+import levier
+moselle = levier.load_scenario(sys.argv[1])
+levier.simulate(moselle, paths=40, threads=2)
+levier.simulate(moselle.with_overrides({"guarantee.share": 0.5}), paths=40)
+levier.tail_risk(moselle, paths=400, levels=(0.99,))
+print(json.dumps(compiled))
+"""
+
+
+@pytest.mark.slow  # two cold compilations: about 30 s of CPU
+def test_after_levier_compile_no_run_compiles(tmp_path):
+    from conftest import SHIPPED
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
+    levier_cli = [sys.executable, "-m", "levier", "compile"]
+    first = subprocess.run(levier_cli, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr
+    assert "compiled the engine in" in first.stdout and str(tmp_path / "cache") in first.stdout
+    # a later process: the shipped scenario's run, a run with a guarantee, the tail estimator
+    done = subprocess.run([sys.executable, "-c", _NO_COMPILE, str(SHIPPED)], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []
+    second = subprocess.run(levier_cli, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0 and "the engine was compiled already" in second.stdout

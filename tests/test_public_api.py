@@ -8,6 +8,7 @@ def test_public_names_are_pinned():
         "Comparison", "InputError", "LoanBookError", "OutputError", "Portfolio", "Scenario", "ScenarioError",
         "SimulationResult", "__version__", "build_portfolio", "compare", "exceedance_probability", "load_scenario",
         "optimise", "simulate", "stress", "sweep", "tail_risk", "write_result", "Breakeven", "breakeven",
+        "compile_engine",
     ])
     for name in levier.__all__:
         assert hasattr(levier, name), name

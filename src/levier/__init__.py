@@ -27,6 +27,7 @@ from levier.model.scenario import Scenario, load_scenario
 from levier.analysis.tail import exceedance_probability, tail_risk
 from levier.analysis.stress import stress
 from levier.present.output import write_result
+from levier.warmup import compile_engine
 
 __all__ = [
     "Breakeven",
@@ -42,6 +43,7 @@ __all__ = [
     "breakeven",
     "build_portfolio",
     "compare",
+    "compile_engine",
     "exceedance_probability",
     "load_scenario",
     "optimise",

@@ -239,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add the table of loan only / loan + subsidy / loan + 50 %% guarantee on common random numbers")
     cluster_options(report)
 
+    warm = sub.add_parser(
+        "compile", help="compile the engine now, so that no later run waits for it (e.g. in an image's build)",
+        description="Compile every kernel of the engine (or load it from the cache) by simulating a small built-in "
+        "scenario, and say where the compiled code is kept. The first run after an install otherwise compiles what "
+        "it needs (10 to 30 s of one core); later processes load from the cache. Exit status 1 when no folder can "
+        "keep the compiled code (set NUMBA_CACHE_DIR to a writable one).")
+    warm.add_argument("--dask", metavar="tcp://HOST:PORT", help="compile on every worker of the Dask scheduler at "
+                      "this address (each worker's own cache)")
+
     for command in _subparsers(parser):
         # accepted after the command as well as before it; SUPPRESS keeps a subcommand from
         # resetting a --quiet given before it
@@ -1010,6 +1019,34 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from levier.present.i18n import format_fixed, t
+    from levier.warmup import EngineBuild, compile_engine
+
+    lang = _lang(args)
+
+    def said(build: EngineBuild) -> str:
+        seconds = format_fixed(build.seconds, 1, lang)
+        if build.cache is None:
+            return t("compiled the engine in {seconds} s, in memory only: no folder can keep it (set NUMBA_CACHE_DIR "
+                     "to a writable one); each process will compile it again", lang, seconds=seconds)
+        if not build.compiled:
+            return t("the engine was compiled already: loaded from {cache} in {seconds} s", lang, cache=build.cache,
+                     seconds=seconds)
+        return t("compiled the engine in {seconds} s, kept in {cache}: later processes load it", lang,
+                 seconds=seconds, cache=build.cache)
+
+    if args.dask is None:
+        build = compile_engine()
+        print(f"levier: {said(build)}")
+        return EXIT_OK if build.cache is not None else EXIT_INTERNAL
+    with _cluster(args) as client:
+        builds = client.run(compile_engine)  # {worker address: EngineBuild}, each in its own process
+    for worker, build in sorted(builds.items()):
+        print(f"{worker}: {said(build)}")
+    return EXIT_OK if all(b.cache is not None for b in builds.values()) else EXIT_INTERNAL
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -1096,7 +1133,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,
                 "check-calibration": _cmd_check_calibration, "tail": _cmd_tail, "compare": _cmd_compare, "stress": _cmd_stress,
                 "breakeven": _cmd_breakeven,
-                "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain, "report": _cmd_report}
+                "sweep": _cmd_sweep, "optimise": _cmd_optimise, "explain": _cmd_explain, "report": _cmd_report,
+                "compile": _cmd_compile}
     caught: list[warnings.WarningMessage] = []
     try:
         try:

@@ -97,8 +97,8 @@ def compile_notice(dispatchers, stream=None) -> None:
             return
         if any(_will_compile(d) for d in dispatchers):
             where = f"cached in {CACHE}" if CACHE else "not cached: no writable folder"
-            print(f"levier: compiling the engine, once after installation: about 10 s of one core ({where}) ...",
-                  file=stream, flush=True)
+            print(f"levier: compiling the engine for this kind of run, once after installation: 10 to 15 s of one core "
+                  f"({where}; `levier compile` compiles all of it ahead of time) ...", file=stream, flush=True)
 
 
 def _will_compile(dispatcher) -> bool:

@@ -385,6 +385,15 @@ FRENCH: dict[str, str] = {
     "role": "rôle", "value ± se": "valeur ± erreur", "fresh paths ± se": "nouvelles trajectoires ± erreur",
     "bound": "borne", "holds (fresh)": "respectée (nouvelles)", "maximise": "maximiser", "minimise": "minimiser",
     "constraint": "contrainte",
+    # compile on the command line
+    ("compiled the engine in {seconds} s, in memory only: no folder can keep it (set NUMBA_CACHE_DIR to a writable "
+     "one); each process will compile it again"): (
+        "moteur compilé en {seconds} s, en mémoire seulement : aucun dossier ne peut le garder (donnez-en un "
+        "accessible en écriture par NUMBA_CACHE_DIR) ; chaque processus le compilera à nouveau"),
+    "the engine was compiled already: loaded from {cache} in {seconds} s": (
+        "le moteur était déjà compilé : chargé depuis {cache} en {seconds} s"),
+    "compiled the engine in {seconds} s, kept in {cache}: later processes load it": (
+        "moteur compilé en {seconds} s, gardé dans {cache} : les processus suivants le chargeront"),
     # explain on the command line
     "{name}: sensitivity of {output} (common random numbers)":
         "{name} : sensibilité de {output} (mêmes tirages aléatoires)",
