@@ -299,3 +299,13 @@ def test_report_command_from_a_scenario_and_from_a_results_folder(tmp_path, caps
     assert not (tmp_path / "bad.html").exists()
     assert main(["report", "--out", str(tmp_path / "x.html")]) == 2
     assert "scenario file or --from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lang, interval", [("en", "95 % interval –"), ("fr", "intervalle à 95 % : –")])
+def test_a_report_of_one_path_shows_no_interval_and_no_warning(moselle, lang, interval):
+    # one path measures no Monte Carlo error: the cards give the value and "–" for the interval
+    # (RuntimeWarnings are errors here: no std of one value is taken)
+    text = report_html(levier.simulate(moselle, paths=1, seed=5), lang=lang)
+    plain = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+    assert interval in plain
+    assert ("1 Monte Carlo path over 12 years" if lang == "en" else "1 trajectoire Monte Carlo sur 12 ans") in plain

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -299,3 +301,11 @@ def test_ordered_dot_and_intervals_at_their_edges():
     for level in (np.nan, 1.5, -0.1):
         with pytest.raises(ValueError, match="level"):
             quantile_interval(np.arange(10.0), level)
+
+
+def test_mean_se_is_the_sample_sd_over_root_n_and_undefined_for_one_value():
+    from levier.stats import mean_se
+
+    x = np.array([1.0, 4.0, 2.0, 7.0])
+    assert mean_se(x) == float(x.std(ddof=1) / np.sqrt(4))
+    assert math.isnan(mean_se(np.array([3.0]))) and math.isnan(mean_se(np.array([])))

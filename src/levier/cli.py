@@ -1091,7 +1091,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         with _lab_errors(args), _cluster(args) as client:
             comparison = compare_instruments(scenario, paths=args.paths, seed=args.seed, client=client)
     write_report(result, out, force=args.force, lang=_lang(args), comparison=comparison)
-    print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {result.n_paths:,} paths)")
+    from levier.present.i18n import counted
+
+    print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {counted(result.n_paths, 'path')})")
     return EXIT_OK
 
 

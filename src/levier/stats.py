@@ -36,6 +36,7 @@ __all__ = [
     "binomial_cdf",
     "binomial_ppf",
     "describe",
+    "mean_se",
     "sectioning",
     "tail_dot",
     "tail_start",
@@ -201,6 +202,13 @@ def ratio_of_means(numerator: np.ndarray, denominator: np.ndarray) -> tuple[floa
     r = x.mean() / my
     se = float(np.std(x - r * y, ddof=1) / (math.sqrt(x.size) * abs(my))) if x.size > 1 else float("nan")
     return float(r), se
+
+
+def mean_se(values: np.ndarray) -> float:
+    """The Monte Carlo standard error of the mean of ``values``, ``sd / sqrt(n)`` (sample sd);
+    NaN for fewer than two values, whose spread one cannot measure."""
+    x = np.asarray(values, dtype=float)
+    return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
 
 
 def describe(

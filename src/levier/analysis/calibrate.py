@@ -39,7 +39,7 @@ import numpy as np
 from scipy import special  # stats, optimize: imported where used (a second of every start-up)
 
 from levier.analysis.analytic import bivariate_normal_cdf
-from levier.stats import Z95
+from levier.stats import Z95, mean_se
 
 __all__ = [
     "Calibration",
@@ -615,12 +615,11 @@ def bank_economics(scenario=None, *, result=None, paths: int | None = None, seed
         interest = interest * (1.0 - funding_rate / scenario.bank.rate)
     loss = np.asarray(result.paths["bank_loss"], dtype=float)
     diff = interest - loss
-    n = diff.size
-    se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    se = mean_se(diff)
     margin = float(diff.mean())
     covers = bool(margin > 2.0 * se) if se == se else margin > 0
     return BankEconomics(float(interest.mean()), float(loss.mean()), margin, se,
-                         float(np.mean(result.paths["bank_lent"])), n, covers, float(funding_rate))
+                         float(np.mean(result.paths["bank_lent"])), diff.size, covers, float(funding_rate))
 
 
 # -- what the assumptions weigh -------------------------------------------------------------------

@@ -31,7 +31,7 @@ from levier.errors import LevierWarning, ScenarioError
 from levier.model.scenario import Scenario, integer_field, parse_assignment
 from levier.names import RATIOS, Statistic, parse_statistic, risk_level, tail_side, with_derived
 from levier.progress import Progress, Tracker, as_progress
-from levier.stats import Z95, expected_shortfall, sectioning, value_at_risk
+from levier.stats import Z95, expected_shortfall, mean_se, sectioning, value_at_risk
 from levier.streams import LabPurpose, lab_generator, lab_root
 
 __all__ = [
@@ -113,8 +113,7 @@ def statistic(result: SimulationResult, spec: str) -> tuple[float, float]:
     values = _columns(result)
     if stat.kind in ("mean", "ratio"):
         estimate, influence = _influence(values, stat)
-        n = influence.size
-        return estimate, float(influence.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        return estimate, mean_se(influence)
     return _tail_and_se(values[stat.metric], stat)
 
 
@@ -267,10 +266,7 @@ def comparison_table(results: Mapping[str, SimulationResult], specs: Sequence[st
             if stat.kind in ("mean", "ratio"):
                 value, infl = _influence(values, stat)
                 base_value, base_infl = _influence(base, stat)
-                n = infl.size
-                se = infl.std(ddof=1) / math.sqrt(n)
-                base_se = base_infl.std(ddof=1) / math.sqrt(n)
-                diff_se = (infl - base_infl).std(ddof=1) / math.sqrt(n)
+                se, base_se, diff_se = mean_se(infl), mean_se(base_infl), mean_se(infl - base_infl)
                 half = Z95 * diff_se
             else:
                 x, y = values[stat.metric], base[stat.metric]

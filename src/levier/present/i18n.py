@@ -100,7 +100,10 @@ def counted(n: float, noun: str, lang: str = "en") -> str:
 
 def format_fixed(value: float, decimals: int, lang: str = "en") -> str:
     """``value`` with ``decimals`` decimals (a negative count rounds to tens, hundreds...),
-    thousands grouped, in the language's separators: ``format_fixed(0.0123, 4, "fr")`` → ``0,0123``."""
+    thousands grouped, in the language's separators: ``format_fixed(0.0123, 4, "fr")`` → ``0,0123``;
+    ``–`` for a value that is not a number (an undefined error or bound)."""
+    if not math.isfinite(value):
+        return "–"
     if decimals <= 0:
         step = 10.0 ** (-decimals)
         return localise(f"{round(value / step) * step:,.0f}", lang)
@@ -137,7 +140,10 @@ def format_estimate(value: float, half_width: float, unit: str = "", lang: str =
 
 
 def format_interval(low: float, high: float, decimals: int, unit: str = "", lang: str = "en", scale: float = 1.0) -> str:
-    """``low – high`` written with ``decimals`` (as from :func:`format_estimate`), in its unit."""
+    """``low – high`` written with ``decimals`` (as from :func:`format_estimate`), in its unit; ``–``
+    when an end is undefined (one path: no Monte Carlo error)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "–"
     text = f"{format_fixed(low / scale, decimals, lang)} – {format_fixed(high / scale, decimals, lang)}"
     return f"{text} {unit}" if unit else text
 
