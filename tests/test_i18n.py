@@ -52,6 +52,12 @@ def test_one_path_says_one_path_and_no_monte_carlo_error(capsys):
     # one path measures no spread: the error column says "–" (undefined), never a 0 that reads as exact
     row = [w for w in english.split("Projects financed")[1].split("\n")[0].split("  ") if w.strip()]
     assert row[1].strip() == "–", row
+    # and the lab's one-liners: no "1 paths", no "± 0" (RuntimeWarnings are errors here: no std of one value)
+    breakeven = _run(["breakeven", str(SHIPPED), "--paths", "1", "--quiet"], capsys)
+    assert "± – (95 %: – – –), 1 path, common random numbers" in breakeven
+    compare = _run(["--lang", "fr", "compare", str(SHIPPED), "--paths", "1", "--quiet",
+                    "--variant", "g:policy.loan_per_job=12000"], capsys)
+    assert "1 trajectoire chacune" in compare
 
 
 def test_validate_speaks_french(capsys):

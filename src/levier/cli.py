@@ -431,7 +431,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 def _tail_with(args: argparse.Namespace, scenario, client) -> int:
     from levier.analysis.tail import exceedance_probability, tail_risk, threshold_text
-    from levier.present.i18n import format_number as _format, localise, t
+    from levier.present.i18n import counted, format_number as _format, localise, t
 
     lang = _lang(args)
 
@@ -447,10 +447,10 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
                                          method=args.method, batches=args.batches, twist=args.twist, client=client,
                                          progress=bar)
         sign = ">" if est.side == "upper" else "<"  # the jobs: the probability of missing the target
-        print(t("P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths} paths)",
+        print(t("P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths})",
                 lang, metric=args.metric, sign=sign, threshold=threshold_text(args.threshold), p=short(est.probability),
                 low=short(est.low), high=short(est.high), method=t(est.method, lang),
-                paths=_format(est.paths, 1, lang)))
+                paths=counted(est.paths, "path", lang)))
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
     with _bar(args) as bar:
@@ -462,8 +462,8 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
     from levier.names import tail_side
 
     which = t("tail" if tail_side(args.metric) == "upper" else "lower tail (the shortfall: more is better)", lang)
-    print(t("{name}: {which} of {metric} ({how}, {paths} paths, {batches} sections for the 95 % intervals)", lang,
-            name=scenario.meta.name, which=which, metric=args.metric, how=how, paths=_format(tail.paths, 1, lang),
+    print(t("{name}: {which} of {metric} ({how}, {paths}, {batches} sections for the 95 % intervals)", lang,
+            name=scenario.meta.name, which=which, metric=args.metric, how=how, paths=counted(tail.paths, "path", lang),
             batches=tail.batches))
     for level, row in tail.table.iterrows():
         print(f"  {localise(f'{level:.4g}', lang)}:  VaR {format_number(row['var'])}  [{format_number(row['var_low'])}, "
@@ -777,12 +777,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         result = compare(scenario, variants, paths=args.paths, seed=args.seed, statistics=args.metrics, client=client,
                          progress=bar)
     from levier.present.display import format_number
-    from levier.present.i18n import t
+    from levier.present.i18n import counted, t
 
     lang = _lang(args)
     n = result.results[result.baseline].n_paths
-    print(t("{name}: {count} variant(s) against the baseline, {paths} paths each, common random numbers", lang,
-            name=scenario.meta.name, count=len(result.results) - 1, paths=format_number(n, 1, lang)))
+    print(t("{name}: {count} variant(s) against the baseline, {paths} each, common random numbers", lang,
+            name=scenario.meta.name, count=len(result.results) - 1, paths=counted(n, "path", lang)))
     for name, overrides in result.overrides.items():
         changes = ", ".join(f"{k} = {_toml_like(v)}" for k, v in overrides.items()) or t("(no change)", lang)
         print(f"  {name}: {changes}")
@@ -804,12 +804,12 @@ def _cmd_stress(args: argparse.Namespace) -> int:
         result = stress(scenario, args.stresses, paths=args.paths, seed=args.seed, statistics=args.metrics,
                         client=client)
     from levier.present.display import format_number
-    from levier.present.i18n import t
+    from levier.present.i18n import counted, t
 
     lang = _lang(args)
     n = result.results[result.baseline].n_paths
-    print(t("{name}: {count} stress(es) against the baseline, {paths} paths each, common random numbers", lang,
-            name=scenario.meta.name, count=len(result.results) - 1, paths=format_number(n, 1, lang)))
+    print(t("{name}: {count} stress(es) against the baseline, {paths} each, common random numbers", lang,
+            name=scenario.meta.name, count=len(result.results) - 1, paths=counted(n, "path", lang)))
     for name, described in result.overrides.items():
         print(f"  {name}: {described['stress']}")
     print()
@@ -848,16 +848,18 @@ def _cmd_breakeven(args: argparse.Namespace) -> int:
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         b = breakeven(scenario, paths=args.paths, seed=args.seed, bounds=(args.low, args.high), client=client,
                       progress=bar)
-    from levier.present.i18n import NNBSP, format_fixed, t
+    from levier.present.i18n import NNBSP, counted, format_fixed, t
 
     lang = _lang(args)
 
     def percent(x: float, decimals: int) -> str:  # 13.809% in English (Python's %), 13,809 % in French
+        if not math.isfinite(x):  # one path: no error, no interval
+            return "–"
         return format_fixed(100 * x, decimals, lang) + (NNBSP + "%" if lang == "fr" else "%")
 
-    print(t("{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths} paths, common random numbers",
+    print(t("{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths}, common random numbers",
             lang, name=scenario.meta.name, rate=percent(b.rate, 3), se=percent(b.se, 3), low=percent(b.low, 3),
-            high=percent(b.high, 3), paths=format_fixed(b.paths, 0, lang)))
+            high=percent(b.high, 3), paths=counted(b.paths, "path", lang)))
     print(t("  the fund's expected net cost is zero at that rate (discounted at {discount}); each point of rate moves "
             "it by {slope} €", lang, discount=percent(scenario.simulation.discount_rate, 2),
             slope=format_fixed(abs(b.slope) / 100, 0, lang)))

@@ -19,7 +19,7 @@ import pandas as pd
 from levier.engine.run import prepare
 from levier.model.scenario import Scenario
 from levier.progress import Progress, Tracker, as_progress
-from levier.stats import Z95
+from levier.stats import Z95, mean_se
 
 __all__ = ["Breakeven", "breakeven"]
 
@@ -128,8 +128,7 @@ def breakeven(
             if rate not in cache:
                 target = scenario.with_overrides({"policy.rate": float(rate)})
                 values = run.with_scenario(target).simulate(tracker.run()).paths["fund_net_cost"].to_numpy()
-                se = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else 0.0
-                cache[rate] = (float(values.mean()), se)
+                cache[rate] = (float(values.mean()), mean_se(values))
             return cache[rate]
 
         f_lo, f_hi = net_cost(lo)[0], net_cost(hi)[0]

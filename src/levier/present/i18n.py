@@ -368,14 +368,14 @@ FRENCH: dict[str, str] = {
     "statistic": "statistique", "difference": "écart",
     "difference 95 % low": "écart, borne basse 95 %", "difference 95 % high": "écart, borne haute 95 %",
     # compare and stress on the command line
-    "{name}: {count} variant(s) against the baseline, {paths} paths each, common random numbers": (
-        "{name} : {count} variante(s) face à la référence, {paths} trajectoires chacune, mêmes tirages aléatoires"),
-    "{name}: {count} stress(es) against the baseline, {paths} paths each, common random numbers": (
-        "{name} : {count} choc(s) face à la référence, {paths} trajectoires chacun, mêmes tirages aléatoires"),
+    "{name}: {count} variant(s) against the baseline, {paths} each, common random numbers": (
+        "{name} : {count} variante(s) face à la référence, {paths} chacune, mêmes tirages aléatoires"),
+    "{name}: {count} stress(es) against the baseline, {paths} each, common random numbers": (
+        "{name} : {count} choc(s) face à la référence, {paths} chacun, mêmes tirages aléatoires"),
     "P(fund loss > {x} €) = {p} ± {se} (MC se)": "P(perte du fonds > {x} €) = {p} ± {se} (erreur MC)",
     # breakeven on the command line
-    "{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths} paths, common random numbers": (
-        "{name} : taux du prêt à l'équilibre {rate} ± {se} (95 % : {low} – {high}), {paths} trajectoires, "
+    "{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths}, common random numbers": (
+        "{name} : taux du prêt à l'équilibre {rate} ± {se} (95 % : {low} – {high}), {paths}, "
         "mêmes tirages aléatoires"),
     ("  the fund's expected net cost is zero at that rate (discounted at {discount}); each point of rate moves it by "
      "{slope} €"): "  le coût net espéré du fonds est nul à ce taux (actualisé à {discount}) ; chaque point de taux le "
@@ -407,14 +407,14 @@ FRENCH: dict[str, str] = {
     "at low": "en bas", "at high": "en haut", "swing": "écart", "± se": "± erreur",
     "first order S1": "premier ordre S1", "total ST": "total ST", "± 95 %": "± 95\u202f%",
     # tail on the command line
-    "P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths} paths)": (
-        "P({metric} {sign} {threshold}) = {p}   intervalle à 95 % [{low} ; {high}]   ({method}, {paths} trajectoires)"),
+    "P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths})": (
+        "P({metric} {sign} {threshold}) = {p}   intervalle à 95 % [{low} ; {high}]   ({method}, {paths})"),
     "importance": "échantillonnage préférentiel", "plain": "échantillonnage simple",
     "plain sampling": "échantillonnage simple", "importance sampling: factor shift":
         "échantillonnage préférentiel : déplacement des facteurs", " and default twist": " et inclinaison des défaillances",
     "tail": "queue", "lower tail (the shortfall: more is better)": "queue basse (le manque : plus vaut mieux)",
-    "{name}: {which} of {metric} ({how}, {paths} paths, {batches} sections for the 95 % intervals)": (
-        "{name} : {which} de {metric} ({how}, {paths} trajectoires, {batches} sections pour les intervalles à 95 %)"),
+    "{name}: {which} of {metric} ({how}, {paths}, {batches} sections for the 95 % intervals)": (
+        "{name} : {which} de {metric} ({how}, {paths}, {batches} sections pour les intervalles à 95 %)"),
     "(no change)": "(aucun changement)", "variant": "variante", "baseline": "référence",
     "variant value": "valeur de la variante", "95 % interval": "intervalle à 95 %",
     "CRN variance ÷": "variance ÷ (mêmes tirages)", "identical": "identique",
