@@ -1053,6 +1053,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from levier.engine.run import simulate
+    from levier.present.i18n import counted
     from levier.present.report import result_from_folder, write_report
 
     if (args.scenario is None) == (args.folder is None):
@@ -1093,8 +1094,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
         with _lab_errors(args), _cluster(args) as client:
             comparison = compare_instruments(scenario, paths=args.paths, seed=args.seed, client=client)
     write_report(result, out, force=args.force, lang=_lang(args), comparison=comparison)
-    from levier.present.i18n import counted
-
     print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {counted(result.n_paths, 'path')})")
     return EXIT_OK
 

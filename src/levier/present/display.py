@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from levier.present.i18n import format_number as _format_number
-from levier.present.i18n import counted, format_percent, localise
+from levier.present.i18n import counted, format_fixed, format_percent, localise
 from levier.present.i18n import t as _t
 
 if TYPE_CHECKING:
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from levier.engine.result import SimulationResult
     from levier.model.scenario import Scenario
 
-__all__ = ["bank_economics_line", "format_number", "frame_html", "headline_table", "result_html", "scenario_html", "scenario_line", "text_table", "validate_line"]
+__all__ = ["bank_economics_line", "format_number", "frame_html", "headline_table", "result_html", "scenario_html",
+           "scenario_line", "text_table", "validate_line"]
 
 
 def format_number(value: SupportsFloat | None, digits: int = 3, lang: str = "en") -> str:
@@ -184,7 +185,7 @@ def validate_line(file: str, scenario: Scenario, book: int, lang: str = "en") ->
 def bank_economics_line(economics: BankEconomics, lang: str = "en") -> str:
     """One line with the bank's expected interest, loss and margin (``validate --bank-check``)."""
     def amount(x: float) -> str:
-        return localise(f"{x:,.0f}", lang)
+        return format_fixed(x, 0, lang)
 
     def share(x: float) -> str:
         if economics.lent <= 0:

@@ -14,8 +14,8 @@ import os
 from collections.abc import Mapping
 from typing import SupportsFloat
 
-__all__ = ["LANGS", "check_lang", "counted", "default_lang", "format_date", "format_estimate", "format_fixed", "format_number",
-           "format_percent", "localise", "t"]
+__all__ = ["LANGS", "check_lang", "counted", "default_lang", "format_date", "format_estimate", "format_fixed",
+           "format_number", "format_percent", "localise", "t"]
 
 LANGS = ("en", "fr")
 #: The thousands separator of French numbers: a narrow no-break space.
