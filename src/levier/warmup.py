@@ -87,8 +87,8 @@ def compile_engine() -> EngineBuild:
 
     started = time.perf_counter()
     kernels = {name: d for name, d in vars(kernel).items() if isinstance(d, numba.core.registry.CPUDispatcher)}
-    fresh = {name for name, d in kernels.items() if compiled._will_compile(d)}
-    compiled._noticed = True  # this function says what it does; the run's own notice would repeat it
+    fresh = {name for name, d in kernels.items() if compiled.will_compile(d)}
+    compiled.quiet_notice()  # this function says what it does; the run's own notice would repeat it
     scenario = Scenario.from_dict(_TINY, source="<levier compile>")
     simulate(scenario, paths=2, threads=1)  # the kernel without the optional mechanisms
     tail_risk(scenario, paths=8, batches=2, levels=(0.9,))  # the full kernel, the twist and its pilot

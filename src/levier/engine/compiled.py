@@ -22,7 +22,7 @@ from pathlib import Path
 import numba
 from numba.core import config as _numba_config
 
-__all__ = ["CACHE", "compile_notice", "jit"]
+__all__ = ["CACHE", "compile_notice", "jit", "quiet_notice", "will_compile"]
 
 
 def _writable(folder: Path) -> bool:
@@ -95,13 +95,22 @@ def compile_notice(dispatchers, stream=None) -> None:
         stream = sys.stderr if stream is None else stream
         if not getattr(stream, "isatty", lambda: False)():
             return
-        if any(_will_compile(d) for d in dispatchers):
+        if any(will_compile(d) for d in dispatchers):
             where = f"cached in {CACHE}" if CACHE else "not cached: no writable folder"
             print(f"levier: compiling the engine for this kind of run, once after installation: 10 to 15 s of one core "
                   f"({where}; `levier compile` compiles all of it ahead of time) ...", file=stream, flush=True)
 
 
-def _will_compile(dispatcher) -> bool:
+def quiet_notice() -> None:
+    """Say nothing of the compilation in this process (a caller that says what it compiles itself)."""
+    global _noticed
+    with _notice_lock:
+        _noticed = True
+
+
+def will_compile(dispatcher) -> bool:
+    """Whether calling ``dispatcher`` will compile: it has no compiled signature and its disk cache
+    holds no code for it."""
     if dispatcher.signatures:
         return False
     cache = getattr(dispatcher, "_cache", None)
