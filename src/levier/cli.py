@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compile", help="compile the engine now, so that no later run waits for it (e.g. in an image's build)",
         description="Compile every kernel of the engine (or load it from the cache) by simulating a small built-in "
         "scenario, and say where the compiled code is kept. The first run after an install otherwise compiles what "
-        "it needs (10 to 30 s of one core); later processes load from the cache. Exit status 1 when no folder can "
+        "it needs (5 to 20 s of one core); later processes load from the cache. Exit status 1 when no folder can "
         "keep the compiled code (set NUMBA_CACHE_DIR to a writable one).")
     warm.add_argument("--dask", metavar="tcp://HOST:PORT", help="compile on every worker of the Dask scheduler at "
                       "this address (each worker's own cache)")

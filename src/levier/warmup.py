@@ -3,11 +3,12 @@
 The engine's kernels are compiled by numba the first time a process needs them and kept in the
 disk cache (:mod:`levier.engine.compiled`); later processes load them in a fraction of a second.
 The first ``levier run`` after an install therefore pays for the kernel without the optional
-mechanisms (about 10 to 15 s of one core), and the first run that uses one of them, or
-``levier tail``, for the full kernel (as much again). :func:`compile_engine` pays both at once, at
-a moment of the user's choosing — in a container image's build, on each node of a cluster before
-its workers start, after ``pip install`` — by simulating a small built-in scenario the way a run,
-a run with a guarantee and the tail estimator do: every kernel a run can use is then in the cache.
+mechanisms (5 to 15 s of one core, as the processor goes), and the first run that uses one of
+them, or ``levier tail``, for the full kernel (about as much again). :func:`compile_engine` pays
+both at once, at a moment of the user's choosing — in a container image's build, on each node
+of a cluster before its workers start, after ``pip install`` — by simulating a small built-in
+scenario the way a run, a run with a guarantee and the tail estimator do: every kernel a run can
+use is then in the cache.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def compile_notice(dispatchers, stream=None) -> None:
             return
         if any(will_compile(d) for d in dispatchers):
             where = f"cached in {CACHE}" if CACHE else "not cached: no writable folder"
-            print(f"levier: compiling the engine for this kind of run, once after installation: 10 to 15 s of one core "
+            print(f"levier: compiling the engine for this kind of run, once after installation: 5 to 15 s of one core "
                   f"({where}; `levier compile` compiles all of it ahead of time) ...", file=stream, flush=True)
 
 
