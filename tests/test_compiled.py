@@ -133,6 +133,26 @@ def test_a_run_s_compiled_variant_gives_the_full_kernel_s_bytes(monkeypatch):
     assert full.by_sector().to_numpy().tobytes() == variant.by_sector().to_numpy().tobytes()
 
 
+def test_the_two_kernel_variants_keep_their_own_cache_files(tmp_path):
+    # numba keeps the cached versions of one function in one index and numbers their files from 1:
+    # two processes each saving a new version from the same stale index both take number 1, and one
+    # version's entry then names the other's code. Played here with the variants' own cache files,
+    # each saving as if the other's save had not happened: each entry must still name its own code
+    from levier.engine import kernel
+
+    assert compiled.CACHE is not None  # the test session always has a folder (the temporary one at worst)
+    own = [d._cache._cache_file for d in (kernel._plain, kernel.run_paths)]
+    # the same file names in a fresh folder
+    files = [type(f)(str(tmp_path), f._index_name.removesuffix(".nbi"), f._source_stamp) for f in own]
+    for f in files:
+        f._load_index = dict  # both processes read the index before either writes: empty
+    for f, code in zip(files, (b"plain", b"full")):
+        f.save(("key", code), code)
+    for f in files:
+        del f._load_index
+    assert [f.load(("key", code)) for f, code in zip(files, (b"plain", b"full"))] == [b"plain", b"full"]
+
+
 # -- levier compile: every kernel ahead of the first run -----------------------------------------
 
 def test_compile_engine_leaves_nothing_to_compile_and_says_so(capsys, monkeypatch):

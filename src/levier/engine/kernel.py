@@ -444,7 +444,6 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
     can use none of them compiles less and runs a little faster; with True each keeps its
     run-time test. Both give the same numbers where they apply; each is cached on its own."""
 
-    @jit
     def run_paths(lo, hi, shocks, inv_sqrt_w, u_bank, u_default, z_jobs, u_watch, u_redefault, u_alarm, twist_theta,
                   twist_loss, twisting,
                   out_paths, out_years, out_sec, out_ter, out_logw,
@@ -878,7 +877,13 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
             totals[30] = jobs_saved
             totals[14] = pv - year[Y_FEND, T - 1] * discount[T]
             out_logw[p] = log_w
-    return run_paths
+
+    # Each variant under its own name, so in its own cache files. numba keeps all the compiled
+    # versions of one function in one index, numbered from 1; two processes saving two versions at
+    # once (a first run of each kind, side by side) could both take number 1, and one variant's
+    # entry would then name the other's code: a run with a guarantee silently run without it.
+    run_paths.__qualname__ = "run_paths" if OPTIONAL else "run_paths_plain"
+    return jit(run_paths)
 
 
 #: The kernel with every mechanism (each tested at run time), as it is documented below.
