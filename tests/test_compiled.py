@@ -140,7 +140,8 @@ def test_the_two_kernel_variants_keep_their_own_cache_files(tmp_path):
     # each saving as if the other's save had not happened: each entry must still name its own code
     from levier.engine import kernel
 
-    assert compiled.CACHE is not None  # the test session always has a folder (the temporary one at worst)
+    if compiled.CACHE is None:  # LEVIER_NO_CACHE, or nothing writable: no cache files to share
+        pytest.skip("the engine is compiled in memory in this session")
     own = [d._cache._cache_file for d in (kernel._plain, kernel.run_paths)]
     # the same file names in a fresh folder
     files = [type(f)(str(tmp_path), f._index_name.removesuffix(".nbi"), f._source_stamp) for f in own]
