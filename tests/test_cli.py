@@ -59,6 +59,42 @@ def test_out_into_an_existing_empty_folder(tmp_path):
     assert (out / "summary.csv").exists()
 
 
+def test_force_replaces_only_a_results_folder_levier_wrote(tmp_path, capsys, monkeypatch):
+    # --force deletes the folder it replaces: never one holding the user's files, nor the one they are in
+    user = tmp_path / "notes"
+    (user / "sub").mkdir(parents=True)
+    (user / "important.txt").write_text("mine")
+    assert main(["run", str(SHIPPED), "--paths", "20", "--out", str(user), "--force"]) == 2
+    assert "is not a levier results folder" in capsys.readouterr().err
+    assert (user / "important.txt").read_text() == "mine" and (user / "sub").is_dir()
+
+    out = tmp_path / "results"
+    assert main(["run", str(SHIPPED), "--paths", "20", "--out", str(out)]) == 0
+    (out / "mine.txt").write_text("mine")  # a file added to a results folder is the user's
+    assert main(["run", str(SHIPPED), "--paths", "30", "--out", str(out), "--force"]) == 2
+    assert "holds files levier did not write (mine.txt)" in capsys.readouterr().err
+    assert json.loads((out / "meta.json").read_text())["paths"] == 20 and (out / "mine.txt").exists()
+    (out / "mine.txt").unlink()
+    monkeypatch.chdir(out)  # a replay from inside the results folder, into itself
+    assert main(["run", "scenario.toml", "--paths", "30", "--out", ".", "--force"]) == 2
+    assert "is the current folder" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(out / "scenario.toml"), "--paths", "30", "--out", str(out), "--force"]) == 0
+    assert json.loads((out / "meta.json").read_text())["paths"] == 30
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing left aside
+
+
+@pytest.mark.parametrize("command", [["sweep", str(SHIPPED), "--paths", "20", "--grid", "policy.loan_per_job=8000"],
+                                     ["report", str(SHIPPED), "--paths", "20"]])
+def test_a_file_output_that_is_a_folder_is_refused_even_with_force(tmp_path, capsys, command):
+    folder = tmp_path / "out.html"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("mine")
+    assert main([*command, "--out", str(folder), "--force"]) == 2
+    assert f"{folder}: is a folder" in capsys.readouterr().err
+    assert (folder / "kept.txt").read_text() == "mine"
+
+
 def test_validate(capsys, tmp_path):
     assert main(["validate", str(SHIPPED)]) == 0
     assert "valid" in capsys.readouterr().out

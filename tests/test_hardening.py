@@ -110,6 +110,7 @@ def test_a_signal_mid_run_leaves_the_previous_output_intact(tmp_path, sig, code,
     out = tmp_path / "results"
     out.mkdir()
     (out / "paths.csv").write_text("the previous run\n", encoding="utf-8")
+    (out / "meta.json").write_text('{"files": ["meta.json", "paths.csv"]}', encoding="utf-8")  # a run's folder
     proc = subprocess.Popen([sys.executable, "-m", "levier.cli", "run", str(SHIPPED), "--paths", "3000000",
                              "--keep", "compact", "--out", str(out), "--force", "--no-resource-check"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stress", metavar="NAME", help="impose one of the scenario's [[stresses]] (levier stress "
                      "compares them with the baseline)")
     run.add_argument("--out", metavar="DIR", help="write paths, summary, by-year, by-sector tables and meta.json to DIR")
-    run.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
+    run.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty: only a results "
+                     "folder levier wrote, holding nothing else")
     run.add_argument("--loss-above", dest="loss_above", type=_amount, action="append", default=[], metavar="EUROS",
                      help="also print the probability that the fund loses more than EUROS (repeatable)")
     run.add_argument("--format", choices=("table", "json"), default="table", help="how to print the summary")
@@ -884,8 +885,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from levier.analysis.lab import parse_grid, sweep
 
     scenario = _load(args.scenario, args.overrides)
-    if args.out and Path(args.out).exists() and not args.force:
-        raise InputError(args.out, ["exists; use --force to replace it"])
+    if args.out:
+        from levier.present.output import check_file_target
+
+        check_file_target(args.out, force=args.force)  # refuse before the sweep's simulations
     objectives = None
     if args.objectives:
         senses = []
@@ -1066,9 +1069,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
                                                       "(its paths, seed and scenario); give a scenario file instead"])
     if Path(args.out).suffix.lower() not in (".html", ".htm"):
         raise InputError(args.out, ["the report is an HTML page: name it FILE.html"])
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise InputError(str(out), ["exists; use --force to replace it"])
+    from levier.present.output import check_file_target
+
+    out = check_file_target(args.out, force=args.force)  # refuse before the report's simulation
     try:
         from levier.present.plots import pyplot
 

@@ -2,7 +2,8 @@
 
 The tables are written into a temporary folder beside the target, then moved into place in one
 rename. An existing non-empty folder is refused unless ``force=True``; with it, the old folder
-is kept aside until the new one is in place.
+is kept aside until the new one is in place — and it must be a results folder levier wrote,
+holding nothing else: ``force`` never deletes a file levier did not write.
 
 What is written follows the user's umask, as any file they create would (0o666 & ~umask for
 files, 0o777 & ~umask for folders): colleagues on a shared drive can read the results. The
@@ -29,7 +30,8 @@ from levier.errors import OutputError, install_hint
 if TYPE_CHECKING:
     from levier.engine.result import SimulationResult
 
-__all__ = ["check_target", "has_parquet", "scenario_of_folder", "scenario_toml", "write_csv_atomic", "write_file_atomic", "write_result"]
+__all__ = ["check_file_target", "check_target", "has_parquet", "scenario_of_folder", "scenario_toml", "write_csv_atomic",
+           "write_file_atomic", "write_result"]
 
 #: The copy of the run's scenario inside a results folder, and the folder holding its loan book
 #: when the scenario's own reference to it cannot be kept (an absolute path, or one out of the
@@ -76,18 +78,42 @@ def has_parquet() -> bool:
 
 
 def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
-    """The output folder, if it may be written: absent, empty, or ``force``.
+    """The output folder, if it may be written: absent, empty, or with ``force`` a results folder
+    levier wrote.
+
+    ``force`` replaces only what it would write again: a folder whose ``meta.json`` is a run's and
+    lists every file in it. A folder holding anything else (the user's notes, the scenario being
+    run, a sub-folder), the current folder or one holding it, is refused even with ``force``:
+    replacing it would delete files levier did not write.
 
     Raises
     ------
     OutputError
-        If it is a file, or a non-empty folder without ``force``.
+        If it is a file, or a non-empty folder without ``force``, or with ``force`` a folder that
+        is not, or not only, a levier results folder.
     """
     target = Path(out_dir)
     if target.exists() and not target.is_dir():
         raise OutputError(str(target), ["exists and is not a folder"])
-    if target.is_dir() and any(target.iterdir()) and not force:
+    if not target.is_dir() or not any(target.iterdir()):
+        return target
+    if not force:
         raise OutputError(str(target), ["exists and is not empty; choose another folder or pass --force to replace it"])
+    here, resolved = Path.cwd().resolve(), target.resolve()
+    if resolved == here or resolved in here.parents:
+        raise OutputError(str(target), ["is the current folder or holds it: --force replaces a results folder, "
+                                        "and cannot replace the folder you are in; name another folder"])
+    try:
+        written = json.loads((target / "meta.json").read_text(encoding="utf-8"))["files"]
+        written = {str(name) for name in written}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise OutputError(str(target), ["is not a levier results folder (it has no meta.json of a run): --force "
+                                        "replaces only a folder levier wrote; choose another folder"]) from None
+    others = sorted(e.name + ("/" if e.is_dir() else "") for e in target.iterdir() if e.name not in written or e.is_dir())
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise OutputError(str(target), [f"holds files levier did not write ({shown}): --force would delete them; "
+                                        "move them or choose another folder"])
     return target
 
 
@@ -107,7 +133,8 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         The folder to create. It may exist only if empty, unless ``force``.
     force : bool
         Replace an existing non-empty folder (the old one is removed only once the new one is
-        complete).
+        complete) — only a results folder levier wrote and holding nothing else (see
+        :func:`check_target`).
     parquet : bool, optional
         Also write Parquet copies of the tables (default: when pyarrow is installed).
     lang : {"en", "fr"}
@@ -162,7 +189,11 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         write_workbook({k: v for k, v in tables.items() if k != "paths"}, meta, staging / "results.xlsx", lang=lang)
         names.append("results.xlsx")
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _move_into_place(staging, target)
+        check_target(target, force=force)  # again: the folder may have changed during the run
+        try:
+            _move_into_place(staging, target)
+        except OSError as exc:
+            raise OutputError(str(target), [f"cannot be put in place: {exc.strerror or exc}"]) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -316,6 +347,22 @@ def _move_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def check_file_target(path: str | Path, *, force: bool = False) -> Path:
+    """The output file, if it may be written: absent, or ``force`` and a file (never a folder).
+
+    Raises
+    ------
+    OutputError
+        If it is a folder, or exists and ``force`` is false.
+    """
+    target = Path(path)
+    if target.is_dir():  # even with force: a folder is not replaced by a file
+        raise OutputError(str(target), ["is a folder: name the file to write in it, or another file"])
+    if target.exists() and not force:
+        raise OutputError(str(target), ["exists; use --force to replace it"])
+    return target
+
+
 def write_file_atomic(path: str | Path, write, *, force: bool = False) -> Path:
     """Write one file through a temporary file beside it, renamed into place: all or nothing.
 
@@ -327,9 +374,7 @@ def write_file_atomic(path: str | Path, write, *, force: bool = False) -> Path:
     OutputError
         If ``path`` exists and ``force`` is false, or if it cannot be written.
     """
-    target = Path(path)
-    if target.exists() and not force:
-        raise OutputError(str(target), ["exists; use --force to replace it"])
+    target = check_file_target(path, force=force)
     parent = target.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -340,7 +385,10 @@ def write_file_atomic(path: str | Path, write, *, force: bool = False) -> Path:
         raise OutputError(str(target), [_why_not(parent, exc, "cannot write in")]) from None
     try:
         write(Path(tmp))
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise OutputError(str(target), [f"cannot be put in place: {exc.strerror or exc}"]) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
