@@ -9,13 +9,29 @@ import levier
 from levier.names import GAIN_METRICS, LOSS_METRICS, PATH_COLUMNS, tail_side
 from levier.stats import describe, weighted_tail
 
-from conftest import make_scenario
+from conftest import SHIPPED, make_scenario
 
 
 def test_the_rule_has_one_home_and_covers_every_jobs_column():
     assert {c for c in PATH_COLUMNS if c.startswith("job") and c != "jobs_planned"} == set(GAIN_METRICS)
     assert all(tail_side(m) == "upper" for m in LOSS_METRICS)
     assert all(tail_side(m) == "lower" for m in GAIN_METRICS)
+
+
+def test_the_fund_s_return_and_what_it_has_left_are_at_risk_in_their_lower_tail():
+    # more is better for the fund's IRR and its capital at the horizon: their VaR, ES and
+    # exceedance are of the worst paths, as for the jobs (they were of the best)
+    scenario = levier.load_scenario(SHIPPED)
+    result = levier.simulate(scenario, paths=400, seed=7)
+    for metric in ("fund_irr", "fund_capital_end"):
+        assert tail_side(metric) == "lower"
+        x = result.paths[metric].to_numpy()
+        want = describe(x, [0.5], [0.95], side="lower")  # brute force on the same paths
+        tail = levier.tail_risk(scenario, metric, (0.95,), paths=400, seed=7, method="plain").table.loc[0.95]
+        assert tail["var"] == want["var_0.95"] < np.median(x)
+        assert tail["es"] == pytest.approx(want["es_0.95"], rel=1e-12)
+        threshold = float(np.quantile(x, 0.2))
+        assert result.exceedance_probability(metric, threshold)[0] == pytest.approx(np.mean(x < threshold))
 
 
 def test_lower_tail_var_and_es_are_the_worst_share_of_the_sample():

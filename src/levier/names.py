@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS",
-           "Statistic", "YEAR_COLUMNS", "parse_statistic", "risk_level", "tail_side", "with_derived"]
+__all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "LOWER_TAIL_METRICS", "PATH_COLUMNS", "RATIOS",
+           "SECTOR_COLUMNS", "Statistic", "YEAR_COLUMNS", "parse_statistic", "risk_level", "tail_side", "with_derived"]
 
 #: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
 PATH_COLUMNS = (
@@ -115,18 +115,23 @@ LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guaran
 #: are of the shortfall (``summary()``, :func:`levier.tail_risk`, the CLI).
 GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "job_years", "jobs_saved")
 
+#: Every metric whose risk is its lower tail: the jobs, and the fund's return and what it has left
+#: to lend at the horizon (``summary()`` reports VaR and ES for the jobs only).
+LOWER_TAIL_METRICS = (*GAIN_METRICS, "fund_irr", "fund_capital_end")
+
 
 def tail_side(metric: str) -> str:
-    """Which tail of ``metric`` is its risk: ``"lower"`` for :data:`GAIN_METRICS`, else ``"upper"``.
+    """Which tail of ``metric`` is its risk: ``"lower"`` for :data:`LOWER_TAIL_METRICS` (where more
+    is better), else ``"upper"``.
 
     The one home of the rule: every VaR, ES and exceedance probability in levier asks it.
 
     Examples
     --------
-    >>> tail_side("jobs_additional"), tail_side("fund_loss")
-    ('lower', 'upper')
+    >>> tail_side("jobs_additional"), tail_side("fund_irr"), tail_side("fund_loss")
+    ('lower', 'lower', 'upper')
     """
-    return "lower" if metric in GAIN_METRICS else "upper"
+    return "lower" if metric in LOWER_TAIL_METRICS else "upper"
 
 
 #: Columns computed from the per-path ones: name → the columns it adds up. ``fund_outlay`` is

@@ -210,8 +210,9 @@ class SimulationResult:
         return frame
 
     def exceedance_probability(self, metric: str, threshold: float) -> tuple[float, float]:
-        """P(metric > threshold) — for the jobs, where more is better, P(metric < threshold), the
-        probability of falling short of a target — and its binomial Monte Carlo standard error."""
+        """P(metric > threshold) — where more is better (the jobs, the fund's IRR and capital at the
+        horizon: :func:`levier.names.tail_side`), P(metric < threshold), the probability of
+        falling short of a target — and its binomial Monte Carlo standard error."""
         x = self._paths[metric]
         x = x[~np.isnan(x)]
         beyond = x > threshold if tail_side(metric) == "upper" else x < threshold
