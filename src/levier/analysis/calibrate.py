@@ -275,7 +275,8 @@ def vasicek_from_default_rates(
         g_v = (_rho_from_moments(pd, v + eps_v) - _rho_from_moments(pd, v - eps_v)) / (2 * eps_v)
         c = x - pd
         mu3, mu4 = float(np.mean(c**3)), float(np.mean(c**4))
-        cov = np.array([[v, mu3], [mu3, max(mu4 - v * v, 0.0)]]) / big_t
+        # Cov(mean, s^2) = mu3 / T; Var(s^2) exact in T (a few years: the large-sample mu4 - v^2 collapses)
+        cov = np.array([[v / big_t, mu3 / big_t], [mu3 / big_t, max(_sample_variance_variance(mu4, v, big_t), 0.0)]])
         grad = np.array([g_m, g_v])
         se_rho = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
         return _vasicek_result(pd, rho, math.sqrt(v / big_t), se_rho, "method of moments on default rates", big_t,
@@ -345,6 +346,13 @@ def _vasicek_result(pd, rho, se_pd, se_rho, method, n, macro_loading) -> Calibra
 # -- recoveries -------------------------------------------------------------------------------------
 
 
+def _sample_variance_variance(mu4: float, variance: float, n: int) -> float:
+    """The variance of the unbiased sample variance of ``n`` independent draws of a law with
+    variance ``variance`` and fourth central moment ``mu4``: ``(mu4 - variance^2 (n - 3) / (n - 1)) / n``
+    (exact for every ``n >= 2``; Cramér, *Mathematical Methods of Statistics*, 27.4)."""
+    return (mu4 - variance * variance * (n - 3) / (n - 1)) / n
+
+
 def recovery_beta(rates: Sequence[float], method: str | None = None) -> Calibration:
     """Mean and standard deviation of a Beta recovery law from observed recovery rates.
 
@@ -354,7 +362,8 @@ def recovery_beta(rates: Sequence[float], method: str | None = None) -> Calibrat
     method : {"mle", "moments"}, optional
         ``"mle"`` (Beta maximum likelihood, standard errors from the observed information and the
         delta method) needs every rate strictly inside (0, 1); ``"moments"`` (sample mean and
-        sd, standard errors ``sd / sqrt(n)`` and ``sqrt((mu4 - sd^4) / (4 sd^2 n))``) accepts 0
+        sd, standard errors ``sd / sqrt(n)`` and, by the delta method, ``sqrt(V / (4 sd^2))`` with
+        ``V`` the sample variance's variance, :func:`_sample_variance_variance`) accepts 0
         and 1, which are common for last-rank creditors. Default: MLE when possible.
 
     Returns
@@ -372,7 +381,13 @@ def recovery_beta(rates: Sequence[float], method: str | None = None) -> Calibrat
     if method == "moments":
         m, sd = float(x.mean()), float(x.std(ddof=1))
         mu4 = float(np.mean((x - m) ** 4))
-        se_sd = math.sqrt(max(mu4 - sd**4, 0.0) / (4 * sd * sd * x.size)) if sd > 0 else float("nan")
+        # delta method on the sample variance's exact variance; the large-sample mu4 - sd^4 it
+        # replaces collapses for a few rates (0 for [0, 0.1, 0, 0.1], where s moves by a fifth)
+        var_s2 = _sample_variance_variance(mu4, sd * sd, x.size)
+        se_sd = math.sqrt(max(var_s2, 0.0) / (4 * sd * sd)) if sd > 0 else float("nan")
+        if x.size < 10:
+            notes.append(f"{x.size} rates only: the standard error of recovery_sd is rough, and tends to understate "
+                         "how far recovery_sd can be off")
         return Calibration({"recovery_mean": m, "recovery_sd": sd}, {"recovery_mean": sd / math.sqrt(x.size), "recovery_sd": se_sd},
                            "method of moments", int(x.size), "sectors", notes)
     if method != "mle":
