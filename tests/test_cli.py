@@ -7,9 +7,11 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import levier
 from levier.cli import main
 
 from conftest import SHIPPED
@@ -142,8 +144,35 @@ def test_probability_of_losing_more_than(capsys):
     assert main(["run", str(SHIPPED), "--paths", "100", "--loss-above", "0", "--format", "json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["fund_loss_exceedance"][0]["probability"] > 0.9
+    assert payload["fund_loss_exceedance"][0]["upper_bound_95"] is None
     with pytest.raises(SystemExit):
         main(["run", str(SHIPPED), "--loss-above", "lots"])
+
+
+def test_a_probability_no_path_reached_is_a_bound_not_a_certainty(capsys):
+    # 0 ± 0 and [0, 0] read as "it cannot happen": with no path beyond, the exact 95 % upper bound
+    from levier.analysis.tail import exceedance_probability
+    from levier.stats import zero_count_upper_bound
+
+    bound = zero_count_upper_bound(200)
+    assert (1 - bound) ** 200 == pytest.approx(0.025, rel=1e-12)  # P(no hit | p = bound): Clopper-Pearson
+    assert main(["run", str(SHIPPED), "--paths", "200", "--loss-above", "1e12", "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["fund_loss_exceedance"]
+    assert row["probability"] == 0.0 and row["upper_bound_95"] == pytest.approx(bound, rel=1e-12)
+    assert main(["--lang", "fr", "run", str(SHIPPED), "--paths", "200", "--loss-above", "1e12"]) == 0
+    assert "P(perte du fonds > 1 000 000 000 000 €) < 0,0183 (borne supérieure à 95 % : aucune des 200" in (
+        capsys.readouterr().out.replace("\u202f", " "))
+    scenario = levier.load_scenario(SHIPPED)
+    plain = exceedance_probability(scenario, "fund_loss", 1e12, paths=200, seed=1, method="plain")
+    assert (plain.hits, plain.probability, plain.low) == (0, 0.0, 0.0) and plain.high == pytest.approx(bound, rel=1e-12)
+    assert np.isnan(plain.std_error)
+    shifted = exceedance_probability(scenario, "fund_loss", 1e12, paths=200, seed=1, pilot_paths=200)
+    assert shifted.hits == 0 and np.isnan(shifted.high)  # the weights admit no such bound: said, not invented
+    assert main(["tail", str(SHIPPED), "--paths", "200", "--threshold", "1e12", "--method", "plain"]) == 0
+    assert "P(fund_loss > 1,000,000,000,000) < 0.018275 (95 % upper bound: no path of 200 beyond it)" in (
+        capsys.readouterr().out)
+    some = exceedance_probability(scenario, "fund_loss", 0.0, paths=200, seed=1, method="plain")
+    assert some.hits > 0 and some.high <= 1.0 and some.std_error > 0
 
 
 def test_calibrate_commands(tmp_path, capsys):

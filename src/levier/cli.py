@@ -448,10 +448,18 @@ def _tail_with(args: argparse.Namespace, scenario, client) -> int:
                                          method=args.method, batches=args.batches, twist=args.twist, client=client,
                                          progress=bar)
         sign = ">" if est.side == "upper" else "<"  # the jobs: the probability of missing the target
-        print(t("P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths})",
-                lang, metric=args.metric, sign=sign, threshold=threshold_text(args.threshold), p=short(est.probability),
-                low=short(est.low), high=short(est.high), method=t(est.method, lang),
-                paths=counted(est.paths, "path", lang)))
+        event = dict(metric=args.metric, sign=sign, threshold=localise(threshold_text(args.threshold), lang))
+        if est.hits == 0 and est.method == "plain":
+            print(t("P({metric} {sign} {threshold}) < {high} (95 % upper bound: no path of {paths} beyond it)", lang,
+                    **event, high=short(est.high), paths=format_number(est.paths)))
+        elif est.hits == 0:
+            print(t("P({metric} {sign} {threshold}): no path of {paths} beyond it, even drawn towards it: too rare for "
+                    "this run to estimate (take more paths, or a threshold nearer the bulk)", lang, **event,
+                    paths=format_number(est.paths)))
+        else:
+            print(t("P({metric} {sign} {threshold}) = {p}   95 % interval [{low}, {high}]   ({method}, {paths})",
+                    lang, **event, p=short(est.probability), low=short(est.low), high=short(est.high),
+                    method=t(est.method, lang), paths=counted(est.paths, "path", lang)))
         return EXIT_OK
     levels = args.levels or scenario.simulation.risk_levels
     with _bar(args) as bar:
@@ -635,13 +643,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
                               stress=args.stress)
     finally:
         bar.close()
+    from levier.stats import zero_count_upper_bound
+
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
     if args.format == "json":
         payload = {
             "meta": result.meta,
             "summary": json.loads(result.summary().to_json(orient="index")),
             "ratios": json.loads(result.ratios().to_json(orient="index")),
-            "fund_loss_exceedance": [{"threshold": x, "probability": p, "mc_se": se} for x, (p, se) in exceed.items()],
+            "fund_loss_exceedance": [{"threshold": x, "probability": p, "mc_se": se,
+                                      "upper_bound_95": zero_count_upper_bound(result.n_paths) if p == 0 else None}
+                                     for x, (p, se) in exceed.items()],
         }
         print(json.dumps(payload, indent=2))
     else:
@@ -650,8 +662,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lang = _lang(args)
         print(run_report(result, lang=lang))
         for x, (p, se) in exceed.items():
-            print(t("P(fund loss > {x} €) = {p} ± {se} (MC se)", lang, x=format_fixed(x, 0, lang),
-                    p=format_fixed(p, 4, lang), se=format_fixed(se, 4, lang)))
+            if p == 0:  # no path beyond: 0 ± 0 would claim certainty
+                print(t("P(fund loss > {x} €) < {high} (95 % upper bound: no path of {paths} beyond it)", lang,
+                        x=format_fixed(x, 0, lang), high=format_fixed(zero_count_upper_bound(result.n_paths), 4, lang),
+                        paths=format_fixed(result.n_paths, 0, lang)))
+            else:
+                print(t("P(fund loss > {x} €) = {p} ± {se} (MC se)", lang, x=format_fixed(x, 0, lang),
+                        p=format_fixed(p, 4, lang), se=format_fixed(se, 4, lang)))
     if args.out:
         files = write_result(result, args.out, force=args.force, lang=_lang(args))
         note = "" if has_parquet() else " (CSV only: pip install pyarrow for Parquet copies)"

@@ -47,6 +47,7 @@ __all__ = [
     "ratio_of_means",
     "value_at_risk",
     "weighted_tail",
+    "zero_count_upper_bound",
 ]
 
 
@@ -209,6 +210,16 @@ def mean_se(values: np.ndarray) -> float:
     NaN for fewer than two values, whose spread one cannot measure."""
     x = np.asarray(values, dtype=float)
     return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+
+
+def zero_count_upper_bound(n: int) -> float:
+    """The exact (Clopper–Pearson) two-sided 95 % upper bound of a probability of which none of
+    ``n`` independent draws was an instance: ``1 - 0.025^(1/n)``, about 3.7 / n (NaN for n = 0).
+
+    >>> round(zero_count_upper_bound(1000), 6)
+    0.003682
+    """
+    return 1.0 - 0.025 ** (1.0 / n) if n > 0 else math.nan
 
 
 def describe(

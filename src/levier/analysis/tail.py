@@ -57,7 +57,7 @@ from levier.engine.run import PreparedRun, prepare, simulate_range
 from levier.model.scenario import Scenario
 from levier.names import PATH_COLUMNS, tail_side
 from levier.progress import Progress, Tracker, as_progress
-from levier.stats import ordered_dot, sectioning, weighted_tail
+from levier.stats import ordered_dot, sectioning, weighted_tail, zero_count_upper_bound
 from levier.streams import entropy_of, pilot_root
 
 __all__ = ["ProbabilityEstimate", "TailEstimate", "TailSampler", "exceedance_probability", "tail_risk"]
@@ -131,7 +131,13 @@ def threshold_text(value: float) -> str:
 @dataclass(frozen=True)
 class ProbabilityEstimate:
     """P(metric > threshold) (``side="upper"``) or P(metric < threshold) (``side="lower"``: the
-    jobs, missing a target) with its sectioning 95 % confidence interval."""
+    jobs, missing a target) with its sectioning 95 % confidence interval.
+
+    ``hits`` is the number of paths beyond the threshold. With none, the estimate is 0 and its
+    sectioning interval [0, 0] would claim certainty: ``std_error`` is then NaN and ``high`` the
+    exact (Clopper–Pearson) 95 % upper bound of plain sampling, ``1 - 0.025^(1/paths)`` (about
+    3.7 / paths), or NaN under importance sampling, whose weights admit no such bound.
+    """
 
     metric: str
     threshold: float
@@ -145,6 +151,7 @@ class ProbabilityEstimate:
     shift: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     side: str = "upper"
+    hits: int | None = None
 
     @property
     def event(self) -> str:
@@ -156,7 +163,7 @@ class ProbabilityEstimate:
         return pd.DataFrame([{"metric": self.metric, "event": self.event, "threshold": self.threshold,
                               "probability": self.probability,
                               "low": self.low, "high": self.high, "std_error": self.std_error,
-                              "method": self.method, "paths": self.paths}]).set_index("metric")
+                              "method": self.method, "paths": self.paths, "hits": self.hits}]).set_index("metric")
 
     def _repr_html_(self) -> str:
         from levier.present.display import frame_html
@@ -260,8 +267,11 @@ def exceedance_probability(
 
     sectioned = sectioning(estimator, (values, weights), batches)
     (p,), ((lo, hi),) = sectioned.estimate, sectioned.intervals()
+    se, hits = float(sectioned.se[0]), int(np.count_nonzero(values > beyond))
+    if hits == 0:  # no path beyond: an interval [0, 0] would claim certainty
+        se, lo, hi = float("nan"), 0.0, zero_count_upper_bound(values.size) if method == "plain" else float("nan")
     return ProbabilityEstimate(metric, float(threshold), method, sampler.run.paths, batches, float(p), max(lo, 0.0), hi,
-                               float(sectioned.se[0]), shift, sampler.meta(shift, tilt), tail_side(metric))
+                               se, shift, sampler.meta(shift, tilt), tail_side(metric), hits=hits)
 
 
 def _section(values: np.ndarray, weights: np.ndarray, estimator, batches: int):

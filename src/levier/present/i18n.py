@@ -373,6 +373,14 @@ FRENCH: dict[str, str] = {
     "{name}: {count} stress(es) against the baseline, {paths} each, common random numbers": (
         "{name} : {count} choc(s) face à la référence, {paths} chacun, mêmes tirages aléatoires"),
     "P(fund loss > {x} €) = {p} ± {se} (MC se)": "P(perte du fonds > {x} €) = {p} ± {se} (erreur MC)",
+    "P(fund loss > {x} €) < {high} (95 % upper bound: no path of {paths} beyond it)":
+        "P(perte du fonds > {x} €) < {high} (borne supérieure à 95 % : aucune des {paths} trajectoires au-delà)",
+    "P({metric} {sign} {threshold}) < {high} (95 % upper bound: no path of {paths} beyond it)":
+        "P({metric} {sign} {threshold}) < {high} (borne supérieure à 95 % : aucune des {paths} trajectoires au-delà)",
+    "P({metric} {sign} {threshold}): no path of {paths} beyond it, even drawn towards it: too rare for this run to "
+    "estimate (take more paths, or a threshold nearer the bulk)":
+        "P({metric} {sign} {threshold}) : aucune des {paths} trajectoires au-delà, même tirées vers ce seuil : trop "
+        "rare pour être estimée par ce calcul (prenez plus de trajectoires, ou un seuil moins extrême)",
     # breakeven on the command line
     "{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths}, common random numbers": (
         "{name} : taux du prêt à l'équilibre {rate} ± {se} (95 % : {low} – {high}), {paths}, "
