@@ -11,6 +11,7 @@ import pytest
 
 import levier
 from levier.analysis import lab
+from levier.errors import LevierWarning
 from levier.model.terms import project_terms
 from levier.names import PATH_COLUMNS
 
@@ -91,6 +92,10 @@ def test_sweep_grid_and_design():
     assert design.table["policy.maturity_years"].between(3, 8).all()
     with pytest.raises(ValueError, match="either grid"):
         lab.sweep(scenario, paths=10)
+    # a Sobol' design of 5 points: levier's note, not scipy's UserWarning at its own line
+    with pytest.warns(LevierWarning, match="power of 2 points: 5 is not one") as said:
+        lab.sweep(scenario, design="sobol", n=5, bounds={"policy.maturity_years": (3, 8)}, paths=16, seed=1)
+    assert all(issubclass(w.category, LevierWarning) for w in said)
 
 
 def test_a_sweep_reports_the_integer_values_it_ran():

@@ -132,6 +132,10 @@ def test_the_report_in_french(report_fr):
     # three significant figures, with a decimal comma: the VaR to half a unit of the last digit
     printed = float(said.group(1).replace(",", "."))
     assert abs(printed - var / 1e6) <= 0.5 * 10 ** (math.floor(math.log10(var / 1e6)) - 2) + 1e-12
+    assert "intervalle à 95 % de l'ES" in seen.replace(NNBSP, " ") and "de la ES" not in seen
+    # the capital left in M€ as every other amount, the unit in the cells, not in the label
+    left = re.search(r"Capital restant à prêter \(année 12\)\s+([0-9]+,[0-9]+) M€", seen)
+    assert left and "Capital restant à prêter (année 12, €)" not in seen, seen[:200]
     # scenario keys and names stay as they are
     assert "plasturgie" in seen
 
@@ -286,6 +290,8 @@ def test_report_command_from_a_scenario_and_from_a_results_folder(tmp_path, caps
     out = tmp_path / "r.html"
     assert main(["report", str(SHIPPED), "--paths", "300", "--out", str(out)]) == 0
     assert out.is_file() and "report written" in capsys.readouterr().out
+    assert main(["--lang", "fr", "report", str(SHIPPED), "--paths", "300", "--out", str(tmp_path / "fr.html")]) == 0
+    assert f"rapport écrit dans {tmp_path / 'fr.html'} (" in capsys.readouterr().out
     assert main(["report", str(SHIPPED), "--paths", "300", "--out", str(out)]) == 2  # never overwritten silently
     assert "exists" in capsys.readouterr().err
     folder = tmp_path / "run"

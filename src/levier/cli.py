@@ -670,9 +670,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 print(t("P(fund loss > {x} €) = {p} ± {se} (MC se)", lang, x=format_fixed(x, 0, lang),
                         p=format_fixed(p, 4, lang), se=format_fixed(se, 4, lang)))
     if args.out:
-        files = write_result(result, args.out, force=args.force, lang=_lang(args))
-        note = "" if has_parquet() else " (CSV only: pip install pyarrow for Parquet copies)"
-        print(f"wrote {len(files)} files to {args.out}{note}", file=sys.stderr)
+        from levier.present.i18n import t
+
+        lang = _lang(args)
+        files = write_result(result, args.out, force=args.force, lang=lang)
+        note = "" if has_parquet() else t(" (CSV only: pip install pyarrow for Parquet copies)", lang)
+        print(t("wrote {n} files to {out}", lang, n=len(files), out=args.out) + note, file=sys.stderr)
     return EXIT_OK
 
 
@@ -946,7 +949,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         from levier.present.output import write_csv_atomic
 
         write_csv_atomic(table, Path(args.out), force=args.force)
-        print(f"table written to {args.out}")
+        from levier.present.i18n import t
+
+        print(t("table written to {out}", _lang(args), out=args.out))
     return EXIT_OK
 
 
@@ -1073,7 +1078,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from levier.engine.run import simulate
-    from levier.present.i18n import counted
+    from levier.present.i18n import counted, format_number, t
     from levier.present.report import result_from_folder, write_report
 
     if (args.scenario is None) == (args.folder is None):
@@ -1114,7 +1119,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         with _lab_errors(args), _cluster(args) as client:
             comparison = compare_instruments(scenario, paths=args.paths, seed=args.seed, client=client)
     write_report(result, out, force=args.force, lang=_lang(args), comparison=comparison)
-    print(f"report written to {out} ({out.stat().st_size / 1e3:,.0f} kB, {counted(result.n_paths, 'path')})")
+    lang = _lang(args)
+    print(t("report written to {out} ({size} kB, {paths})", lang, out=out,
+            size=format_number(round(out.stat().st_size / 1e3), lang=lang), paths=counted(result.n_paths, "path", lang)))
     return EXIT_OK
 
 

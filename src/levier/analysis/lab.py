@@ -489,7 +489,13 @@ def _design_points(scenario, grid, design, n, bounds, root) -> list[dict[str, An
         scenario.value_at(key)
     rng = lab_generator(root, LabPurpose.DESIGN)
     engine = qmc.LatinHypercube(len(keys), seed=rng) if design == "lhs" else qmc.Sobol(len(keys), seed=rng)
-    unit = engine.random(n)
+    if design == "sobol" and n & (n - 1):  # scipy's own UserWarning says it in its words, at its line
+        below = 1 << (n.bit_length() - 1)
+        warnings.warn(f"a Sobol' design keeps its balance in runs of a power of 2 points: {n:,} is not one "
+                      f"({below:,} or {2 * below:,} are)", LevierWarning, stacklevel=3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The balance properties of Sobol", category=UserWarning)
+        unit = engine.random(n)
     lo = np.array([bounds[k][0] for k in keys], dtype=float)
     hi = np.array([bounds[k][1] for k in keys], dtype=float)
     x = qmc.scale(unit, lo, hi) if np.all(hi > lo) else lo + unit * (hi - lo)

@@ -300,7 +300,13 @@ FRENCH: dict[str, str] = {
     "Expected loss and contribution to the ES, by sector (the contributions add up to the ES).":
         "Perte moyenne et contribution à l'ES, par filière (les contributions s'additionnent à l'ES).",
     "The same by territory.": "La même chose par territoire.",
-    "95 % interval of the {stat}": "intervalle à 95 % de la {stat}", "risk": "risque",
+    "95 % interval of the VaR": "intervalle à 95 % de la VaR", "95 % interval of the ES": "intervalle à 95 % de l'ES",
+    "risk": "risque",
+    "wrote {n} files to {out}": "{n} fichiers écrits dans {out}",
+    " (CSV only: pip install pyarrow for Parquet copies)":
+        " (CSV seulement : pip install pyarrow pour des copies Parquet)",
+    "table written to {out}": "tableau écrit dans {out}",
+    "report written to {out} ({size} kB, {paths})": "rapport écrit dans {out} ({size} ko, {paths})",
     "VaR: the loss exceeded with probability 1 − α (the lower α-quantile of the paths); its interval is "
     "distribution-free (order statistics; – where there are too few paths). ES: the mean loss in the worst "
     "1 − α of paths; its interval is a bootstrap one.":

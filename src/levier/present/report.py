@@ -256,7 +256,7 @@ def _headline(result: SimulationResult, summary: pd.DataFrame, lang: str) -> pd.
     out = {}
     for label, row in frame.iterrows():
         se = row["mc_se"]
-        euros = label.endswith("(€)")
+        euros = label.endswith(("(€)", ", €)"))  # "Fund lent (€)", "Capital left to lend (year 12, €)"
         value, pm, decimals = format_estimate(row["mean"], Z95 * se, "€" if euros else "", lang)
         millions = euros and abs(row["mean"]) >= 1e6
         scale = 1e6 if millions else 1.0
@@ -267,7 +267,7 @@ def _headline(result: SimulationResult, summary: pd.DataFrame, lang: str) -> pd.
             cells[names.get(c) or t("{q} quantile", lang, q=format_percent(float(c[2:]), lang))] = (
                 "–" if q != q else format_interval(q, q, places, "", lang, scale).split(" – ")[0]
                 + (" M€" if millions else (" €" if euros else "")))
-        out[label.replace(" (€)", "")] = cells
+        out[label.replace(" (€)", "").replace(", €)", ")")] = cells  # the unit is in the cells
     table = pd.DataFrame.from_dict(out, orient="index")
     table.index.name = t("figure", lang)
     return table
@@ -291,7 +291,7 @@ def _risk(result: SimulationResult, summary: pd.DataFrame, lang: str) -> pd.Data
                 text, _, decimals = format_estimate(est, half, "€", lang)
                 millions = abs(est) >= 1e6
                 cells[stat] = text
-                cells[t("95 % interval of the {stat}", lang, stat=stat)] = (
+                cells[t(f"95 % interval of the {stat}", lang)] = (
                     format_interval(low, high, decimals, "M€" if millions else "€", lang, 1e6 if millions else 1.0)
                     if known else "–")
             rows[(t(label, lang), format_percent(alpha, lang))] = cells
@@ -530,8 +530,12 @@ def _bad_decade(result: SimulationResult, lang: str = "en") -> str:
 
     def table(comparison) -> pd.DataFrame:
         frame = comparison.table[["value", "se", "difference", "low", "high"]].copy()
-        frame.index = [f"{t(models[variant], lang) if variant in models else variant}: {t(labels[spec], lang)}"
-                       for spec, variant in frame.index]
+        def name(variant: str) -> str:  # the models' and the baseline's in the language; the stresses' as written
+            if variant in models:
+                return t(models[variant], lang)
+            return t("baseline", lang) if variant == comparison.baseline else variant
+
+        frame.index = [f"{name(variant)}: {t(labels[spec], lang)}" for spec, variant in frame.index]
         frame.index.name = t("statistic", lang)
         names = {"value": "value", "se": "± MC se", "difference": "difference", "low": "difference 95 % low",
                  "high": "difference 95 % high"}
