@@ -97,6 +97,19 @@ def test_a_file_output_that_is_a_folder_is_refused_even_with_force(tmp_path, cap
     assert (folder / "kept.txt").read_text() == "mine"
 
 
+def test_validate_s_bank_check_reads_a_rate_as_a_fraction_and_says_when_there_is_nothing_to_check(capsys):
+    for wrong in ("2", "-0.5", "two"):  # 2 meant as 2 % was taken as 200 %: a margin of -820 %
+        with pytest.raises(SystemExit) as stop:
+            main(["validate", str(SHIPPED), "--bank-funding-rate", wrong])
+        assert stop.value.code == 2
+        assert "--bank-funding-rate: expected a yearly rate" in capsys.readouterr().err
+    assert main(["validate", str(SHIPPED), "--set", "fund.capital=0", "--bank-paths", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "bank economics: no bank loan in 50 paths: nothing to check" in out and "WARNING" not in out
+    assert main(["check-calibration", "--tornado", str(SHIPPED)]) == 2  # it was silently ignored
+    assert "give --markdown too" in capsys.readouterr().err
+
+
 def test_validate(capsys, tmp_path):
     assert main(["validate", str(SHIPPED)]) == 0
     assert "valid" in capsys.readouterr().out

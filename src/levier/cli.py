@@ -44,6 +44,18 @@ def _amount(text: str) -> float:
     return value
 
 
+def _yearly_rate(text: str) -> float:
+    """A yearly rate as a fraction, 0 <= r < 1 (2 % is 0.02, as in a scenario file)."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a yearly rate, e.g. 0.02 for 2 %, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a yearly rate as a fraction, at least 0 and below 1 (0.02 for "
+                                         f"2 %), got {text!r}")
+    return value
+
+
 _positive_int = _whole_number(1)
 _seed = _whole_number(0)
 
@@ -81,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a scenario key, e.g. --set policy.loan_per_job=10000 (repeatable)")
     run.add_argument("--stress", metavar="NAME", help="impose one of the scenario's [[stresses]] (levier stress "
                      "compares them with the baseline)")
-    run.add_argument("--out", metavar="DIR", help="write paths, summary, by-year, by-sector tables and meta.json to DIR")
+    run.add_argument("--out", metavar="DIR", help="write every table (paths, summary, ratios, by year, by sector, by "
+                     "territory; CSV, and Parquet with pyarrow), results.xlsx, meta.json and the run's scenario with its "
+                     "loan book to DIR")
     run.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty: only a results "
                      "folder levier wrote, holding nothing else")
     run.add_argument("--loss-above", dest="loss_above", type=_amount, action="append", default=[], metavar="EUROS",
@@ -98,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="override a scenario key before checking (repeatable)")
     validate.add_argument("--bank-paths", type=_positive_int, default=2_000, metavar="N",
                           help="paths of the quick simulation that checks the bank's economics (default 2000)")
-    validate.add_argument("--bank-funding-rate", type=float, default=0.0, metavar="RATE",
-                          help="the bank's cost of funds, taken out of its interest (default 0: gross interest)")
+    validate.add_argument("--bank-funding-rate", type=_yearly_rate, default=0.0, metavar="RATE",
+                          help="the bank's yearly cost of funds as a fraction (0.02 for 2 %%), taken out of its "
+                               "interest (default 0: gross interest)")
     validate.add_argument("--no-bank-check", dest="bank_check", action="store_false",
                           help="skip the quick simulation of the bank's interest against its loss")
     _add_calibrate(sub)
@@ -204,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a parameter and its range (repeatable)")
     goal = optimise.add_mutually_exclusive_group(required=True)
     goal.add_argument("--maximise", metavar="SPEC",
-                      help="the statistic to maximise, e.g. jobs_additional or cost_per_job (one of the two)")
+                      help="the statistic to maximise, e.g. jobs_additional or fund_capital_end (one of the two)")
     goal.add_argument("--minimise", metavar="SPEC",
                       help="the statistic to minimise, e.g. fund_loss.es_0.99 (one of the two)")
     optimise.add_argument("--subject-to", dest="constraints", action="append", default=[], metavar="SPEC<=VALUE",
@@ -292,7 +307,7 @@ def _add_calibrate(sub) -> None:
     survival.add_argument("--horizons", type=float, nargs="+", required=True, metavar="YEARS",
                           help="the horizons of the survival rates, in years (e.g. 3 5)")
     survival.add_argument("--survival", type=float, nargs="+", required=True, metavar="SHARE",
-                          help="the share of firms still alive at each horizon, in (0, 1] (e.g. 0.72 0.60)")
+                          help="the share of firms still alive at each horizon, in (0, 1) (e.g. 0.72 0.60)")
     survival.add_argument("--cohort", type=_positive_int, help="firms in the cohort (maximum likelihood)")
     rates = kinds.add_parser("default-rates", help="PD and asset correlation from a yearly default-rate series")
     rates.add_argument("--rates", type=float, nargs="+", metavar="RATE",
@@ -331,7 +346,7 @@ def _add_calibrate(sub) -> None:
     mix.add_argument("--mix", nargs="+", required=True, metavar="COTE=SHARE",
                      help="share of the firms in each cote, e.g. 4=0.2 5+=0.3 5=0.3 6=0.2 (shares sum to 1)")
     mix.add_argument("--multiplier", type=float, default=1.0, help="scale the PD (a sector's relative risk)")
-    for p in (survival, rates, recovery, bank, mix):
+    for p in (survival, rates, recovery, mix):  # bank-acceptance's fragment is the [bank] table: no name
         p.add_argument("--name", help="sector name to put in the fragment")
 
 
@@ -417,7 +432,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     # the fragment alone on standard output, so that `>> scenario.toml` appends TOML; the one-line
     # summary for the reader on standard error
     print(repr(fit), file=sys.stderr)
-    print(fit.to_toml(args.name), end="")
+    print(fit.to_toml(getattr(args, "name", None)), end="")
     return EXIT_OK
 
 
@@ -488,6 +503,8 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
     from levier.engine.run import simulate
     from levier.present.display import format_number
 
+    if args.tornado and not args.markdown:
+        raise InputError("--tornado", ["appends the tornado to the Markdown of docs/calibration.md: give --markdown too"])
     files = args.scenarios or sorted(str(p) for p in Path("scenarios").glob("*.toml"))
     if not files:
         raise InputError("scenarios/", ["no scenario files: name them, or run from a folder with scenarios/*.toml"])
@@ -525,7 +542,8 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
     if args.markdown:
         lines += [
             "# Calibration: the shipped scenarios against the figures they cite", "",
-            f"Generated by `levier check-calibration --paths {args.paths} --markdown --tornado > docs/calibration.md` "
+            f"Generated by `levier check-calibration --paths {args.paths} --markdown{' --tornado' if args.tornado else ''}"
+            " > docs/calibration.md` "
             "(run from the repository root); `tests/test_docs_calibration.py` checks that the tables are what the "
             "command prints today. Each published figure, its accepted range and the reason for the range are in "
             "levier's `programme_figures` table (`levier.datasets`); levier's value is a ratio of means over paths "

@@ -192,6 +192,9 @@ def bank_economics_line(economics: BankEconomics, lang: str = "en") -> str:
             return ""
         return _t(" ({share} % of bank loans)", lang, share=localise(f"{100 * x / economics.lent:.1f}", lang))
 
+    if economics.lent <= 0:  # nothing financed: no interest and no loss, nothing to weigh
+        return _t("bank economics: no bank loan in {paths}: nothing to check", lang,
+                  paths=counted(economics.paths, "path", lang))
     head = "bank economics" if economics.covers else "WARNING: the bank's expected interest does not cover its expected loss"
     funding = (_t("net of funding at {rate} %", lang, rate=localise(f"{100 * economics.funding_rate:g}", lang))
                if economics.funding_rate else _t("before funding costs", lang))

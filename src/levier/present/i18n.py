@@ -303,6 +303,8 @@ FRENCH: dict[str, str] = {
     "95 % interval of the VaR": "intervalle à 95 % de la VaR", "95 % interval of the ES": "intervalle à 95 % de l'ES",
     "risk": "risque",
     "wrote {n} files to {out}": "{n} fichiers écrits dans {out}",
+    "bank economics: no bank loan in {paths}: nothing to check":
+        "économie de la banque : aucun prêt bancaire sur {paths} : rien à vérifier",
     " (CSV only: pip install pyarrow for Parquet copies)":
         " (CSV seulement : pip install pyarrow pour des copies Parquet)",
     "table written to {out}": "tableau écrit dans {out}",
