@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -58,5 +60,6 @@ def test_cli_breakeven(capsys):
     assert main(["breakeven", str(SHIPPED), "--paths", "200", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "break-even loan rate" in out and "±" in out
+    assert re.search(r"rate \d+\.\d+ % ± \d\.\d+ % \(95 %: \d+\.\d+ % – \d+\.\d+ %\)", out), out  # as "99 %" is written
     assert main(["breakeven", str(SHIPPED), "--paths", "50", "--high", "0.01"]) == 2
     assert "does not change sign" in capsys.readouterr().err

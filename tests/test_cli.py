@@ -110,6 +110,16 @@ def test_validate_s_bank_check_reads_a_rate_as_a_fraction_and_says_when_there_is
     assert "give --markdown too" in capsys.readouterr().err
 
 
+def test_lab_options_name_what_is_wrong(capsys):
+    assert main(["explain", str(SHIPPED), "--range", "policy.loan_per_jb=5000:9000", "--paths", "20"]) == 2
+    assert "policy.loan_per_jb: unknown key 'loan_per_jb'; did you mean 'loan_per_job'?" in capsys.readouterr().err
+    assert main(["compare", str(SHIPPED), "--variant", "x:policy.loan_per_job", "--paths", "20"]) == 2
+    assert "--variant: 'x:policy.loan_per_job': expected NAME:KEY=VALUE" in capsys.readouterr().err
+    assert main(["sweep", str(SHIPPED), "--grid", "policy.loan_per_job=8000,9000", "--design", "lhs", "--n", "3",
+                 "--bounds", "policy.loan_per_job=1:2", "--paths", "20"]) == 2
+    assert "--grid: give either --grid, or --design with --n and --bounds, not both" in capsys.readouterr().err
+
+
 def test_validate(capsys, tmp_path):
     assert main(["validate", str(SHIPPED)]) == 0
     assert "valid" in capsys.readouterr().out

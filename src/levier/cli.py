@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from levier._version import __version__
-from levier.errors import InputError, Problem, install_hint
+from levier.errors import InputError, Problem, ScenarioError, install_hint
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -804,7 +804,10 @@ def _variant(text: str) -> tuple[str, dict]:
     if not sep or not name.strip() or not rest.strip():
         raise InputError("--variant", [f"{text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...]"])
     items = re.split(r",(?=\s*[A-Za-z_][\w.\[\]]*\s*=)", rest)
-    return name.strip(), _unique((parse_assignment(item.strip()) for item in items), f"--variant {name.strip()}")
+    try:
+        return name.strip(), _unique((parse_assignment(item.strip()) for item in items), f"--variant {name.strip()}")
+    except ScenarioError as exc:  # parse_assignment speaks of --set, its usual caller
+        raise InputError("--variant", [f"{text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...]"]) from exc
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -891,10 +894,10 @@ def _cmd_breakeven(args: argparse.Namespace) -> int:
 
     lang = _lang(args)
 
-    def percent(x: float, decimals: int) -> str:  # 13.809% in English (Python's %), 13,809 % in French
+    def percent(x: float, decimals: int) -> str:  # 13.809 %, 13,809 % in French: as format_percent writes them
         if not math.isfinite(x):  # one path: no error, no interval
             return "–"
-        return format_fixed(100 * x, decimals, lang) + (NNBSP + "%" if lang == "fr" else "%")
+        return format_fixed(100 * x, decimals, lang) + (NNBSP + "%" if lang == "fr" else " %")
 
     print(t("{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths}, common random numbers",
             lang, name=scenario.meta.name, rate=percent(b.rate, 3), se=percent(b.se, 3), low=percent(b.low, 3),
@@ -936,6 +939,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 raise InputError("--objective", [f"{item!r}: expected SPEC:max or SPEC:min"])
             senses.append((spec, sense))
         objectives = _unique(senses, "--objective")
+    if args.grid and (args.design or args.n or args.bounds):
+        raise InputError("--grid", ["give either --grid, or --design with --n and --bounds, not both"])
     with _lab_errors(args, "--grid"):
         grid = _unique((parse_grid(g) for g in args.grid), "--grid") if args.grid else None
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:

@@ -510,7 +510,7 @@ class Scenario(_Model):
                 node = node[part]
             else:
                 known = list(node) if isinstance(node, dict) else []
-                raise KeyError(_unknown_key_message(part, known))
+                raise KeyError(f"{'.'.join(parts[:i + 1])}: {_unknown_key_message(part, known)}")  # the whole key
         return node
 
     # -- facts derived from the scenario ---------------------------------------------------
