@@ -132,7 +132,7 @@ def test_a_header_that_splits_on_two_separators_is_refused(tmp_path):
 def test_a_windows_1252_csv_says_how_to_save_it(tmp_path):
     lines = [";".join(COLUMNS)] + [";".join(str(r[c]) for c in COLUMNS) for r in ROWS]
     (tmp_path / "cp.csv").write_bytes("\n".join(lines).encode("cp1252"))
-    with pytest.raises(levier.LoanBookError, match="not UTF-8 text .*CSV UTF-8"):
+    with pytest.raises(levier.LoanBookError, match="not UTF-8 text: line 2 has the byte 0xE8.*CSV UTF-8"):
         _portfolio(tmp_path, "cp.csv")
 
 

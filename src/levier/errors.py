@@ -74,6 +74,22 @@ class OutputError(InputError):
     kind = "output"
 
 
+def not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    r"""Where a file stops being UTF-8, for a person: its line and the byte found there.
+
+    >>> raw = "a,b\nCôte,1\n".encode("cp1252")
+    >>> try:
+    ...     raw.decode("utf-8")
+    ... except UnicodeDecodeError as exc:
+    ...     print(not_utf8(raw, exc))
+    is not UTF-8 text: line 2 has the byte 0xF4, which UTF-8 cannot start with there (a file saved as Latin-1 or Windows-1252?)
+    """
+    line = raw.count(b"\n", 0, exc.start) + 1
+    byte = raw[exc.start] if exc.start < len(raw) else 0
+    return (f"is not UTF-8 text: line {line} has the byte 0x{byte:02X}, which UTF-8 cannot start with there "
+            "(a file saved as Latin-1 or Windows-1252?)")
+
+
 def install_hint(package: str, extra: str) -> str:
     """How to install an optional dependency. levier is installed from its source folder (it is
     not on PyPI, where ``pip install 'levier[plot]'`` would look), so name the package itself."""

@@ -20,7 +20,7 @@ import pandas as pd
 from pandas import DataFrame
 
 from levier import elementwise
-from levier.errors import LoanBookError, Problem, install_hint
+from levier.errors import LoanBookError, Problem, install_hint, not_utf8
 from levier.model.scenario import MAX_EUROS, Scenario
 from levier.streams import coerce_seed, pipeline_generator
 
@@ -423,7 +423,7 @@ def _read_rows(path: Path, names: tuple[str, ...] | None = None,
         try:
             text = raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
         except UnicodeDecodeError as exc:
-            raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); {_SAVE_AS}"]) from None
+            raise LoanBookError(source, [f"{not_utf8(raw, exc)}; {_SAVE_AS}"]) from None
         lines = text.splitlines(keepends=True)
         lead = next((k for k, line in enumerate(lines) if line.strip()), len(lines))  # blank lines before the header
         text = "".join(lines[lead:])
@@ -436,8 +436,8 @@ def _read_rows(path: Path, names: tuple[str, ...] | None = None,
         raise
     except FileNotFoundError:
         raise LoanBookError(source, ["no such file"]) from None
-    except UnicodeDecodeError as exc:
-        raise LoanBookError(source, [f"is not UTF-8 text (byte {exc.start}); {_SAVE_AS}"]) from None
+    except UnicodeDecodeError:
+        raise LoanBookError(source, [f"is not UTF-8 text; {_SAVE_AS}"]) from None
     except pd.errors.EmptyDataError:
         raise LoanBookError(source, ["is empty; expected a header line with the columns "
                                      + ", ".join(required)]) from None

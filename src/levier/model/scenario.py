@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from levier.errors import Problem, ScenarioError
+from levier.errors import Problem, ScenarioError, not_utf8
 
 __all__ = [
     "Bank",
@@ -595,7 +595,7 @@ def load_scenario(path: str | Path) -> Scenario:
         text = raw.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is fine
     except UnicodeDecodeError as exc:
         raise ScenarioError(
-            source, [f"is not UTF-8 text (byte {exc.start}); expected a TOML scenario file"]
+            source, [f"{not_utf8(raw, exc)}; expected a TOML scenario file in UTF-8"]
         ) from None
     try:
         data = tomllib.loads(text)
