@@ -28,8 +28,10 @@ def test_numbers_amounts_percentages_and_dates_in_french():
     assert format_number(10_904.4, lang="fr") == f"10{NNBSP}904"
     assert format_number(10_904.4) == "10,904"
     assert format_number(5.1434, lang="fr") == "5,14" and format_number(-1234.0, lang="fr") == f"\u22121{NNBSP}234"
-    assert format_estimate(5_409_228, 28_220, "€", "fr")[:2] == ("5,41 M€", "± 0,03")
-    assert format_estimate(11_133, 56, "€", "fr")[:2] == (f"11{NNBSP}130 €", "± 60")
+    # the unit held to its number by a narrow no-break space: "5,41 M€" never breaks between them
+    assert format_estimate(5_409_228, 28_220, "€", "fr")[:2] == (f"5,41{NNBSP}M€", "± 0,03")
+    assert format_estimate(11_133, 56, "€", "fr")[:2] == (f"11{NNBSP}130{NNBSP}€", "± 60")
+    assert format_estimate(5_409_228, 28_220, "€")[:2] == ("5.41 M€", "± 0.03")  # English keeps its space
     assert format_estimate(830.2, 2.4)[:2] == ("830", "± 2")
     assert format_percent(0.999, "fr") == f"99,9{NNBSP}%" and format_percent(0.99) == "99 %"
     when = dt.datetime(2026, 12, 1, 19, 5, tzinfo=dt.timezone.utc)
@@ -71,7 +73,7 @@ def test_validate_speaks_french(capsys):
     assert "économie de la banque : intérêts " in french and "(400 trajectoires, non actualisés, " in french
     # the same figures: the margin, in French separators
     margin = english.split("margin ")[1].split(" €")[0]
-    assert french.split("marge ")[1].split(" €")[0] == margin.replace(",", NNBSP)
+    assert french.split("marge ")[1].split(f"{NNBSP}€")[0] == margin.replace(",", NNBSP)  # the euro held to it
 
 
 def test_every_french_label_fills_the_same_fields_as_its_english():
@@ -135,7 +137,7 @@ def test_compare_and_stress_speak_french(capsys):
                  "--variant", "g:policy.loan_per_job=12000,fund.recycle=true"]) == 0
     out = capsys.readouterr().out
     assert "1 variante(s) face à la référence, 300 trajectoires chacune" in out
-    assert "fund.recycle = true" in out and "valeur de la variante" in out and "intervalle à 95 %" in out
+    assert "fund.recycle = true" in out and "valeur de la variante" in out and f"intervalle à 95{NNBSP}%" in out
     assert main(["--lang", "fr", "stress", str(SHIPPED), "--paths", "300", "--quiet", "--metric", "fund_loss"]) == 0
     out = capsys.readouterr().out
     assert "choc(s) face à la référence" in out and "référence" in out
@@ -156,7 +158,7 @@ def test_tail_speaks_french(capsys):
     out = capsys.readouterr().out
     assert "queue de fund_loss" in out and "trajectoires" in out and "0,95:  VaR" in out
     assert main(["--lang", "fr", "tail", str(SHIPPED), "--paths", "400", "--quiet", "--threshold", "5e6"]) == 0
-    assert "intervalle à 95 %" in capsys.readouterr().out
+    assert f"intervalle à 95{NNBSP}%" in capsys.readouterr().out
     assert main(["tail", str(SHIPPED), "--paths", "400", "--quiet", "--level", "0.95", "--lang", "en"]) == 0
     assert "tail of fund_loss" in capsys.readouterr().out
 

@@ -126,15 +126,15 @@ def test_the_report_in_french(report_fr):
     assert f"{NNBSP}%" in seen and re.search(r"\d{1,3}" + NNBSP + r"\d{3}", seen)  # 99 %, 10 904
     assert not re.search(r"\d,\d{3}\b(?!\d)", seen.replace(" M€", "")) or "," in value  # no English thousands
     var = result.summary().loc["fund_loss", "var_0.99"]
-    said = re.search(r"Une fois sur 100, sur 12 ans, le fonds perd plus de ([0-9]+(?:,[0-9]+)?) M€ \(la VaR 99"
+    said = re.search(r"Une fois sur 100, sur 12 ans, le fonds perd plus de ([0-9]+(?:,[0-9]+)?)" + NNBSP + r"M€ \(la VaR 99"
                      + NNBSP + r"%\)", " ".join(seen.split(" ")))
     assert said, seen[:300]
     # three significant figures, with a decimal comma: the VaR to half a unit of the last digit
     printed = float(said.group(1).replace(",", "."))
     assert abs(printed - var / 1e6) <= 0.5 * 10 ** (math.floor(math.log10(var / 1e6)) - 2) + 1e-12
-    assert "intervalle à 95 % de l'ES" in seen.replace(NNBSP, " ") and "de la ES" not in seen
+    assert f"intervalle à 95{NNBSP}% de l'ES" in seen and "de la ES" not in seen
     # the capital left in M€ as every other amount, the unit in the cells, not in the label
-    left = re.search(r"Capital restant à prêter \(année 12\)\s+([0-9]+,[0-9]+) M€", seen)
+    left = re.search(r"Capital restant à prêter \(année 12\)\s+([0-9]+,[0-9]+)" + NNBSP + "M€", seen)
     assert left and "Capital restant à prêter (année 12, €)" not in seen, seen[:200]
     # scenario keys and names stay as they are
     assert "plasturgie" in seen

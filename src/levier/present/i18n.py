@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import SupportsFloat
 
 __all__ = ["LANGS", "check_lang", "counted", "default_lang", "format_date", "format_estimate", "format_fixed",
-           "format_number", "format_percent", "localise", "t"]
+           "format_number", "format_percent", "localise", "t", "with_unit"]
 
 LANGS = ("en", "fr")
 #: The thousands separator of French numbers: a narrow no-break space.
@@ -98,6 +99,12 @@ def counted(n: float, noun: str, lang: str = "en") -> str:
     return f"{format_number(n, 1, lang)} {word}"
 
 
+def with_unit(text: str, unit: str, lang: str = "en") -> str:
+    """A number and its unit, kept together in French by a narrow no-break space (``5,41 M€``
+    never breaks between the two): ``with_unit("5,41", "M€", "fr")``."""
+    return f"{text}{NNBSP if lang == 'fr' else ' '}{unit}" if unit else text
+
+
 def format_fixed(value: float, decimals: int, lang: str = "en") -> str:
     """``value`` with ``decimals`` decimals (a negative count rounds to tens, hundreds...),
     thousands grouped, in the language's separators: ``format_fixed(0.0123, 4, "fr")`` → ``0,0123``;
@@ -121,7 +128,7 @@ def format_estimate(value: float, half_width: float, unit: str = "", lang: str =
     >>> format_estimate(5_409_228, 28_220, "€")
     ('5.41 M€', '± 0.03', 2)
     >>> format_estimate(11_133, 56, "€", lang="fr")
-    ('11\u202f130 €', '± 60', -1)
+    ('11\u202f130\u202f€', '± 60', -1)
     >>> format_estimate(5.1434, 0.0023)
     ('5.143', '± 0.002', 3)
     """
@@ -136,7 +143,7 @@ def format_estimate(value: float, half_width: float, unit: str = "", lang: str =
     decimals = min(decimals, 6)
     text = format_fixed(v, decimals, lang)
     pm = f"± {format_fixed(h, decimals, lang)}" if h > 0 else ""
-    return (f"{text} {shown_unit}" if shown_unit else text), pm, decimals
+    return with_unit(text, shown_unit, lang), pm, decimals
 
 
 def format_interval(low: float, high: float, decimals: int, unit: str = "", lang: str = "en", scale: float = 1.0) -> str:
@@ -145,7 +152,7 @@ def format_interval(low: float, high: float, decimals: int, unit: str = "", lang
     if not (math.isfinite(low) and math.isfinite(high)):
         return "–"
     text = f"{format_fixed(low / scale, decimals, lang)} – {format_fixed(high / scale, decimals, lang)}"
-    return f"{text} {unit}" if unit else text
+    return with_unit(text, unit, lang)
 
 
 def format_percent(share: float, lang: str = "en") -> str:
@@ -449,5 +456,15 @@ def t(text: str, lang: str = "en", **values: object) -> str:
     A French label missing from :data:`FRENCH` is a bug: it raises ``KeyError`` (the tests
     render every French table and report, so a missing one fails there, not in front of a user).
     """
-    template = FRENCH[text] if lang == "fr" else text
+    template = _french_spaces(FRENCH[text]) if lang == "fr" else text
     return template.format(**values) if values else template
+
+
+_AFTER_A_NUMBER = re.compile(r"(?<=[\d}]) (?=M€|€|%)")
+
+
+def _french_spaces(template: str) -> str:
+    """French's narrow no-break space between a number (or a field) and ``%`` or ``€``, where a
+    template writes a plain one (``95 %``, ``{x} €``, ``{total} M€``): the sign never starts a
+    line. A sign after a word (``€ de banque par € du fonds``) keeps its space."""
+    return _AFTER_A_NUMBER.sub(NNBSP, template)

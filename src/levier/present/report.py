@@ -29,7 +29,7 @@ from levier.engine.result import SimulationResult
 from levier.names import risk_level
 from levier.present.display import headline_table, html_table
 from levier.present.i18n import (check_lang, counted, format_date, format_estimate, format_interval, format_number,
-                                 format_percent, t)
+                                 format_percent, t, with_unit)
 from levier.stats import Z95, expected_shortfall
 
 __all__ = ["es_interval", "report_html", "write_report"]
@@ -182,8 +182,8 @@ def _cards(result: SimulationResult, summary: pd.DataFrame, ratios: pd.DataFrame
 def _money(value: float, lang: str) -> str:
     """An amount in a sentence: ``10.7 M€``, ``850 k€``, three significant figures."""
     if abs(value) >= 1e6:
-        return format_number(value / 1e6, 3, lang) + " M€"
-    return format_number(value, 3, lang) + " €"
+        return with_unit(format_number(value / 1e6, 3, lang), "M€", lang)
+    return with_unit(format_number(value, 3, lang), "€", lang)
 
 
 def _reading(result: SimulationResult, summary: pd.DataFrame, lang: str) -> str:
@@ -265,8 +265,8 @@ def _headline(result: SimulationResult, summary: pd.DataFrame, lang: str) -> pd.
             q = row[c]
             places = 0 if q == q and float(q).is_integer() and not millions else decimals  # counts stay whole
             cells[names.get(c) or t("{q} quantile", lang, q=format_percent(float(c[2:]), lang))] = (
-                "–" if q != q else format_interval(q, q, places, "", lang, scale).split(" – ")[0]
-                + (" M€" if millions else (" €" if euros else "")))
+                "–" if q != q else with_unit(format_interval(q, q, places, "", lang, scale).split(" – ")[0],
+                                             "M€" if millions else ("€" if euros else ""), lang))
         out[label.replace(" (€)", "").replace(", €)", ")")] = cells  # the unit is in the cells
     table = pd.DataFrame.from_dict(out, orient="index")
     table.index.name = t("figure", lang)
