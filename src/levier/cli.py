@@ -1021,7 +1021,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         rows.append([spec, t(row["role"], lang), f"{number(row['value'])} ± {number(row['se'])}",
                      f"{number(row['check'])} ± {number(row['check_se'])}", bound, holds])
     print(_plain_table(header, rows))
-    return EXIT_OK
+    return EXIT_OK if found.feasible else EXIT_INTERNAL  # 1: it ran, and no policy met the constraints
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
