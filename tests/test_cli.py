@@ -83,6 +83,11 @@ def test_force_replaces_only_a_results_folder_levier_wrote(tmp_path, capsys, mon
     monkeypatch.chdir(tmp_path)
     assert main(["run", str(out / "scenario.toml"), "--paths", "30", "--out", str(out), "--force"]) == 0
     assert json.loads((out / "meta.json").read_text())["paths"] == 30
+    link = tmp_path / "link"
+    link.symlink_to(out)  # replacing the link would leave the old folder behind: refused, naming it
+    assert main(["run", str(SHIPPED), "--paths", "20", "--out", str(link), "--force"]) == 2
+    assert f"is a link to {out.resolve()}" in capsys.readouterr().err
+    link.unlink()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing left aside
 
 

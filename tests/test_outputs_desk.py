@@ -94,6 +94,18 @@ def test_report_from_replays_anywhere_after_the_originals_are_gone(tmp_path, mon
     copied = folder / (reference if reference == "books/book.csv" else "loan_book/book.csv")
     assert copied.read_bytes() == book.read_bytes() and f"{copied.relative_to(folder).as_posix()}" in meta["files"]
     before = pd.read_csv(folder / "paths.csv")
+    # --force replaces it, its loan book's folder included; and it replays into itself
+    (folder / ".DS_Store").write_bytes(b"")  # a file manager's, deleted with the folder
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", levier.errors.OutsideFolderWarning)
+        assert main(["run", "s.toml", "--paths", "60", "--seed", "3", "--out", "results", "--quiet", "--force",
+                     "--set", "policy.loan_per_job=9000"]) == 0
+        assert main(["run", "results/scenario.toml", "--paths", "60", "--seed", "3", "--out", "results", "--quiet",
+                     "--force"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "paths.csv"), before)
+    (copied.parent / "mine.txt").write_text("mine")  # but not a file of the user's in its sub-folder
+    assert main(["run", "s.toml", "--paths", "60", "--out", "results", "--quiet", "--force"]) == 2
+    (copied.parent / "mine.txt").unlink()
 
     shutil.move(str(folder), str(tmp_path / "moved"))  # the folder travels; the originals go
     shutil.rmtree(home)

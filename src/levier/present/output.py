@@ -82,9 +82,10 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
     levier wrote.
 
     ``force`` replaces only what it would write again: a folder whose ``meta.json`` is a run's and
-    lists every file in it. A folder holding anything else (the user's notes, the scenario being
-    run, a sub-folder), the current folder or one holding it, is refused even with ``force``:
-    replacing it would delete files levier did not write.
+    lists every file in it (the loan book's copy in its sub-folder included; a file manager's
+    ``.DS_Store`` aside). A folder holding anything else (the user's notes, the scenario being
+    run, a sub-folder of theirs), a link to a folder, the current folder or one holding it, is
+    refused even with ``force``: replacing it would delete files levier did not write.
 
     Raises
     ------
@@ -99,6 +100,8 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
         return target
     if not force:
         raise OutputError(str(target), ["exists and is not empty; choose another folder or pass --force to replace it"])
+    if target.is_symlink():  # the link, not its folder, would be replaced, and the old folder left behind
+        raise OutputError(str(target), [f"is a link to {target.resolve()}: name that folder itself to replace it"])
     here, resolved = Path.cwd().resolve(), target.resolve()
     if resolved == here or resolved in here.parents:
         raise OutputError(str(target), ["is the current folder or holds it: --force replaces a results folder, "
@@ -109,12 +112,35 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
     except (OSError, ValueError, KeyError, TypeError):
         raise OutputError(str(target), ["is not a levier results folder (it has no meta.json of a run): --force "
                                         "replaces only a folder levier wrote; choose another folder"]) from None
-    others = sorted(e.name + ("/" if e.is_dir() else "") for e in target.iterdir() if e.name not in written or e.is_dir())
+    others = _not_written(target, written)
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         raise OutputError(str(target), [f"holds files levier did not write ({shown}): --force would delete them; "
                                         "move them or choose another folder"])
     return target
+
+
+#: What a file manager leaves in a folder it showed: not the user's work, deleted with the folder.
+_OS_CLUTTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+def _not_written(folder: Path, written: set[str]) -> list[str]:
+    """The entries of ``folder`` (walked without following links) that are not among ``written``
+    (paths relative to it, as ``meta.json`` lists them: ``loan_book/book.csv``), nor a folder on
+    the way to one of them, nor a file manager's clutter."""
+    folders = {str(Path(name).parent.as_posix()) for name in written}
+    folders = {f for name in folders for f in [Path(name).as_posix(), *(q.as_posix() for q in Path(name).parents)]}
+    others = []
+    for root, dirs, files in os.walk(folder):  # os.walk does not follow links to folders
+        base = Path(root).relative_to(folder)
+        for name in dirs:
+            relative = (base / name).as_posix()
+            if relative not in folders or (Path(root) / name).is_symlink():
+                others.append(relative + "/")
+        dirs[:] = [d for d in dirs if (base / d).as_posix() in folders and not (Path(root) / d).is_symlink()]
+        others += [(base / name).as_posix() for name in files
+                   if (base / name).as_posix() not in written and name not in _OS_CLUTTER]
+    return sorted(others)
 
 
 def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool = False, parquet: bool | None = None,
