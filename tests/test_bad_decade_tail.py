@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import levier
-from levier.names import GAIN_METRICS, LOSS_METRICS, PATH_COLUMNS, tail_side
+from levier.names import GAIN_METRICS, LOSS_METRICS, PATH_COLUMNS, parse_statistic, tail_side
 from levier.stats import describe, weighted_tail
 
 from conftest import SHIPPED, make_scenario
@@ -18,20 +18,30 @@ def test_the_rule_has_one_home_and_covers_every_jobs_column():
     assert all(tail_side(m) == "lower" for m in GAIN_METRICS)
 
 
-def test_the_fund_s_return_and_what_it_has_left_are_at_risk_in_their_lower_tail():
-    # more is better for the fund's IRR and its capital at the horizon: their VaR, ES and
-    # exceedance are of the worst paths, as for the jobs (they were of the best)
+def test_what_the_fund_has_left_is_at_risk_in_its_lower_tail_and_its_irr_has_no_tail():
+    # more is better for the fund's capital at the horizon: its VaR, ES and exceedance are of the
+    # worst paths, as for the jobs (they were of the best)
     scenario = levier.load_scenario(SHIPPED)
     result = levier.simulate(scenario, paths=400, seed=7)
-    for metric in ("fund_irr", "fund_capital_end"):
-        assert tail_side(metric) == "lower"
-        x = result.paths[metric].to_numpy()
-        want = describe(x, [0.5], [0.95], side="lower")  # brute force on the same paths
-        tail = levier.tail_risk(scenario, metric, (0.95,), paths=400, seed=7, method="plain").table.loc[0.95]
-        assert tail["var"] == want["var_0.95"] < np.median(x)
-        assert tail["es"] == pytest.approx(want["es_0.95"], rel=1e-12)
-        threshold = float(np.quantile(x, 0.2))
-        assert result.exceedance_probability(metric, threshold)[0] == pytest.approx(np.mean(x < threshold))
+    metric = "fund_capital_end"
+    assert tail_side(metric) == "lower"
+    x = result.paths[metric].to_numpy()
+    want = describe(x, [0.5], [0.95], side="lower")  # brute force on the same paths
+    tail = levier.tail_risk(scenario, metric, (0.95,), paths=400, seed=7, method="plain").table.loc[0.95]
+    assert tail["var"] == want["var_0.95"] < np.median(x)
+    assert tail["es"] == pytest.approx(want["es_0.95"], rel=1e-12)
+    threshold = float(np.quantile(x, 0.2))
+    assert result.exceedance_probability(metric, threshold)[0] == pytest.approx(np.mean(x < threshold))
+    est = levier.exceedance_probability(scenario, metric, threshold, paths=400, seed=7, method="plain")
+    assert est.side == "lower" and est.probability == pytest.approx(np.mean(x < threshold), rel=1e-12)
+    # the IRR is undefined where the flows never change sign (a total loss): its tail would leave
+    # out the worst paths, so it is refused, saying what to take instead
+    for ask in (lambda: levier.tail_risk(scenario, "fund_irr", (0.95,), paths=40),
+                lambda: result.exceedance_probability("fund_irr", -0.05),
+                lambda: parse_statistic("fund_irr.es_0.99")):
+        with pytest.raises(ValueError, match="fund_irr has no tail: .*fund_net_cost"):
+            ask()
+    assert parse_statistic("fund_irr").kind == "mean"  # its mean over the paths where it exists stays
 
 
 def test_lower_tail_var_and_es_are_the_worst_share_of_the_sample():

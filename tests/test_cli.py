@@ -187,6 +187,9 @@ def test_a_probability_no_path_reached_is_a_bound_not_a_certainty(capsys):
     assert main(["run", str(SHIPPED), "--paths", "200", "--loss-above", "1e12", "--format", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["fund_loss_exceedance"]
     assert row["probability"] == 0.0 and row["upper_bound_95"] == pytest.approx(bound, rel=1e-12)
+    assert row["mc_se"] is None  # no error to speak of, as the estimate's std_error below
+    p, se = levier.simulate(levier.load_scenario(SHIPPED), paths=50, seed=1).exceedance_probability("fund_loss", 1e12)
+    assert p == 0.0 and np.isnan(se)
     assert main(["--lang", "fr", "run", str(SHIPPED), "--paths", "200", "--loss-above", "1e12"]) == 0
     assert "P(perte du fonds > 1 000 000 000 000 €) < 0,0183 (borne supérieure à 95 % : aucune des 200" in (
         capsys.readouterr().out.replace("\u202f", " "))

@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--level", dest="levels", type=float, action="append", metavar="ALPHA",
                       help="confidence level (repeatable; default: the scenario's risk levels)")
     tail.add_argument("--metric", default="fund_loss", help="per-path metric (default fund_loss)")
-    tail.add_argument("--threshold", type=_amount, help="estimate P(metric > THRESHOLD) instead (for the jobs, "
-                      "where more is better: P(metric < THRESHOLD))")
+    tail.add_argument("--threshold", type=_amount, help="estimate P(metric > THRESHOLD) instead (where more is "
+                      "better, the jobs and fund_capital_end: P(metric < THRESHOLD))")
     tail.add_argument("--paths", type=_positive_int, help="paths (default: simulation.paths)")
     tail.add_argument("--seed", type=_seed, help="seed (default: simulation.seed)")
     tail.add_argument("--method", choices=("importance", "plain"), default="importance",
@@ -669,7 +669,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "meta": result.meta,
             "summary": json.loads(result.summary().to_json(orient="index")),
             "ratios": json.loads(result.ratios().to_json(orient="index")),
-            "fund_loss_exceedance": [{"threshold": x, "probability": p, "mc_se": se,
+            "fund_loss_exceedance": [{"threshold": x, "probability": p, "mc_se": se if se == se else None,
                                       "upper_bound_95": zero_count_upper_bound(result.n_paths) if p == 0 else None}
                                      for x, (p, se) in exceed.items()],
         }

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "LOWER_TAIL_METRICS", "PATH_COLUMNS", "RATIOS",
-           "SECTOR_COLUMNS", "Statistic", "YEAR_COLUMNS", "parse_statistic", "risk_level", "tail_side", "with_derived"]
+__all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "LOWER_TAIL_METRICS", "NO_TAIL_METRICS",
+           "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "Statistic", "check_tail_metric", "YEAR_COLUMNS", "parse_statistic", "risk_level", "tail_side", "with_derived"]
 
 #: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
 PATH_COLUMNS = (
@@ -119,6 +119,24 @@ GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", 
 #: to lend at the horizon (``summary()`` reports VaR and ES for the jobs only).
 LOWER_TAIL_METRICS = (*GAIN_METRICS, "fund_irr", "fund_capital_end")
 
+#: Metrics without a tail, and why: VaR, ES and exceedance probabilities of them are refused.
+NO_TAIL_METRICS = {
+    "fund_irr": "it is undefined (NaN) on the paths whose flows never change sign, total losses among them, so "
+                "its VaR, ES and exceedance would leave out the worst paths; take fund_net_cost (the present "
+                "value of the same flows) or fund_capital_end",
+}
+
+
+def check_tail_metric(metric: str) -> str:
+    """``metric`` if it has a tail, a ``ValueError`` saying why not otherwise.
+
+    >>> check_tail_metric("fund_loss")
+    'fund_loss'
+    """
+    if metric in NO_TAIL_METRICS:
+        raise ValueError(f"{metric} has no tail: {NO_TAIL_METRICS[metric]}")
+    return metric
+
 
 def tail_side(metric: str) -> str:
     """Which tail of ``metric`` is its risk: ``"lower"`` for :data:`LOWER_TAIL_METRICS` (where more
@@ -190,6 +208,7 @@ def parse_statistic(spec: str) -> Statistic:
     if stat == "mean":
         return Statistic(spec, metric, "mean")
     kind, alpha = stat.split("_", 1)
+    check_tail_metric(metric)
     level = float(alpha)
     if not 0 < level < 1:
         raise ValueError(f"bad level in {spec!r}: must be in (0, 1)")

@@ -55,7 +55,7 @@ from levier.engine.kernels import waterfall
 from levier.engine.paths import Twist
 from levier.engine.run import PreparedRun, prepare, simulate_range
 from levier.model.scenario import Scenario
-from levier.names import PATH_COLUMNS, tail_side
+from levier.names import NO_TAIL_METRICS, PATH_COLUMNS, check_tail_metric, tail_side
 from levier.progress import Progress, Tracker, as_progress
 from levier.stats import ordered_dot, sectioning, weighted_tail, zero_count_upper_bound
 from levier.streams import entropy_of, pilot_root
@@ -64,7 +64,7 @@ __all__ = ["ProbabilityEstimate", "TailEstimate", "TailSampler", "exceedance_pro
 
 #: Per-path metrics whose tail can be estimated (ratios, which can be missing, are excluded).
 TAIL_METRICS = tuple(
-    c for c in PATH_COLUMNS if c not in ("cost_per_job", "leverage_bank", "leverage_investment")
+    c for c in PATH_COLUMNS if c not in ("cost_per_job", "leverage_bank", "leverage_investment", *NO_TAIL_METRICS)
 )
 _METHODS = ("importance", "plain")
 #: Effective sample size below which a cross-entropy step is not taken (the last shift is kept).
@@ -251,9 +251,9 @@ def exceedance_probability(
     client: Any = None,
     progress: Progress = None,
 ) -> ProbabilityEstimate:
-    """P(metric > threshold) — for the jobs, where more is better, P(metric < threshold), the
-    probability of missing a target — by importance sampling (or plain sampling), with its
-    interval.
+    """P(metric > threshold) — where more is better (the jobs, ``fund_capital_end``:
+    :func:`levier.names.tail_side`), P(metric < threshold), the probability of missing a target —
+    by importance sampling (or plain sampling), with its interval.
 
     Parameters are those of :func:`tail_risk`; the cross-entropy shift and the twist aim at
     ``threshold``.
@@ -294,6 +294,7 @@ class TailSampler:
 
     @classmethod
     def prepare(cls, scenario, metric, paths, seed, method, batches, chunk_size, twist=None, client=None) -> TailSampler:
+        check_tail_metric(metric)
         if metric not in TAIL_METRICS:
             raise ValueError(f"unknown metric {metric!r}; expected one of: {', '.join(TAIL_METRICS)}")
         if method not in _METHODS:

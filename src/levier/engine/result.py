@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from levier.model.portfolio import Portfolio
     from levier.model.scenario import Scenario
 
-from levier.names import GAIN_METRICS, LOSS_METRICS, PATH_COLUMNS, RATIOS, SECTOR_COLUMNS, YEAR_COLUMNS, tail_side, with_derived
+from levier.names import (GAIN_METRICS, LOSS_METRICS, PATH_COLUMNS, RATIOS, SECTOR_COLUMNS, YEAR_COLUMNS,
+                          check_tail_metric, tail_side, with_derived)
 
 __all__ = ["SimulationResult"]
 
@@ -210,14 +211,16 @@ class SimulationResult:
         return frame
 
     def exceedance_probability(self, metric: str, threshold: float) -> tuple[float, float]:
-        """P(metric > threshold) — where more is better (the jobs, the fund's IRR and capital at the
+        """P(metric > threshold) — where more is better (the jobs, the fund's capital at the
         horizon: :func:`levier.names.tail_side`), P(metric < threshold), the probability of
-        falling short of a target — and its binomial Monte Carlo standard error."""
-        x = self._paths[metric]
+        falling short of a target — and its binomial Monte Carlo standard error (NaN when no
+        path is beyond: 0 would claim certainty). ``fund_irr`` has none
+        (:data:`levier.names.NO_TAIL_METRICS`)."""
+        x = self._paths[check_tail_metric(metric)]
         x = x[~np.isnan(x)]
         beyond = x > threshold if tail_side(metric) == "upper" else x < threshold
         p = float(np.mean(beyond)) if x.size else float("nan")
-        return p, float(np.sqrt(p * (1 - p) / x.size)) if x.size else float("nan")
+        return p, float(np.sqrt(p * (1 - p) / x.size)) if x.size and p > 0 else float("nan")
 
     # -- display ---------------------------------------------------------------------------
 
