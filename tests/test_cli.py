@@ -271,9 +271,9 @@ def test_policy_lab_commands(tmp_path, capsys):
     assert main(["optimise", str(SHIPPED), "--paths", "128", "--over", "policy.loan_per_job=6000:12000",
                  "--maximise", "jobs_additional", "--subject-to", "fund_lent<=2e7", "--maxiter", "2"]) == 0
     assert "policy.loan_per_job =" in capsys.readouterr().out
-    # nothing meets the constraint: it says so, shows the nearest, and a script can tell (exit 1)
+    # nothing meets the constraint: it says so, shows the nearest, and a script can tell (exit 3, not a failure's 1)
     assert main(["optimise", str(SHIPPED), "--paths", "64", "--over", "policy.loan_per_job=6000:12000",
-                 "--maximise", "jobs_additional", "--subject-to", "fund_lent<=1", "--maxiter", "1"]) == 1
+                 "--maximise", "jobs_additional", "--subject-to", "fund_lent<=1", "--maxiter", "1"]) == 3
     assert "no policy tried meets the constraints" in capsys.readouterr().out
     assert main(["explain", str(SHIPPED), "--paths", "128", "--range", "policy.loan_per_job=8000:12000",
                  "--range", "policy.rate=0:0.04", "--sobol", "--n", "4"]) == 0

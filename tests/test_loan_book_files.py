@@ -129,10 +129,17 @@ def test_a_header_that_splits_on_two_separators_is_refused(tmp_path):
         _portfolio(tmp_path, "odd.csv")
 
 
+def test_a_file_that_is_not_utf8_is_placed_by_line_and_byte_with_or_without_a_byte_order_mark(tmp_path):
+    for lead in (b"", b"\xef\xbb\xbf"):  # offsets count from after the mark: the line and byte must not move
+        (tmp_path / "s.toml").write_bytes(lead + b'[meta]\nname = "x"\n# C\xe8te\n')
+        with pytest.raises(levier.ScenarioError, match="line 3, byte 0xE8 "):
+            levier.load_scenario(tmp_path / "s.toml")
+
+
 def test_a_windows_1252_csv_says_how_to_save_it(tmp_path):
     lines = [";".join(COLUMNS)] + [";".join(str(r[c]) for c in COLUMNS) for r in ROWS]
     (tmp_path / "cp.csv").write_bytes("\n".join(lines).encode("cp1252"))
-    with pytest.raises(levier.LoanBookError, match="not UTF-8 text: line 2 has the byte 0xE8.*CSV UTF-8"):
+    with pytest.raises(levier.LoanBookError, match="not UTF-8 text: line 2, byte 0xE8 .*CSV UTF-8"):
         _portfolio(tmp_path, "cp.csv")
 
 

@@ -17,6 +17,9 @@ from levier._version import __version__
 from levier.errors import InputError, Problem, ScenarioError, install_hint
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+#: A command that ran as asked and has no answer: optimise found no policy meeting its constraints
+#: (1 is a failure, as a Python traceback's own status, so a script could not tell the two apart).
+EXIT_NO_ANSWER = 3
 
 
 def _whole_number(minimum: int):
@@ -259,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compile", help="compile the engine now, so that no later run waits for it (e.g. in an image's build)",
         description="Compile every kernel of the engine (or load it from the cache) by simulating a small built-in "
         "scenario, and say where the compiled code is kept. The first run after an install otherwise compiles what "
-        "it needs (5 to 20 s of one core); later processes load from the cache. Exit status 1 when no folder can "
+        "it needs (5 to 15 s of one core, as much again for the optional mechanisms); later processes load from the cache. Exit status 1 when no folder can "
         "keep the compiled code (set NUMBA_CACHE_DIR to a writable one).")
     warm.add_argument("--dask", metavar="tcp://HOST:PORT", help="compile on every worker of the Dask scheduler at "
                       "this address (each worker's own cache)")
@@ -890,14 +893,14 @@ def _cmd_breakeven(args: argparse.Namespace) -> int:
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         b = breakeven(scenario, paths=args.paths, seed=args.seed, bounds=(args.low, args.high), client=client,
                       progress=bar)
-    from levier.present.i18n import NNBSP, counted, format_fixed, t
+    from levier.present.i18n import counted, format_fixed, t, with_unit
 
     lang = _lang(args)
 
     def percent(x: float, decimals: int) -> str:  # 13.809 %, 13,809 % in French: as format_percent writes them
         if not math.isfinite(x):  # one path: no error, no interval
             return "–"
-        return format_fixed(100 * x, decimals, lang) + (NNBSP + "%" if lang == "fr" else " %")
+        return with_unit(format_fixed(100 * x, decimals, lang), "%", lang)
 
     print(t("{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths}, common random numbers",
             lang, name=scenario.meta.name, rate=percent(b.rate, 3), se=percent(b.se, 3), low=percent(b.low, 3),
@@ -1021,7 +1024,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         rows.append([spec, t(row["role"], lang), f"{number(row['value'])} ± {number(row['se'])}",
                      f"{number(row['check'])} ± {number(row['check_se'])}", bound, holds])
     print(_plain_table(header, rows))
-    return EXIT_OK if found.feasible else EXIT_INTERNAL  # 1: it ran, and no policy met the constraints
+    return EXIT_OK if found.feasible else EXIT_NO_ANSWER
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

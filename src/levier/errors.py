@@ -77,17 +77,20 @@ class OutputError(InputError):
 def not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
     r"""Where a file stops being UTF-8, for a person: its line and the byte found there.
 
+    ``exc`` is the error of decoding ``raw`` as levier reads files, ``utf-8-sig``: its offsets
+    count from after a byte-order mark, if there is one.
+
     >>> raw = "a,b\nCôte,1\n".encode("cp1252")
     >>> try:
-    ...     raw.decode("utf-8")
+    ...     raw.decode("utf-8-sig")
     ... except UnicodeDecodeError as exc:
     ...     print(not_utf8(raw, exc))
-    is not UTF-8 text: line 2 has the byte 0xF4, which UTF-8 cannot start with there (a file saved as Latin-1 or Windows-1252?)
+    is not UTF-8 text: line 2, byte 0xF4 (invalid continuation byte; a file saved as Latin-1 or Windows-1252?)
     """
-    line = raw.count(b"\n", 0, exc.start) + 1
-    byte = raw[exc.start] if exc.start < len(raw) else 0
-    return (f"is not UTF-8 text: line {line} has the byte 0x{byte:02X}, which UTF-8 cannot start with there "
-            "(a file saved as Latin-1 or Windows-1252?)")
+    start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+    line = raw.count(b"\n", 0, start) + 1
+    byte = raw[start] if start < len(raw) else 0
+    return f"is not UTF-8 text: line {line}, byte 0x{byte:02X} ({exc.reason}; a file saved as Latin-1 or Windows-1252?)"
 
 
 def install_hint(package: str, extra: str) -> str:

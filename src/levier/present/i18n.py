@@ -310,6 +310,7 @@ FRENCH: dict[str, str] = {
     "95 % interval of the VaR": "intervalle à 95 % de la VaR", "95 % interval of the ES": "intervalle à 95 % de l'ES",
     "risk": "risque",
     "wrote {n} files to {out}": "{n} fichiers écrits dans {out}",
+    "{variant}: {statistic}": "{variant} : {statistic}",
     "bank economics: no bank loan in {paths}: nothing to check":
         "économie de la banque : aucun prêt bancaire sur {paths} : rien à vérifier",
     " (CSV only: pip install pyarrow for Parquet copies)":

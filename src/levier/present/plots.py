@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from levier.names import risk_level
-from levier.present.i18n import format_percent, t as _t
+from levier.present.i18n import format_fixed, format_percent, t as _t, with_unit
 from levier.stats import Z95, expected_shortfall, value_at_risk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,10 +59,11 @@ def _label(metric: str, lang: str) -> str:
 
 
 def _amount(v: float, lang: str = "en") -> str:
-    """An axis or legend amount: ``10.7 M``, ``250 k`` (French: ``10,7 M``)."""
+    """An axis or legend amount: ``10.7 M``, ``250 k`` (French: ``10,7 M``, the unit held to it)."""
     a = abs(v)
-    text = f"{v / 1e6:,.1f} M" if a >= 1e6 else (f"{v / 1e3:,.0f} k" if a >= 1e3 else f"{v:,.0f}")
-    return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
+    if a >= 1e6:
+        return with_unit(format_fixed(v / 1e6, 1, lang), "M", lang)
+    return with_unit(format_fixed(v / 1e3, 0, lang), "k", lang) if a >= 1e3 else format_fixed(v, 0, lang)
 
 
 def _money(ax, axis="x", lang: str = "en") -> None:
@@ -225,9 +226,10 @@ def leverage(result: SimulationResult, ax=None, lang: str = "en"):
     fund = per_project["fund"]
     for bar, key in zip(bars, per_project):
         multiple = per_project[key] / fund if fund else np.nan
-        label = _t("× {multiple}\ntotal {total} M€", lang, multiple=f"{multiple:.1f}", total=f"{totals[key] / 1e6:,.1f}")
-        ax.annotate(label.replace(".", ",") if lang == "fr" else label, (bar.get_x() + bar.get_width() / 2,
-                    bar.get_height()), ha="center", va="bottom", fontsize="small")
+        label = _t("× {multiple}\ntotal {total} M€", lang, multiple=format_fixed(multiple, 1, lang),
+                   total=format_fixed(totals[key] / 1e6, 1, lang))  # 1 234,5 in French, not 1,234,5
+        ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                    fontsize="small")
     jobs = p["jobs_additional"].mean()
     ax.set_ylabel(_t("€ per financed project", lang))
     _money(ax, "y", lang)

@@ -535,7 +535,8 @@ def _bad_decade(result: SimulationResult, lang: str = "en") -> str:
                 return t(models[variant], lang)
             return t("baseline", lang) if variant == comparison.baseline else variant
 
-        frame.index = [f"{name(variant)}: {t(labels[spec], lang)}" for spec, variant in frame.index]
+        frame.index = [t("{variant}: {statistic}", lang, variant=name(variant), statistic=t(labels[spec], lang))
+                       for spec, variant in frame.index]
         frame.index.name = t("statistic", lang)
         names = {"value": "value", "se": "± MC se", "difference": "difference", "low": "difference 95 % low",
                  "high": "difference 95 % high"}
