@@ -664,8 +664,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                               stress=args.stress)
     finally:
         bar.close()
+    from levier.present.i18n import format_fixed, t
     from levier.stats import zero_count_upper_bound
 
+    lang = _lang(args)
     exceed = {x: result.exceedance_probability("fund_loss", x) for x in args.loss_above}
     if args.format == "json":
         payload = {
@@ -678,9 +680,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
-        from levier.present.i18n import format_fixed, t
-
-        lang = _lang(args)
         print(run_report(result, lang=lang))
         for x, (p, se) in exceed.items():
             if p == 0:  # no path beyond: 0 ± 0 would claim certainty
@@ -691,9 +690,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 print(t("P(fund loss > {x} €) = {p} ± {se} (MC se)", lang, x=format_fixed(x, 0, lang),
                         p=format_fixed(p, 4, lang), se=format_fixed(se, 4, lang)))
     if args.out:
-        from levier.present.i18n import t
-
-        lang = _lang(args)
         files = write_result(result, args.out, force=args.force, lang=lang)
         note = "" if has_parquet() else t(" (CSV only: pip install pyarrow for Parquet copies)", lang)
         print(t("wrote {n} files to {out}", lang, n=len(files), out=args.out) + note, file=sys.stderr)
@@ -1144,8 +1140,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         with _lab_errors(args), _cluster(args) as client:
             comparison = compare_instruments(scenario, paths=args.paths, seed=args.seed, client=client)
-    write_report(result, out, force=args.force, lang=_lang(args), comparison=comparison)
     lang = _lang(args)
+    write_report(result, out, force=args.force, lang=lang, comparison=comparison)
     print(t("report written to {out} ({size} kB, {paths})", lang, out=out,
             size=format_number(round(out.stat().st_size / 1e3), lang=lang), paths=counted(result.n_paths, "path", lang)))
     return EXIT_OK

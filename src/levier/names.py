@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "LOWER_TAIL_METRICS", "NO_TAIL_METRICS",
-           "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "Statistic", "check_tail_metric", "YEAR_COLUMNS", "parse_statistic", "risk_level", "tail_side", "with_derived"]
+           "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "Statistic", "YEAR_COLUMNS", "check_tail_metric", "parse_statistic",
+           "risk_level", "tail_side", "with_derived"]
 
 #: Columns of ``SimulationResult.paths``, one row per path. The first fifteen are a contract.
 PATH_COLUMNS = (
@@ -116,7 +117,8 @@ LOSS_METRICS = ("fund_loss", "fund_net_cost", "bank_loss", "n_defaults", "guaran
 GAIN_METRICS = ("jobs_created", "jobs_additional", "jobs_net", "jobs_at_check", "job_years", "jobs_saved")
 
 #: Every metric whose risk is its lower tail: the jobs, and the fund's return and what it has left
-#: to lend at the horizon (``summary()`` reports VaR and ES for the jobs only).
+#: to lend at the horizon (``summary()`` reports VaR and ES for the jobs only; the return has no
+#: tail to estimate, :data:`NO_TAIL_METRICS`, but its bad side is still the lower one).
 LOWER_TAIL_METRICS = (*GAIN_METRICS, "fund_irr", "fund_capital_end")
 
 #: Metrics without a tail, and why: VaR, ES and exceedance probabilities of them are refused.

@@ -158,7 +158,7 @@ def format_interval(low: float, high: float, decimals: int, unit: str = "", lang
 def format_percent(share: float, lang: str = "en") -> str:
     """``0.99`` → ``99 %`` (``99 %`` with a narrow no-break space in French)."""
     number = f"{100 * share:g}"
-    return (number.replace(".", ",") + NNBSP + "%") if lang == "fr" else number + " %"
+    return with_unit(number.replace(".", ",") if lang == "fr" else number, "%", lang)
 
 
 _MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
@@ -457,7 +457,7 @@ def t(text: str, lang: str = "en", **values: object) -> str:
     A French label missing from :data:`FRENCH` is a bug: it raises ``KeyError`` (the tests
     render every French table and report, so a missing one fails there, not in front of a user).
     """
-    template = _french_spaces(FRENCH[text]) if lang == "fr" else text
+    template = _FRENCH_SPACED[text] if lang == "fr" else text
     return template.format(**values) if values else template
 
 
@@ -469,3 +469,7 @@ def _french_spaces(template: str) -> str:
     template writes a plain one (``95 %``, ``{x} €``, ``{total} M€``): the sign never starts a
     line. A sign after a word (``€ de banque par € du fonds``) keeps its space."""
     return _AFTER_A_NUMBER.sub(NNBSP, template)
+
+
+#: :data:`FRENCH` as :func:`t` writes it: its spaces made French once, not on every call.
+_FRENCH_SPACED = {english: _french_spaces(french) for english, french in FRENCH.items()}

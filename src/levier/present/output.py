@@ -128,16 +128,14 @@ def _not_written(folder: Path, written: set[str]) -> list[str]:
     """The entries of ``folder`` (walked without following links) that are not among ``written``
     (paths relative to it, as ``meta.json`` lists them: ``loan_book/book.csv``), nor a folder on
     the way to one of them, nor a file manager's clutter."""
-    folders = {str(Path(name).parent.as_posix()) for name in written}
-    folders = {f for name in folders for f in [Path(name).as_posix(), *(q.as_posix() for q in Path(name).parents)]}
+    folders = {parent.as_posix() for name in written for parent in Path(name).parents}  # "books", "."
     others = []
     for root, dirs, files in os.walk(folder):  # os.walk does not follow links to folders
         base = Path(root).relative_to(folder)
-        for name in dirs:
-            relative = (base / name).as_posix()
-            if relative not in folders or (Path(root) / name).is_symlink():
-                others.append(relative + "/")
-        dirs[:] = [d for d in dirs if (base / d).as_posix() in folders and not (Path(root) / d).is_symlink()]
+        for name in list(dirs):
+            if (base / name).as_posix() not in folders or (Path(root) / name).is_symlink():
+                others.append((base / name).as_posix() + "/")
+                dirs.remove(name)  # not walked: all of it is the user's
         others += [(base / name).as_posix() for name in files
                    if (base / name).as_posix() not in written and name not in _OS_CLUTTER]
     return sorted(others)
