@@ -24,6 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "levier"
 
 _SCRIPT = """
 import json, sys
+import numba
 import levier
 from levier.engine import compiled, kernel  # the decoration is what numba refuses without a cache folder
 sys.path.insert(0, {tests!r})
@@ -31,7 +32,8 @@ from conftest import make_scenario
 paths = None
 if sys.argv[1] != "0":
     paths = levier.simulate(make_scenario(), paths=int(sys.argv[1]), seed=3, threads=2).paths.to_numpy().tolist()
-print(json.dumps({{"cache": compiled.CACHE, "paths": paths}}))
+print(json.dumps({{"cache": compiled.CACHE, "processor": compiled.processor(), "numba": numba.config.CACHE_DIR,
+                  "paths": paths}}))
 """
 
 
@@ -61,7 +63,21 @@ def test_a_read_only_install_and_home_cache_in_the_temporary_folder(tmp_path):
     env["TMPDIR"] = str(tmp_path / "tmp")
     (tmp_path / "tmp").mkdir()
     out = _run(env, 0, tmp_path)
-    assert out["cache"] == str(tmp_path / "tmp" / f"levier-numba-{os.getuid()}")
+    folder = tmp_path / "tmp" / f"levier-numba-{os.getuid()}" / out["processor"]
+    assert Path(out["cache"]).parent == folder and Path(out["cache"]).name.startswith("engine_")
+    assert out["numba"] == ""  # numba's own setting untouched: the user's functions cache where they did
+
+
+def test_each_processor_caches_in_a_folder_of_its_own(tmp_path):
+    # numba numbers the files of one index from 1 without a lock: two kinds of processor saving
+    # into one folder at once could take the same number, and one would load the other's code
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "shared")
+    native = _run(env, 0, tmp_path)
+    generic = _run({**env, "NUMBA_CPU_NAME": "generic"}, 0, tmp_path)
+    assert generic["processor"].startswith("generic-") and generic["processor"] != native["processor"]
+    for out in (native, generic):
+        assert Path(out["cache"]).parent == tmp_path / "shared" / "levier" / out["processor"]
 
 
 @pytest.mark.slow  # a cold compilation: about 10 s of CPU

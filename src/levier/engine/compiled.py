@@ -1,28 +1,38 @@
 """The numba set-up of the compiled engine: where compiled code is cached.
 
 Compiled machine code is cached on disk so that only the first process after an install pays for
-compilation. numba looks for a cache folder next to the source (``__pycache__``), then in the
-user's cache folder, and raises at decoration time when neither is writable — which would make
-``import levier`` fail on a read-only install with a read-only home. :func:`jit` therefore tries
-those places itself, then a private folder under the system's temporary folder, and compiles
-without a cache (in memory, once per process) when nothing is writable. ``NUMBA_CACHE_DIR``, if
-set, is numba's own and taken as given.
+compilation. The folder is the first writable one of: ``NUMBA_CACHE_DIR`` if it is set (numba's
+own variable, taken as given: nothing else is tried), the package's ``__pycache__``, the user's
+cache folder (``~/.cache/levier-numba``), a private folder under the system's temporary folder;
+with none writable, the engine is compiled without a cache (in memory, once per process), so that
+a read-only install with a read-only home still imports and runs (numba itself would raise when
+the kernels are decorated).
+
+Inside it, each processor has a folder of its own (LLVM's name for it and a digest of the target
+numba compiles for): numba keeps the code of every processor in one index per function and
+numbers its files from 1 without a lock, so two machines of different kinds sharing a cache (an
+environment on a network drive, ``levier compile --dask`` on a mixed cluster) compiling at the
+same moment could each take number 1, and one of them would later load the other's code. The
+folder is levier's alone: numba's settings are left as they were, for the user's own functions.
 
 No ``fastmath``: the results must not depend on how the compiler reassociates additions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import numba
+from numba.core import caching as _caching
 from numba.core import config as _numba_config
 
-__all__ = ["CACHE", "compile_notice", "jit", "quiet_notice", "will_compile"]
+__all__ = ["CACHE", "compile_notice", "jit", "processor", "quiet_notice", "will_compile"]
 
 
 def _writable(folder: Path) -> bool:
@@ -35,25 +45,58 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def processor() -> str:
+    """The processor numba compiles for, as a folder's name: LLVM's name for it (``NUMBA_CPU_NAME``
+    if set) and a digest of numba's whole key for the code it makes (the target, the processor and
+    its features)."""
+    from numba.core.registry import cpu_target
+
+    key = cpu_target.target_context.codegen().magic_tuple()
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", str(key[1])) or "cpu"
+    return f"{name}-{hashlib.sha256(repr(key).encode()).hexdigest()[:12]}"
+
+
 def _choose_cache() -> str | None:
-    """The folder numba will cache into (None: no cache), setting numba's config if needed."""
+    """The folder levier's compiled code is cached in (None: no cache); see the module's notes."""
     if os.environ.get("LEVIER_NO_CACHE"):
         return None
+    cpu = processor()
+    # outside the package, a folder per install too (numba's own rule): two environments with two
+    # versions of levier would otherwise replace each other's code at every run
+    install = _caching._CacheLocator.get_suitable_cache_subpath(__file__)
     if _numba_config.CACHE_DIR:  # NUMBA_CACHE_DIR: the user's choice
-        return _numba_config.CACHE_DIR if _writable(Path(_numba_config.CACHE_DIR)) else None
-    here = Path(__file__).parent / "__pycache__"
-    if _writable(here):
-        return str(here)
-    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for folder in (Path(home) / "levier-numba", Path(tempfile.gettempdir()) / f"levier-numba-{os.getuid()}"):
-        if _writable(folder):
-            _numba_config.CACHE_DIR = str(folder)  # read by numba's locators when a function is decorated
-            return str(folder)
-    return None
+        places = [Path(_numba_config.CACHE_DIR) / "levier" / cpu / install]
+    else:
+        home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        places = [Path(__file__).parent / "__pycache__" / f"numba-{cpu}", Path(home) / "levier-numba" / cpu / install,
+                  Path(tempfile.gettempdir()) / f"levier-numba-{os.getuid()}" / cpu / install]
+    return next((str(folder) for folder in places if _writable(folder)), None)
 
 
 #: Where compiled code is cached (None: compiled in memory once per process).
 CACHE: str | None = _choose_cache()
+
+
+class _Locator(_caching._SourceFileBackedLocatorMixin, _caching._CacheLocator):
+    """numba's cache locator for levier's kernels: :data:`CACHE`, whatever the function (the code
+    is told apart by module, name and line, and is valid while its source file is unchanged)."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+
+    def get_cache_path(self):
+        return CACHE
+
+
+class _CacheImpl(_caching.CompileResultCacheImpl):
+    _locator_classes = [_Locator]
+
+
+class _FunctionCache(_caching.FunctionCache):
+    """numba's per-function cache, kept in :data:`CACHE`."""
+
+    _impl_class = _CacheImpl
 
 
 def jit(function=None, *, inline: bool = False, vector: bool = False):
@@ -67,12 +110,13 @@ def jit(function=None, *, inline: bool = False, vector: bool = False):
     options: dict = {"nogil": True, "inline": "always" if inline else "never"}
     if vector:
         options["error_model"] = "numpy"
+    dispatcher = numba.njit(cache=False, **options)(function)
     if CACHE is not None:
         try:
-            return numba.njit(cache=True, **options)(function)
+            dispatcher._cache = _FunctionCache(function)  # what numba's cache=True does, in levier's folder
         except RuntimeError:  # no locator after all: compile in memory rather than fail the import
-            return numba.njit(cache=False, **options)(function)
-    return numba.njit(cache=False, **options)(function)
+            pass
+    return dispatcher
 
 
 _notice_lock = threading.Lock()
