@@ -230,3 +230,34 @@ def test_after_levier_compile_no_run_compiles(tmp_path):
     assert json.loads(done.stdout.splitlines()[-1]) == []
     second = subprocess.run(levier_cli, env=env, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0 and "the engine was compiled already" in second.stdout
+
+
+def test_the_time_spent_compiling_is_counted_and_kept_out_of_the_speed(capsys):
+    import numba
+
+    from levier.present.display import run_report
+
+    def probe(x):
+        return x + 1.0
+
+    def other(x):
+        return x + 2.0
+
+    probe.__module__ = "levier.probe"  # one of levier's kernels, as the clock tells them
+    before = compiled.compile_seconds()
+    numba.njit(other)(1.0)  # a user's own function: not levier's compilation
+    assert compiled.compile_seconds() == before
+    numba.njit(probe)(1.0)
+    assert compiled.compile_seconds() > before
+    result = levier.simulate(make_scenario(), paths=400, seed=3)
+    assert result.meta["compile_seconds"] >= 0.0  # nothing left to compile in this session, or the first run's
+    result.meta.update(elapsed_seconds=3.0, compile_seconds=2.0)
+    assert run_report(result).endswith("3.00 s, of which 2.00 s compiling the engine, once (400 paths/s)")
+    assert run_report(result, "fr").endswith("3,00 s, dont 2,00 s de compilation du moteur, une fois "
+                                             "(400 trajectoires/s)")
+    from levier.present.report import _provenance
+
+    assert "of which compiling the engine (once)" in _provenance(result.meta, "now", "en").index
+    result.meta.update(compile_seconds=0.0)
+    assert run_report(result).endswith(" 3.00 s (133 paths/s)")
+    assert "of which compiling the engine (once)" not in _provenance(result.meta, "now", "en").index

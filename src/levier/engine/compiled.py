@@ -26,13 +26,15 @@ import re
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numba
 from numba.core import caching as _caching
 from numba.core import config as _numba_config
+from numba.core import event as _numba_event
 
-__all__ = ["CACHE", "compile_notice", "jit", "processor", "quiet_notice", "will_compile"]
+__all__ = ["CACHE", "compile_notice", "compile_seconds", "jit", "processor", "quiet_notice", "will_compile"]
 
 
 def _writable(folder: Path) -> bool:
@@ -143,6 +145,39 @@ def compile_notice(dispatchers, stream=None) -> None:
             where = f"cached in {CACHE}" if CACHE else "not cached: no writable folder"
             print(f"levier: compiling the engine for this kind of run, once after installation: 5 to 15 s of one core "
                   f"({where}; `levier compile` compiles all of it ahead of time) ...", file=stream, flush=True)
+
+
+class _CompileClock(_numba_event.Listener):
+    """Adds up the wall time numba spends compiling levier's kernels: the outermost compilation of
+    each thread (the helpers and numba's own functions it compiles are inside it)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._lock = threading.Lock()
+        self._here = threading.local()
+
+    def on_start(self, event) -> None:
+        depth = getattr(self._here, "depth", 0)
+        if depth == 0:
+            self._here.started = time.perf_counter()
+            self._here.mine = getattr(event.data["dispatcher"].py_func, "__module__", "").startswith("levier.")
+        self._here.depth = depth + 1
+
+    def on_end(self, event) -> None:
+        self._here.depth -= 1
+        if self._here.depth == 0 and self._here.mine:
+            with self._lock:
+                self.total += time.perf_counter() - self._here.started
+
+
+_clock = _CompileClock()
+_numba_event.register("numba:compile", _clock)
+
+
+def compile_seconds() -> float:
+    """The wall time this process has spent compiling levier's kernels so far (0 when every kernel
+    came from the cache): a run's time minus its growth over the run is the simulation's own."""
+    return _clock.total
 
 
 def quiet_notice() -> None:

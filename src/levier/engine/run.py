@@ -428,16 +428,19 @@ class PreparedRun:
 
     def simulate(self, progress: Callable[[int, int], None] | None = None) -> SimulationResult:
         """Run every path and gather the :class:`SimulationResult`."""
-        started = time.perf_counter()
+        from levier.engine.compiled import compile_seconds  # numba: imported when a run needs it
+
+        started, compiling = time.perf_counter(), compile_seconds()
         collector = Collector(self.paths, self.terms, self.keep)
         # a local run's ranges draw into the arrays of the ones before on their thread (not across processes)
         args = (self.sampler, None, None, None, False, self.kernel_threads()) + ((DrawPool(), self.draws)
                                                                                if self.client is None else ())
         for start, stop, block in self.ranges(simulate_range, args, progress=progress):
             collector.add(start, stop, block)
-        return collector.result(self.scenario, self.portfolio, self.meta(time.perf_counter() - started))
+        return collector.result(self.scenario, self.portfolio,
+                                self.meta(time.perf_counter() - started, compile_seconds() - compiling))
 
-    def meta(self, elapsed: float | None = None) -> dict[str, Any]:
+    def meta(self, elapsed: float | None = None, compiling: float = 0.0) -> dict[str, Any]:
         """The provenance every result records: versions, scenario, seed, sizes."""
         meta: dict[str, Any] = {
             "levier_version": __version__,
@@ -456,6 +459,8 @@ class PreparedRun:
         }
         if elapsed is not None:
             meta["elapsed_seconds"] = round(elapsed, 3)
+            # of which compiling the kernels, in this process (a first run; a Dask worker's is its own)
+            meta["compile_seconds"] = round(compiling, 3)
         if self.stress is not None:
             meta["stress"] = self.stress
         meta["keep"] = self.keep

@@ -220,6 +220,10 @@ FRENCH: dict[str, str] = {
         "{title} — {paths}, {years}, {projects} ({book} en portefeuille)",
     "seed entropy {seed} · scenario {hash} · levier {version} · {seconds} s ({rate} paths/s)":
         "graine {seed} · scénario {hash} · levier {version} · {seconds} s ({rate} trajectoires/s)",
+    "seed entropy {seed} · scenario {hash} · levier {version} · {seconds} s, of which {compiling} s compiling the "
+    "engine, once ({rate} paths/s)":
+        "graine {seed} · scénario {hash} · levier {version} · {seconds} s, dont {compiling} s de compilation du "
+        "moteur, une fois ({rate} trajectoires/s)",
     "No project was financed on any path: check the bank's threshold and gearing, the screening\n"
     "(policy.max_pd), the offer (policy.loan_per_job, loan_cap) and the fund's capital.":
         "Aucun projet n'est financé sur aucune trajectoire : vérifiez le seuil et le levier de la banque, la "
@@ -362,7 +366,8 @@ FRENCH: dict[str, str] = {
     "Territories": "Territoires",
     "provenance": "provenance", "levier": "levier", "numpy": "numpy", "seed entropy": "graine (entropie)", "seed spawn key": "clé de dérivation de la graine",
     "scenario SHA-256": "SHA-256 du scénario", "scenario file": "fichier du scénario", "factor sampler": "tirage des facteurs",
-    "run time": "durée du calcul", "report generated": "rapport produit le",
+    "run time": "durée du calcul", "of which compiling the engine (once)": "dont compilation du moteur (une fois)",
+    "report generated": "rapport produit le",
     "{name} — levier report": "{name} — rapport levier",
     # the section on stresses and the shape of a bad decade
     "Stresses, and the shape of a bad decade": "Chocs, et la forme d’une mauvaise décennie",

@@ -419,6 +419,8 @@ def _provenance(meta: dict, when: str, lang: str) -> pd.DataFrame:
         ("paths", format_number(meta["paths"], 1, lang)), ("factor sampler", meta.get("sampler", "random")),
         *([("stress", str(meta["stress"]))] if meta.get("stress") else []),
         ("run time", f"{format_number(meta.get('elapsed_seconds', float('nan')), 3, lang)} s"),
+        *([("of which compiling the engine (once)", f"{format_number(meta['compile_seconds'], 3, lang)} s")]
+          if meta.get("compile_seconds", 0.0) >= 0.01 else []),
         ("report generated", when),
     ]
     return pd.DataFrame({t("value", lang): [v for _, v in rows]},
