@@ -63,15 +63,30 @@ def test_irr_known_cases():
     assert np.isnan(irr[2:]).all()
 
 
-def test_peak_need_is_the_running_minimum_and_capital_end(result):
+def test_peak_need_is_the_trough_after_each_year_s_loans_and_capital_end_the_lending_rule(result):
     cash = result.year_paths("fund_cash_flow").to_numpy(dtype=float)
-    running = np.minimum.accumulate(np.cumsum(cash, axis=1), axis=1)[:, -1]
+    paid = result.year_paths("fund_disbursed").to_numpy(dtype=float)
     need = result.paths["fund_peak_need"].to_numpy()
-    scale = np.abs(cash).sum(axis=1) * 2.0**-23  # the float32 of the kept yearly cash
-    assert np.all(np.abs(need - np.maximum(0.0, -running)) <= scale)
-    capital = result.scenario.fund.capital
-    end = result.paths["fund_capital_end"].to_numpy()
-    assert np.all(np.abs(end - (capital + cash.sum(axis=1))) <= scale + 1e-6 * capital)
+    for i in range(cash.shape[0]):  # the fund's till, year by year: loans out at the start, the rest at the end
+        till, trough = 0.0, 0.0
+        for t in range(cash.shape[1]):
+            till -= paid[i, t]
+            trough = min(trough, till)
+            till += cash[i, t] + paid[i, t]
+            trough = min(trough, till)
+        scale = (np.abs(cash[i]).sum() + np.abs(paid[i]).sum()) * 2.0**-23  # the float32 of the kept yearly cash
+        assert abs(need[i] - max(0.0, -trough)) <= scale, i
+    # before the year's repayments come in, the fund has paid out more than its year-end cash says
+    ends = np.maximum(0.0, -np.minimum.accumulate(np.cumsum(cash, axis=1), axis=1)[:, -1])
+    assert np.all(need >= ends - 1.0) and np.mean(need - ends) > 1e5
+    # what is left to lend: the capital, less what went out, plus (a revolving fund) the principal,
+    # recoveries and clawbacks that came back; interest and operating costs are not lent again
+    scenario = result.scenario
+    assert scenario.fund.recycle and result.meta["n_loan_book"] == 0
+    p = result.paths
+    rule = (scenario.fund.capital - p["fund_lent"] - p["subsidies"] + p["fund_principal"] + p["fund_recoveries"]
+            + p["clawbacks"]).to_numpy()
+    assert np.allclose(p["fund_capital_end"].to_numpy(), rule, rtol=0, atol=1e-6 * scenario.fund.capital)
     cum = result.year_paths("fund_cumulative_cash").to_numpy(dtype=float)
     assert np.allclose(cum, np.cumsum(cash, axis=1), rtol=1e-6, atol=1.0)
 
@@ -94,7 +109,11 @@ def test_irr_at_the_discount_rate_means_zero_net_cost_one_path():
     at_irr = levier.simulate(levier.Scenario.from_dict({**data, "simulation": {**data["simulation"],
                                                                                "discount_rate": 0.07}}))
     assert np.allclose(at_irr.paths["fund_net_cost"], 0.0, atol=1e-6)
-    assert np.allclose(r.paths["fund_peak_need"], 1e5 - 0.07 * 1e5 - 1e5 / 3)
+    # the whole loan is out before the first repayment comes in; nothing is lent again (no recycle)
+    assert np.allclose(r.paths["fund_peak_need"], 1e5)
+    assert np.allclose(r.paths["fund_capital_end"], 1e6 - 1e5)
+    revolving = levier.simulate(levier.Scenario.from_dict({**data, "fund": {"capital": 1e6, "recycle": True}}))
+    assert np.allclose(revolving.paths["fund_capital_end"], 1e6)  # the principal back, the interest apart
 
 
 def test_cli_table_shows_what_funds_report_and_what_a_board_asks(capsys):

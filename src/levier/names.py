@@ -49,8 +49,8 @@ PATH_COLUMNS = (
     "guarantor_fees",  # guarantee fees paid by the firms on the guaranteed outstanding
     "fund_variable_interest",  # the participative loan's profit-linked interest (policy.variable_rate)
     "fund_irr",  # internal rate of return of the fund's yearly flows (NaN where undefined)
-    "fund_peak_need",  # largest cumulative net outflow over the horizon: the capital needed
-    "fund_capital_end",  # capital + cumulative cash at the horizon: what is left to lend
+    "fund_peak_need",  # largest cumulative net outflow, each year's loans out before its repayments in
+    "fund_capital_end",  # what the lending rule has left to lend after the horizon (interest apart)
     "n_watched",  # files the fund's vigilance flagged (coming defaults detected + false alarms)
     "n_cured",  # detected files whose restructuring saved them from that default
     "vigilance_costs",  # € spent on flagged files (cost_per_case each)

@@ -53,7 +53,7 @@ def internal_rate_of_return(flows: np.ndarray) -> np.ndarray:
     return out
 
 
-def fund_finances(cash_flow: np.ndarray, disbursed: np.ndarray, outstanding_end: np.ndarray, capital: float,
+def fund_finances(cash_flow: np.ndarray, disbursed: np.ndarray, outstanding_end: np.ndarray, available_end: np.ndarray,
                   book_value: float = 0.0) -> dict[str, np.ndarray]:
     """The fund's J-curve, peak need, capital left and IRR, path by path.
 
@@ -65,8 +65,10 @@ def fund_finances(cash_flow: np.ndarray, disbursed: np.ndarray, outstanding_end:
         What the fund paid out at entry in each year (loans and subsidies, within ``cash_flow``).
     outstanding_end : ndarray (n,)
         Principal still owed by live firms at the horizon, valued at par in the IRR.
-    capital : float
-        The fund's capital (``fund.capital``).
+    available_end : ndarray (n,)
+        What the kernel's lending rule has left to lend after the last year: ``fund.capital``
+        less what was disbursed, plus (with ``fund.recycle``) the principal, recoveries and
+        clawbacks collected — interest and operating costs are outside it (``fund_capital_end``).
     book_value : float, optional
         What the loan book's loans granted before year 1 still owe at the start: the IRR counts
         it as the fund's outlay at time 0 (the book bought at par); the cumulative cash, which
@@ -80,20 +82,24 @@ def fund_finances(cash_flow: np.ndarray, disbursed: np.ndarray, outstanding_end:
 
     Notes
     -----
-    The IRR takes the flows when :func:`~levier.engine.paths.simulate_paths` discounts them
-    for ``fund_net_cost``: a year's disbursements at its start (time ``t - 1``), its other
-    flows at its end (time ``t``). So ``fund_irr`` equals the discount rate exactly when the
-    path's ``fund_net_cost`` is zero, and a loan repaid as agreed returns its own rate.
+    The flows are timed as :func:`~levier.engine.paths.simulate_paths` discounts them for
+    ``fund_net_cost``, and as the kernel lends: a year's disbursements at its start (time
+    ``t - 1``), its other flows at its end (time ``t``). So the trough of the cumulative cash is
+    taken both just after each year's disbursements (before that year's repayments come in) and
+    at each year's end, and ``fund_irr`` equals the discount rate exactly when the path's
+    ``fund_net_cost`` is zero; a loan repaid as agreed returns its own rate.
     """
     n = cash_flow.shape[0]
     cumulative = np.cumsum(cash_flow, axis=1)
-    peak_need = np.maximum(0.0, -cumulative.min(axis=1)) if cumulative.shape[1] else np.zeros(n)
+    opening = np.concatenate([np.zeros((n, 1)), cumulative[:, :-1]], axis=1) - disbursed  # after the year's loans
+    peak_need = (np.maximum(0.0, -np.minimum(opening, cumulative).min(axis=1)) if cumulative.shape[1]
+                 else np.zeros(n))
     flows = np.concatenate([np.full((n, 1), -float(book_value)), cash_flow + disbursed], axis=1)
     flows[:, :-1] -= disbursed
     flows[:, -1] += outstanding_end
     return {
         "fund_cumulative_cash": cumulative,
         "fund_peak_need": peak_need,
-        "fund_capital_end": capital + cumulative[:, -1],
+        "fund_capital_end": np.array(available_end, dtype=float),
         "fund_irr": internal_rate_of_return(flows),
     }

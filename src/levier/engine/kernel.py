@@ -875,6 +875,7 @@ def _build_run_paths(OPTIONAL):  # noqa: N803 (a constant to numba)
             totals[28] = n_cured
             totals[29] = vigilance_costs
             totals[30] = jobs_saved
+            totals[31] = available  # what the lending rule leaves to lend after the horizon's last year
             totals[14] = pv - year[Y_FEND, T - 1] * discount[T]
             out_logw[p] = log_w
 

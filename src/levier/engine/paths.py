@@ -271,7 +271,7 @@ def with_finances(block: PathBlock, plan: Plan) -> PathBlock:
     """
     paths, by_year = dict(block.paths), dict(block.by_year)
     finances = fund_finances(by_year["fund_cash_flow"], by_year["fund_disbursed"], paths["fund_outstanding_end"],
-                             plan.terms.capital, plan.book_value)
+                             paths["fund_available_end"], plan.book_value)
     by_year["fund_cumulative_cash"] = finances.pop("fund_cumulative_cash")
     paths.update(finances)
     return replace(block, paths={k: paths[k] for k in PATH_COLUMNS}, by_year={k: by_year[k] for k in YEAR_COLUMNS})

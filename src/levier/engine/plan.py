@@ -42,7 +42,8 @@ KERNEL_PATHS = ("fund_lent", "bank_lent", "investment", "n_financed", "jobs_plan
                 "fund_net_cost", "job_years", "fund_outstanding_end", "fund_interest", "fund_principal",
                 "fund_recoveries", "bank_recoveries", "operating_costs", "clawbacks", "bank_interest",
                 "guarantor_loss", "guarantor_fees", "fund_variable_interest",
-                "n_watched", "n_cured", "vigilance_costs", "jobs_saved")
+                "n_watched", "n_cured", "vigilance_costs", "jobs_saved",
+                "fund_available_end")  # the capital the lending rule has left: fund_capital_end
 #: Per-year outputs, in the order of ``out_years``.
 KERNEL_YEARS = ("fund_outstanding", "bank_outstanding", "defaults", "jobs", "fund_cash_flow", "new_loans",
                 "live_files", "bank_interest", "guarantor_loss", "guarantor_fees", "fund_variable_interest", "fund_disbursed")

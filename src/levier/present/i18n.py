@@ -208,8 +208,10 @@ FRENCH: dict[str, str] = {
     "Vigilance costs (€)": "Coûts de la vigilance (€)",
     "Jobs saved by cures (year {year})": "Emplois sauvés par les redressements (année {year})",
     "Fund IRR (mean over paths)": "TRI du fonds (moyenne des trajectoires)",
-    "The fund's cumulative cash (J-curve); its trough is the capital the fund actually needs.":
-        "La trésorerie cumulée du fonds (courbe en J) ; son creux est le capital dont le fonds a réellement besoin.",
+    "The fund's cumulative cash at each year's end (J-curve); the dashed line is the capital it actually needs, "
+    "its deepest point once each year's loans are paid out.":
+        "La trésorerie cumulée du fonds en fin d'année (courbe en J) ; la ligne en tirets est le capital dont il a "
+        "réellement besoin, son point le plus bas une fois versés les prêts de l'année.",
     "capital needed (mean trough)": "capital nécessaire (creux moyen)",
     "cumulative cash of the fund (€)": "trésorerie cumulée du fonds (€)",
     "The fund's J-curve: cumulative cash": "La courbe en J du fonds : trésorerie cumulée",

@@ -185,8 +185,9 @@ def fan(result: SimulationResult, metric: str = "jobs", ax=None, lang: str = "en
 
 
 def j_curve(result: SimulationResult, ax=None, lang: str = "en"):
-    """The fund's J-curve: its cumulative cash year by year (median, 50 % and 90 % bands), and the
-    capital it needs at the trough (the mean of each path's deepest point).
+    """The fund's J-curve: its cumulative cash at each year's end (median, 50 % and 90 % bands),
+    and the capital it needs at the trough (the mean of ``fund_peak_need``, each path's deepest
+    point once each year's loans are paid out, before that year's repayments: below the curve).
 
     A revolving fund's cash dips while it lends and climbs back as it is repaid; the depth of
     the dip is the capital the fund actually needs, which the band shows with its uncertainty.

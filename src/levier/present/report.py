@@ -403,7 +403,8 @@ def _figures(result: SimulationResult, lang: str) -> str:
          t("Expected loss and contribution to the ES, by sector (the contributions add up to the ES).", lang)),
         ("fig-territory", lambda ax: plot.groups("territory", ax=ax, lang=lang), t("The same by territory.", lang)),
         ("fig-j-curve", lambda ax: plot.j_curve(ax=ax, lang=lang),
-         t("The fund's cumulative cash (J-curve); its trough is the capital the fund actually needs.", lang)),
+         t("The fund's cumulative cash at each year's end (J-curve); the dashed line is the capital it actually "
+           "needs, its deepest point once each year's loans are paid out.", lang)),
     ]
     return "<div class='figures'>" + "".join(_figure(*spec) for spec in specs) + "</div>"
 
