@@ -308,3 +308,14 @@ def test_the_workbook_in_french_names_its_sheets_and_columns_in_french(tmp_path)
         assert [r for r in a.iter_rows(min_row=2, values_only=True)] == [r for r in b.iter_rows(min_row=2, values_only=True)]
     assert (tmp_path / "en" / "summary.csv").read_bytes() == (tmp_path / "fr" / "summary.csv").read_bytes()
     assert header("fund_loss", "fr") == "fund_loss" and header("mean", "en") == "mean"
+
+
+@pytest.mark.parametrize("seed", [[1, 2], "generator"], ids=["list", "generator"])
+def test_a_run_seeded_by_a_list_or_a_generator_replays(tmp_path, seed):
+    # numpy keeps such a seed's entropy as a list of integers: meta.json holds "[a, b]"
+    seed = np.random.default_rng(4) if seed == "generator" else seed
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=40, seed=seed)
+    assert result.meta["seed_entropy"].startswith("[")
+    write_result(result, tmp_path / "r")
+    replayed = result_from_folder(tmp_path / "r")
+    pd.testing.assert_frame_equal(replayed.paths, result.paths)

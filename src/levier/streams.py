@@ -30,6 +30,7 @@ __all__ = [
     "pilot_root",
     "pipeline_generator",
     "rating_generator",
+    "seed_of",
     "uniform_bits",
     "whole_blocks",
 ]
@@ -157,8 +158,16 @@ def lab_generator(root: np.random.SeedSequence, purpose: LabPurpose) -> np.rando
 
 
 def entropy_of(root: np.random.SeedSequence) -> str:
-    """The root's entropy as a string (JSON cannot hold 128-bit integers exactly)."""
+    """The root's entropy as a string (JSON cannot hold 128-bit integers exactly): an integer, or
+    a list of them (``seed=[1, 2]``, a Generator's 128 bits); :func:`seed_of` reads it back."""
     return str(root.entropy)
+
+
+def seed_of(meta: dict) -> np.random.SeedSequence:
+    """The root SeedSequence a result's ``meta`` records (its ``seed_entropy`` and ``seed_spawn_key``)."""
+    text = str(meta["seed_entropy"]).strip()
+    entropy = [int(k) for k in text.strip("[]").split(",")] if text.startswith("[") else int(text)
+    return np.random.SeedSequence(entropy, spawn_key=tuple(meta.get("seed_spawn_key", [])))
 
 
 def uniform_bits(gen: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:

@@ -31,6 +31,7 @@ from levier.present.display import headline_table, html_table
 from levier.present.i18n import (check_lang, counted, format_date, format_estimate, format_interval, format_number,
                                  format_percent, t, with_unit)
 from levier.stats import Z95, expected_shortfall
+from levier.streams import seed_of
 
 __all__ = ["es_interval", "report_html", "write_report"]
 
@@ -522,7 +523,7 @@ def _bad_decade(result: SimulationResult, lang: str = "en") -> str:
         return ""
     from levier.analysis.stress import model_risk, stress
 
-    seed = np.random.SeedSequence(int(result.meta["seed_entropy"]), spawn_key=tuple(result.meta.get("seed_spawn_key", [])))
+    seed = seed_of(result.meta)
     specs = ["fund_loss.es_0.99", "fund_loss.mean", "bank_loss.es_0.99"]
 
     labels = {"fund_loss.es_0.99": "fund's loss, 99 % ES (€)", "fund_loss.mean": "fund's loss, mean (€)",
@@ -597,7 +598,7 @@ def result_from_folder(folder: str | Path, *, progress=None) -> SimulationResult
     except (OSError, ValueError) as exc:
         raise InputError(str(folder), [f"not a results folder of levier run --out ({exc})"]) from None
     scenario = scenario_of_folder(folder, meta)
-    seed = np.random.SeedSequence(int(meta["seed_entropy"]), spawn_key=tuple(meta.get("seed_spawn_key", [])))
+    seed = seed_of(meta)
     result = simulate(scenario, paths=int(meta["paths"]), seed=seed, keep=meta.get("keep", "all"),
                       sampler=meta.get("sampler", "random"), stress=meta.get("stress"), progress=progress)
     fresh = result.paths.reset_index()
