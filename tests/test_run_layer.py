@@ -258,3 +258,19 @@ def test_a_sobol_run_of_other_than_a_power_of_2_paths_is_told_so():
         warnings.simplefilter("error", LevierWarning)
         levier.simulate(scenario, paths=1024, seed=1, sampler="sobol")
         levier.simulate(scenario, paths=1000, seed=1)  # the random sampler has no such need
+
+
+def test_a_portfolio_built_from_another_scenario_is_refused():
+    # the projects of one scenario run under another's name would be its numbers with wrong provenance
+    moselle = levier.load_scenario(SHIPPED_FILE)
+    projects = levier.build_portfolio(moselle)
+    riskier = moselle.with_overrides({"sectors.automobile.annual_pd": 0.05})
+    with pytest.raises(ValueError, match="sectors' names and annual_pd differ"):
+        levier.simulate(riskier, paths=10, seed=1, portfolio=projects)
+    with pytest.raises(ValueError, match="pipeline differ"):
+        levier.simulate(moselle.with_overrides({"pipeline.projects_per_year": 10}), paths=10, portfolio=projects)
+    # what the projects do not depend on (the policy, the bank, the correlations) may change
+    generous = moselle.with_overrides({"policy.loan_per_job": 15_000, "sectors.automobile.loading": 0.1})
+    given = levier.simulate(generous, paths=50, seed=1, portfolio=projects)
+    built = levier.simulate(generous, paths=50, seed=1)
+    assert given.paths.to_numpy().tobytes() == built.paths.to_numpy().tobytes()

@@ -31,7 +31,7 @@ from levier.engine.paths import (FINANCE_PATHS, Draws, PathBlock, Plan, Twist, b
                                  thread_pool, with_finances)
 from levier.engine.resources import available_memory, check, default_chunk_size
 from levier.engine.result import SimulationResult
-from levier.model.portfolio import Portfolio, build_portfolio
+from levier.model.portfolio import Portfolio, build_portfolio, check_portfolio, portfolio_key
 from levier.model.scenario import Scenario
 from levier.model.terms import Terms, project_terms
 from levier.names import PATH_COLUMNS, SECTOR_COLUMNS, YEAR_COLUMNS
@@ -292,13 +292,6 @@ class Collector:
         )
 
 
-def _portfolio_key(scenario: Scenario) -> str:
-    """What the projects depend on: two scenarios with the same key have the same portfolio."""
-    parts = ("pipeline", "loan_book", "sectors", "territories")
-    data = scenario.model_dump(mode="json", include=set(parts))
-    return repr((sorted(data.items()), scenario.simulation.seed, str(scenario.loan_book_path)))
-
-
 @dataclass(frozen=True, eq=False)
 class PreparedRun:
     """A scenario made ready to run: its projects, terms and plan, the seed's root, the chunk.
@@ -326,7 +319,7 @@ class PreparedRun:
         """The same run (seed, paths, chunk, client) for another scenario."""
         if scenario is self.scenario:
             return self
-        same = _portfolio_key(scenario) == _portfolio_key(self.scenario)
+        same = portfolio_key(scenario) == portfolio_key(self.scenario)
         portfolio = self.portfolio if same else build_portfolio(scenario)
         terms = project_terms(scenario, portfolio, self.stress)
         return replace(self, scenario=scenario, portfolio=portfolio, terms=terms, plan=plan_work(terms))
@@ -510,7 +503,10 @@ def prepare(
     if check_resources and client is None:
         check(scenario, n_paths, chunk_size, keep, threads=threads)
     root = seed_root(scenario, seed)
-    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
+    if portfolio is None:
+        portfolio = build_portfolio(scenario)
+    else:
+        check_portfolio(portfolio, scenario)
     terms = project_terms(scenario, portfolio, stress)
     chunk = default_chunk_size(terms.n_projects, n_paths) if chunk_size is None else int(chunk_size)
     return PreparedRun(scenario, portfolio, terms, plan_work(terms), root, n_paths, chunk, keep, sampler, client,

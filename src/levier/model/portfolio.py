@@ -24,7 +24,8 @@ from levier.errors import LoanBookError, Problem, install_hint, not_utf8
 from levier.model.scenario import MAX_EUROS, Scenario
 from levier.streams import coerce_seed, pipeline_generator
 
-__all__ = ["LOAN_BOOK_COLUMNS", "LOAN_BOOK_OPTIONAL", "Portfolio", "build_portfolio", "read_loan_book", "read_table"]
+__all__ = ["LOAN_BOOK_COLUMNS", "LOAN_BOOK_OPTIONAL", "Portfolio", "build_portfolio", "check_portfolio", "portfolio_key",
+           "read_loan_book", "read_table"]
 
 LOAN_BOOK_COLUMNS = ("firm_id", "sector", "territory", "investment", "equity", "jobs_planned", "entry_year")
 LOAN_BOOK_OPTIONAL = ("annual_pd", "loan_amount", "rate", "maturity_years", "grace_years", "bank_amount",
@@ -78,6 +79,8 @@ class Portfolio:
     watch: np.ndarray
     sector_names: list[str] = field(default_factory=list)
     territory_names: list[str] = field(default_factory=list)
+    #: What the projects were drawn from (:func:`portfolio_key` of the scenario; None: built by hand)
+    built_from: dict | None = None
 
     def __len__(self) -> int:
         return int(self.firm_id.shape[0])
@@ -557,7 +560,7 @@ def _range_text(lo, lo_open, hi, hi_open, integer) -> str:
 
 
 def _concat(parts: list[dict[str, np.ndarray]], s: Scenario) -> Portfolio:
-    keys = Portfolio.__dataclass_fields__.keys() - {"sector_names", "territory_names"}
+    keys = Portfolio.__dataclass_fields__.keys() - {"sector_names", "territory_names", "built_from"}
     merged = {}
     for key in keys:
         arrays = [p[key] for p in parts]
@@ -567,4 +570,35 @@ def _concat(parts: list[dict[str, np.ndarray]], s: Scenario) -> Portfolio:
     merged["entry"] = merged["entry"].astype(np.int64)
     merged["in_book"] = merged["in_book"].astype(bool)
     merged["watch"] = merged["watch"].astype(bool)
-    return Portfolio(**merged, sector_names=s.sector_names, territory_names=s.territory_names)
+    return Portfolio(**merged, sector_names=s.sector_names, territory_names=s.territory_names, built_from=portfolio_key(s))
+
+
+def portfolio_key(scenario: Scenario) -> dict[str, str]:
+    """What a scenario's projects depend on, part by part: two scenarios with the same key have the
+    same portfolio (the policy, the bank, the defaults' correlations do not move a project)."""
+    data = scenario.model_dump(mode="json", include={"pipeline", "loan_book"})
+    return {
+        "pipeline": repr(data.get("pipeline")),
+        "simulation.seed": repr(scenario.simulation.seed),  # the pipeline's when it has none of its own
+        "loan_book": repr((data.get("loan_book"), str(scenario.loan_book_path))),
+        "sectors' names and annual_pd": repr([(x.name, x.annual_pd) for x in scenario.sectors]),
+        "territories' names and pd_multiplier": repr([(t.name, t.pd_multiplier) for t in scenario.territories]),
+    }
+
+
+def check_portfolio(portfolio: Portfolio, scenario: Scenario) -> None:
+    """Refuse a portfolio built from another scenario's projects (a run would silently simulate
+    them under this scenario's name). A portfolio built by hand (no ``built_from``) is taken as given.
+
+    Raises
+    ------
+    ValueError
+        Naming the parts of the scenario the projects do not come from.
+    """
+    if portfolio.built_from is None:
+        return
+    key = portfolio_key(scenario)
+    differ = [part for part in key if portfolio.built_from.get(part) != key[part]]
+    if differ:
+        raise ValueError(f"this portfolio was built from another scenario: its {', '.join(differ)} differ from this "
+                         "one's; build it with levier.build_portfolio(scenario), or leave portfolio out")
