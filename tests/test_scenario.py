@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import levier
@@ -272,3 +273,25 @@ def test_an_unset_whole_number_key_is_rounded_by_the_lab():
                              paths=32, seed=1)
     assert swept.table["pipeline.seed"].tolist() == [0, 1, 2]
     assert str(swept.table["pipeline.seed"].dtype).startswith("int")
+
+
+def test_nested_overrides_set_keys_and_keep_the_table_s_others():
+    from conftest import SHIPPED
+
+    moselle = levier.load_scenario(SHIPPED)
+    shorter = moselle.with_overrides({"simulation": {"horizon_years": 10}})
+    assert (shorter.simulation.horizon_years, shorter.simulation.seed, shorter.simulation.paths) == (
+        10, moselle.simulation.seed, moselle.simulation.paths)
+    nested = moselle.with_overrides({"policy": {"loan_per_job": 12_000}, "sectors": {"automobile": {"annual_pd": 0.05}}})
+    dotted = moselle.with_overrides({"policy.loan_per_job": 12_000, "sectors.automobile.annual_pd": 0.05})
+    assert nested == dotted
+    # a mapping that is a key's value is kept whole, as a value
+    mix = moselle.with_overrides({"pipeline": {"sector_mix": {name: 1.0 if i == 0 else 0.0
+                                                              for i, name in enumerate(moselle.sector_names)}}})
+    assert mix.pipeline.sector_mix[moselle.sector_names[0]] == 1.0
+    # the lab's variants, from Python as from a scenario file
+    table = levier.compare(moselle, {"v": {"policy": {"loan_per_job": 12_000}}}, paths=20, seed=1).table
+    same = levier.compare(moselle, {"v": {"policy.loan_per_job": 12_000}}, paths=20, seed=1).table
+    pd.testing.assert_frame_equal(table, same)
+    with pytest.raises(levier.ScenarioError, match="policy.typo"):
+        moselle.with_overrides({"policy": {"typo": 1}})

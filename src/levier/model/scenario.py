@@ -354,11 +354,14 @@ class Stress(_Model):
 
 
 def flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"policy": {"rate": 0.03}}`` → ``{"policy.rate": 0.03}`` (lists are values, not tables)."""
+    """``{"policy": {"rate": 0.03}}`` → ``{"policy.rate": 0.03}``: a mapping under a key that is a
+    table of the scenario (``policy``, ``sectors.automobile``) is flattened into its keys, so that
+    the table's other keys stay; a mapping that is a key's value (``pipeline.sector_mix``) is kept
+    whole, and lists are values."""
     flat: dict[str, Any] = {}
     for key, value in table.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
+        if isinstance(value, Mapping) and value and _model_at(_split_key(dotted)) is not None:
             flat.update(flatten_keys(value, dotted + "."))
         else:
             flat[dotted] = value
@@ -469,7 +472,9 @@ class Scenario(_Model):
         overrides : mapping
             ``{"policy.loan_per_job": 10000, "sectors.automobile.annual_pd": 0.05}``. List
             tables are addressed by index (``sectors.0.loading`` or ``sectors[0].loading``) or by
-            name (``sectors.automobile.loading``). A table that is absent is created.
+            name (``sectors.automobile.loading``). A table that is absent is created. Nested
+            tables are dotted keys too, as in ``[[variants]]``: ``{"simulation": {"horizon_years":
+            10}}`` sets that key and keeps the table's others (the seed, the paths).
 
         Returns
         -------
@@ -484,7 +489,7 @@ class Scenario(_Model):
         data = self.model_dump(mode="python", exclude_unset=True)
         source = f"{self._source} (with overrides)"
         problems: list[Problem] = []
-        for key, value in overrides.items():
+        for key, value in flatten_keys(overrides).items():
             try:
                 _set_dotted(data, key, value)
             except KeyError as exc:
