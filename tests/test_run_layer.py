@@ -274,3 +274,13 @@ def test_a_portfolio_built_from_another_scenario_is_refused():
     given = levier.simulate(generous, paths=50, seed=1, portfolio=projects)
     built = levier.simulate(generous, paths=50, seed=1)
     assert given.paths.to_numpy().tobytes() == built.paths.to_numpy().tobytes()
+
+
+def test_breakeven_s_progress_ends_at_its_end():
+    # its total is an estimate of the evaluations Brent's method needs: it ends where the work did
+    seen: list[tuple[int, int]] = []
+    found = levier.breakeven(levier.load_scenario(SHIPPED_FILE), paths=128, seed=1,
+                             progress=lambda done, total: seen.append((done, total)))
+    evaluations = len(found.evaluations)  # the rates run, each on 128 paths
+    assert seen[-1] == (128 * evaluations, 128 * evaluations)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

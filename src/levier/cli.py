@@ -889,20 +889,14 @@ def _cmd_breakeven(args: argparse.Namespace) -> int:
     with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
         b = breakeven(scenario, paths=args.paths, seed=args.seed, bounds=(args.low, args.high), client=client,
                       progress=bar)
-    from levier.present.i18n import counted, format_fixed, t, with_unit
+    from levier.present.i18n import counted, format_fixed, format_rate, t
 
     lang = _lang(args)
-
-    def percent(x: float, decimals: int) -> str:  # 13.809 %, 13,809 % in French: as format_percent writes them
-        if not math.isfinite(x):  # one path: no error, no interval
-            return "–"
-        return with_unit(format_fixed(100 * x, decimals, lang), "%", lang)
-
+    rate, se, low, high = (format_rate(x, 3, lang) for x in (b.rate, b.se, b.low, b.high))  # "–": one path, no error
     print(t("{name}: break-even loan rate {rate} ± {se} (95 %: {low} – {high}), {paths}, common random numbers",
-            lang, name=scenario.meta.name, rate=percent(b.rate, 3), se=percent(b.se, 3), low=percent(b.low, 3),
-            high=percent(b.high, 3), paths=counted(b.paths, "path", lang)))
+            lang, name=scenario.meta.name, rate=rate, se=se, low=low, high=high, paths=counted(b.paths, "path", lang)))
     print(t("  the fund's expected net cost is zero at that rate (discounted at {discount}); each point of rate moves "
-            "it by {slope} €", lang, discount=percent(scenario.simulation.discount_rate, 2),
+            "it by {slope} €", lang, discount=format_rate(scenario.simulation.discount_rate, 2, lang),
             slope=format_fixed(abs(b.slope) / 100, 0, lang)))
     return EXIT_OK
 

@@ -79,3 +79,9 @@ class Tracker:
             self.progress(self.done, self.total)
 
         return step
+
+    def finish(self) -> None:
+        """Say the work is done (an estimate of it above the work done would leave a bar short of its end)."""
+        self.total = self.done
+        if self.progress is not None:
+            self.progress(self.done, self.total)

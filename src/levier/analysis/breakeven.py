@@ -25,7 +25,7 @@ __all__ = ["Breakeven", "breakeven"]
 
 #: Rates searched by default: 0 % to 30 % a year.
 DEFAULT_BOUNDS = (0.0, 0.3)
-_EVALUATIONS = 40  # Brent's method needs about 10 on these smooth functions; this bounds progress
+_EVALUATIONS = 12  # the bracket's two, Brent's method's 6 to 8 on these smooth functions, the slope's two
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,16 @@ class Breakeven:
                               "slope": self.slope, "paths": self.paths}], index=pd.Index(["breakeven"], name="figure"))
 
     def __repr__(self) -> str:
-        return (f"<Breakeven rate {self.rate:.3%} ± {self.se:.2%} (95 %: {self.low:.3%} – {self.high:.3%}), "
-                f"{self.paths:,} paths, common random numbers>")
+        from levier.present.i18n import format_rate
+
+        rate, se, low, high = (format_rate(x, 3) for x in (self.rate, self.se, self.low, self.high))
+        return f"<Breakeven rate {rate} ± {se} (95 %: {low} – {high}), {self.paths:,} paths, common random numbers>"
 
     def _repr_html_(self) -> str:
         from levier.present.display import frame_html
+        from levier.present.i18n import format_rate
 
-        return (f"<div><strong>Break-even loan rate: {self.rate:.3%} ± {self.se:.2%}</strong>"
+        return (f"<div><strong>Break-even loan rate: {format_rate(self.rate, 3)} ± {format_rate(self.se, 3)}</strong>"
                 f"{frame_html(self.to_frame())}</div>")
 
 
@@ -146,6 +149,7 @@ def breakeven(
         a, b = max(0.0, root - step), min(0.999, root + step)
         slope = (net_cost(b)[0] - net_cost(a)[0]) / (b - a)
         se_cost = net_cost(root)[1]
+        tracker.finish()
     se = se_cost / abs(slope) if slope != 0 else math.inf
     table = pd.DataFrame([{"rate": r, "fund_net_cost": m, "se": s} for r, (m, s) in sorted(cache.items())])
     return Breakeven(root, se, root - Z95 * se, root + Z95 * se, slope, run.paths, table)

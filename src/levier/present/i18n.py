@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import SupportsFloat
 
 __all__ = ["LANGS", "check_lang", "counted", "default_lang", "format_date", "format_estimate", "format_fixed",
-           "format_number", "format_percent", "localise", "t", "with_unit"]
+           "format_number", "format_percent", "format_rate", "localise", "t", "with_unit"]
 
 LANGS = ("en", "fr")
 #: The thousands separator of French numbers: a narrow no-break space.
@@ -115,6 +115,12 @@ def format_fixed(value: float, decimals: int, lang: str = "en") -> str:
         step = 10.0 ** (-decimals)
         return localise(f"{round(value / step) * step:,.0f}", lang)
     return localise(f"{value:,.{decimals}f}", lang)
+
+
+def format_rate(share: float, decimals: int, lang: str = "en") -> str:
+    """A rate in per cent with ``decimals`` decimals: ``0.13794`` → ``13.794 %`` (``13,794 %`` in
+    French); ``–`` for a value that is not a number."""
+    return "–" if not math.isfinite(share) else with_unit(format_fixed(100 * share, decimals, lang), "%", lang)
 
 
 def format_estimate(value: float, half_width: float, unit: str = "", lang: str = "en") -> tuple[str, str, int]:
