@@ -13,6 +13,7 @@ import pytest
 import levier
 from levier.analysis.tail import ProbabilityEstimate, threshold_text
 from levier.cli import _subparsers, build_parser, main
+from levier.errors import LevierWarning
 
 from conftest import ROOT, SHIPPED, base_dict, make_scenario
 from test_fuzz import to_toml
@@ -175,6 +176,12 @@ def test_optimise_says_when_no_policy_meets_the_constraints(capsys):
     out = capsys.readouterr().out
     assert "no policy tried meets the constraints" in out and "best policy found" not in out
     assert "no (no)" in out and "True" not in out and "False" not in out and "<= 1" in out
+    assert "LevierWarning" not in capsys.readouterr().err  # said once, on the table
+    with pytest.warns(LevierWarning, match="no policy tried meets the constraints"):
+        nearest = levier.optimise(levier.load_scenario(SHIPPED), {"policy.loan_per_job": (3000, 20000)},
+                                  maximise="jobs_additional", subject_to={"fund_loss.es_0.99": "<= 1"}, paths=100,
+                                  maxiter=1)
+    assert not nearest.feasible and "INFEASIBLE" in repr(nearest) and "the nearest" in nearest._repr_html_()
     found = levier.optimise(levier.load_scenario(SHIPPED), {"policy.loan_per_job": (3000, 20000)},
                             maximise="jobs_additional", subject_to={"fund_loss.es_0.99": "<= 9e6"}, paths=100, maxiter=1)
     assert found.feasible and found.table.loc["fund_loss.es_0.99", "bound"] == "<= 9,000,000"

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from levier._version import __version__
@@ -984,7 +985,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         if not match:
             raise InputError("--subject-to", [f"{item!r}: expected SPEC<=VALUE or SPEC>=VALUE"])
         constraints[match.group(1)] = f"{match.group(2)} {match.group(3)}"
-    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar:
+    with _lab_errors(args), _cluster(args) as client, _bar(args) as bar, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "no policy tried meets the constraints")  # said below, and by the exit status
         found = optimise(scenario, _pairs(args.over, "--over"), maximise=args.maximise, minimise=args.minimise,
                          progress=bar,
                          subject_to=constraints, paths=args.paths, seed=args.seed, check_paths=args.check_paths,
@@ -1172,8 +1174,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    import warnings
-
     from levier.errors import LevierWarning
 
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "calibrate": _cmd_calibrate,

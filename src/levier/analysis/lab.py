@@ -542,12 +542,14 @@ class Optimum:
 
     def __repr__(self) -> str:
         obj = self.table.iloc[0]
-        return (f"<Optimum {self.x}: {self.table.index[0]} = {obj['value']:,.4g} ± {obj['se']:.2g} "
+        infeasible = "" if self.feasible else " INFEASIBLE: no policy tried meets the constraints; the nearest"
+        return (f"<Optimum{infeasible} {self.x}: {self.table.index[0]} = {obj['value']:,.4g} ± {obj['se']:.2g} "
                 f"(fresh paths {obj['check']:,.4g} ± {obj['check_se']:.2g})>")
 
     def _repr_html_(self) -> str:
         point = ", ".join(f"{k} = {v:,.6g}" if isinstance(v, float) else f"{k} = {v}" for k, v in self.x.items())
-        return f"<div><strong>Optimum: {point}</strong>{_html(self.table)}</div>"
+        title = "Optimum" if self.feasible else "No policy tried meets the constraints; the nearest"
+        return f"<div><strong>{title}: {point}</strong>{_html(self.table)}</div>"
 
 
 def _evaluations_estimate(bounds: Bounds, maxiter: int, popsize: int) -> int:
@@ -666,7 +668,16 @@ def optimise(
         rows.append(row)
     table = pd.DataFrame(rows).set_index("statistic")
     evaluations = pd.DataFrame([{**dict(zip(keys, p)), **{s: v[0] for s, v in r.items()}} for p, r in cache.items()])
-    return Optimum(x, table, evaluations, sense)
+    optimum = Optimum(x, table, evaluations, sense)
+    if not optimum.feasible:
+        import warnings
+
+        from levier.errors import LevierWarning
+
+        warnings.warn(f"no policy tried meets the constraints: {optimum.x} is the one that misses them least "
+                      "(Optimum.feasible is False; widen the bounds, loosen a constraint, or search longer)",
+                      LevierWarning, stacklevel=2)
+    return optimum
 
 
 def _parse_constraint(spec: str, text: str) -> tuple[str, float]:
