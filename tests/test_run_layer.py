@@ -134,6 +134,8 @@ def test_every_result_has_a_frame_a_short_repr_and_readable_html(results, name):
     assert "<table" in html
     for unreadable in ("e+0", "e+1", ">inf<", ">nan<", "NaN"):
         assert unreadable not in html, (name, unreadable)
+    if name == "sweep":  # its points are numbered 0, 1, 2 as on the command line, not 1.00, 2.00
+        assert "<th style='text-align:left'>1</th>" in html and ">1.00<" not in html
 
 
 def test_the_baseline_has_no_variance_reduction_and_no_infinity(results):

@@ -280,7 +280,9 @@ def html_table(frame: pd.DataFrame, lang: str = "en") -> str:
 def _readable(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, np.integer)):  # a count or a point's number: whole, as the command line writes it
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
         v = float(value)
         if math.isinf(v):
             return "∞" if v > 0 else "−∞"
