@@ -178,3 +178,19 @@ def test_a_run_beyond_reason_is_refused_up_front_with_the_estimate(capsys):
     err = capsys.readouterr().err
     assert "per-path outputs" in err and "--no-resource-check" in err and time.perf_counter() - started < 10
     assert main(["run", str(SHIPPED), "--paths", "32", "--no-resource-check"]) == 0
+
+
+def test_a_refused_run_is_told_only_the_remedies_that_help():
+    scenario = levier.load_scenario(SHIPPED)
+    # what every path keeps is gathered here, on a cluster too: neither a chunk nor Dask makes it smaller
+    with pytest.raises(ResourceError) as kept:
+        check(scenario, 20_000_000, keep="compact", available=4e9)
+    said = str(kept.value)
+    assert "per-path outputs" in said and "fewer paths (--paths, paths=)" in said
+    for useless in ("--keep compact", "--chunk-size", "--dask"):
+        assert useless not in said, useless
+    assert "check_resources=False" in said  # the Python name too: this is also simulate's error
+    with pytest.raises(ResourceError, match=r"--keep compact \(keep='compact'\)"):
+        check(scenario, 20_000_000, keep="all", available=4e9)
+    with pytest.raises(ResourceError, match=r"would take .*a Dask cluster \(--dask, client=\)"):
+        check(scenario, 30_000_000, available=1e15)

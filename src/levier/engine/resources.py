@@ -147,18 +147,21 @@ def check(scenario: Scenario, paths: int, chunk_size: int | None = None, keep: s
     est = estimate(scenario, paths, chunk_size, keep, threads)
     available = available_memory() if available is None else available
     problems = []
-    advice = ("fewer paths (--paths), --keep compact, a smaller --chunk-size, or a Dask cluster (--dask); "
-              "--no-resource-check runs it anyway")
+    # each remedy as the command line and Python name it; only the ones that help
+    anyway = "--no-resource-check (check_resources=False) runs it anyway"
     if available is not None and est.memory_bytes > MEMORY_SHARE * available:
         if est.parts["per-path outputs"] < 0.5 * est.memory_bytes:  # the projects, not the paths, are too many
             advice = (f"fewer projects ({est.projects:,} now: pipeline.projects_per_year, pipeline.years, the loan "
-                      f"book){', fewer --threads' if threads > 1 else ''} or a machine with more memory; "
-                      "--no-resource-check runs it anyway")
+                      f"book){', fewer --threads (threads=)' if threads > 1 else ''} or a machine with more memory")
+        else:  # what is kept of every path is gathered in this process, on a cluster too
+            compact = "" if keep == "compact" else ", --keep compact (keep='compact')"
+            advice = f"fewer paths (--paths, paths=){compact} or a machine with more memory"
         problems.append(Problem("", f"this run would need {est.describe()}, but {_size(available)} is available: "
-                                    f"use {advice}"))
+                                    f"use {advice}; {anyway}"))
     elif est.seconds > MAX_SECONDS or not math.isfinite(est.seconds):
         problems.append(Problem("", f"this run would take {_duration(est.seconds)} ({est.projects:,} projects × "
-                                    f"{paths:,} paths × {scenario.simulation.horizon_years} years): use {advice}"))
+                                    f"{paths:,} paths × {scenario.simulation.horizon_years} years): use fewer paths "
+                                    f"(--paths, paths=) or a Dask cluster (--dask, client=); {anyway}"))
     if problems:
         raise ResourceError(scenario.source, problems)
     return est

@@ -99,7 +99,7 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
     if not target.is_dir() or not any(target.iterdir()):
         return target
     if not force:
-        raise OutputError(str(target), ["exists and is not empty; choose another folder or pass --force to replace it"])
+        raise OutputError(str(target), ["exists and is not empty; choose another folder, or replace it (--force, force=True)"])
     if target.is_symlink():  # the link, not its folder, would be replaced, and the old folder left behind
         raise OutputError(str(target), [f"is a link to {target.resolve()}: name that folder itself to replace it"])
     here, resolved = Path.cwd().resolve(), target.resolve()
@@ -383,7 +383,7 @@ def check_file_target(path: str | Path, *, force: bool = False) -> Path:
     if target.is_dir():  # even with force: a folder is not replaced by a file
         raise OutputError(str(target), ["is a folder: name the file to write in it, or another file"])
     if target.exists() and not force:
-        raise OutputError(str(target), ["exists; use --force to replace it"])
+        raise OutputError(str(target), ["exists; replace it with --force (force=True)"])
     return target
 
 
