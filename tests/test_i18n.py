@@ -195,3 +195,20 @@ def test_explain_speaks_french(capsys):
     # the same swing and error, written the French way
     last_en, last_fr = (out.strip().splitlines()[-1].split()[-2:] for out in (english, french))
     assert last_fr == [localise(w, "fr") for w in last_en]
+
+
+def test_an_unknown_language_is_refused_not_read_as_english(tmp_path):
+    import levier
+    from levier.present.display import run_report
+    from levier.present.output import write_result
+
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1)
+    for lang in ("de", "FR"):
+        with pytest.raises(ValueError, match="lang must be one of en, fr"):
+            write_result(result, tmp_path / lang, lang=lang)
+        assert not (tmp_path / lang).exists()  # refused before anything was written
+        with pytest.raises(ValueError, match="lang must be one of en, fr"):
+            run_report(result, lang)
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match="lang must be one of en, fr"):
+        result.plot.loss(lang="de")

@@ -470,7 +470,12 @@ def t(text: str, lang: str = "en", **values: object) -> str:
     A French label missing from :data:`FRENCH` is a bug: it raises ``KeyError`` (the tests
     render every French table and report, so a missing one fails there, not in front of a user).
     """
-    template = _FRENCH_SPACED[text] if lang == "fr" else text
+    if lang == "fr":
+        template = _FRENCH_SPACED[text]
+    elif lang == "en":
+        template = text
+    else:  # every table, figure and file of a language passes here: an unknown one is refused, not read as English
+        raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
     return template.format(**values) if values else template
 
 

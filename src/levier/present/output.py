@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from levier.errors import OutputError, install_hint
+from levier.present.i18n import check_lang
 
 if TYPE_CHECKING:
     from levier.engine.result import SimulationResult
@@ -176,6 +177,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         If ``out_dir`` exists and is not an empty folder and ``force`` is false, or if it cannot
         be written.
     """
+    check_lang(lang)  # before anything is written
     target = check_target(out_dir, force=force)
     parquet = has_parquet() if parquet is None else parquet
     if parquet and not has_parquet():
