@@ -286,3 +286,18 @@ def test_breakeven_s_progress_ends_at_its_end():
     evaluations = len(found.evaluations)  # the rates run, each on 128 paths
     assert seen[-1] == (128 * evaluations, 128 * evaluations)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_small_misuses_get_a_message_not_a_silent_run(scenario):
+    for paths in (2.5, True):
+        with pytest.raises(ValueError, match="paths must be a whole number"):
+            levier.simulate(scenario, paths=paths)
+    assert levier.simulate(scenario, paths=1e2, seed=1).n_paths == 100  # a whole float is a count
+    result = levier.simulate(scenario, paths=50, seed=1)
+    with pytest.raises(KeyError, match="unknown metric 'nope' \\(the per-path metrics: fund_lent"):
+        result.summary(["nope"])
+    with pytest.raises(ValueError, match="has no values"):
+        levier.sweep(scenario, grid={"policy.loan_per_job": []}, paths=10)
+    # a lower tail taken by symmetry writes no -0.0 (a metric that is 0 on every path)
+    saved = result.summary(["jobs_saved"]).filter(like="es_").to_numpy()
+    assert (saved == 0).all() and not np.signbit(saved).any()

@@ -253,13 +253,18 @@ def describe(
     for q in quantiles:
         out[f"q_{q:g}"] = value_at_risk(finite, q, presorted=True)
     tail = finite if side == "upper" else -finite[::-1]  # the lower tail of X is the upper tail of -X
-    sign = 1.0 if side == "upper" else -1.0
+    back = (lambda x: x) if side == "upper" else _negated
     for a in risk_levels:
-        out[f"var_{a:g}"] = sign * value_at_risk(tail, a, presorted=True)
+        out[f"var_{a:g}"] = back(value_at_risk(tail, a, presorted=True))
         low, high = quantile_interval(tail, a, presorted=True)
-        out[f"var_{a:g}_low"], out[f"var_{a:g}_high"] = (low, high) if side == "upper" else (-high, -low)
-        out[f"es_{a:g}"] = sign * expected_shortfall(tail, a, presorted=True)
+        out[f"var_{a:g}_low"], out[f"var_{a:g}_high"] = (low, high) if side == "upper" else (_negated(high), _negated(low))
+        out[f"es_{a:g}"] = back(expected_shortfall(tail, a, presorted=True))
     return out
+
+
+def _negated(x: float) -> float:
+    """``-x``, but 0 for 0: a lower tail taken by symmetry gives no ``-0.0`` (written so in a table)."""
+    return 0.0 - x
 
 
 def _check_side(side: str) -> None:
@@ -285,7 +290,7 @@ def weighted_tail(values: np.ndarray, weights: np.ndarray, alpha: float, side: s
     _check_side(side)
     if side == "lower":
         var, es = weighted_tail(-np.asarray(values, dtype=float), weights, alpha)
-        return -var, -es
+        return _negated(var), _negated(es)
     x = np.asarray(values, dtype=float)
     w = np.asarray(weights, dtype=float)
     n = x.size

@@ -175,7 +175,13 @@ class Comparison:
         return pd.concat({name: result.summary() for name, result in self.results.items()}, names=["variant"])
 
     def paired(self, metric: str, variant: str) -> pd.Series:
-        """Per-path difference of a metric, variant minus baseline (index ``path``)."""
+        """Per-path difference of a metric, variant minus baseline (index ``path``).
+
+        For a sum (``jobs_additional``, ``fund_loss``) its mean is the table's difference and
+        ``std / sqrt(n)`` its error. For a per-path ratio (``cost_per_job``, the leverages) it
+        is not: the table's ratios are ratios of means (total cost / total jobs, with delta-method
+        errors), and the mean of path-by-path ratios differs from them (paths with few jobs weigh
+        as much as the others)."""
         if variant not in self.results:
             raise KeyError(f"no variant {variant!r}; expected one of: {', '.join(self.results)}")
         if metric not in self.results[variant].paths:
@@ -475,6 +481,8 @@ def _design_points(scenario, grid, design, n, bounds, root) -> list[dict[str, An
         for key, values in grid.items():
             axes[key] = parse_grid(f"{key}={values}")[1] if isinstance(values, str) else list(values)
             scenario.value_at(key)  # an unknown key fails here, naming it
+            if not axes[key]:
+                raise ValueError(f"grid[{key!r}] has no values: give at least one")
         keys = list(axes)
         mesh = np.meshgrid(*[np.arange(len(v)) for v in axes.values()], indexing="ij")
         return [{k: axes[k][int(i)] for k, i in zip(keys, idx)} for idx in zip(*(m.ravel() for m in mesh))]

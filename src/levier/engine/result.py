@@ -114,6 +114,9 @@ class SimulationResult:
         """
         sim = self.scenario.simulation
         rows = {}
+        unknown = [name for name in metrics or () if name not in self._paths]
+        if unknown:
+            raise KeyError(f"unknown metric {unknown[0]!r} (the per-path metrics: {', '.join(self._paths)})")
         for name in metrics or PATH_COLUMNS:
             levels = sim.risk_levels if name in LOSS_METRICS or name in GAIN_METRICS else ()
             stats = describe(self._paths[name], sim.quantiles, levels, side=tail_side(name))

@@ -478,6 +478,8 @@ def prepare(
     stress: str | None = None,
 ) -> PreparedRun:
     """Validate the run's arguments and build what every path needs (see :func:`simulate`)."""
+    if paths is not None and (isinstance(paths, (bool, np.bool_)) or not float(paths).is_integer()):
+        raise ValueError(f"paths must be a whole number, got {paths!r}")  # 2.5 ran 2 paths, True one
     n_paths = int(scenario.simulation.paths if paths is None else paths)
     if n_paths < 1:
         raise ValueError(f"paths must be at least 1, got {n_paths}")
