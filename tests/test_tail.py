@@ -9,7 +9,7 @@ import levier
 from levier.analysis.analytic import one_factor_defaults_pmf
 from levier.analysis.tail import TailSampler, exceedance_probability, tail_risk
 
-from conftest import book_row, make_scenario, write_book
+from conftest import SHIPPED, book_row, make_scenario, write_book
 
 
 def one_factor_book(tmp_path, n=1_000, h=0.01, rho=0.2, seed=3):
@@ -165,3 +165,18 @@ def test_twist_theta_solves_the_twisted_mean_equation():
     # no twist where the factors already bring the expected loss to the target
     twist_thetas(0, 4, p, loss, weight, 0.01, theta)
     assert np.all(theta == 0)
+
+
+def test_sections_with_too_few_paths_beyond_the_var_are_flagged():
+    import warnings
+
+    from levier.errors import LevierWarning
+
+    moselle = levier.load_scenario(SHIPPED)
+    # 2 000 plain paths in 20 sections: 10 beyond the 90 % VaR in each, 1 beyond the 99 %
+    with pytest.warns(LevierWarning, match=r"at 0.99, each of the 20 sections holds 1.1 paths beyond the VaR on average \(fewer than 5\)"):
+        levier.tail_risk(moselle, levels=(0.99,), paths=2000, method="plain", seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LevierWarning)
+        levier.tail_risk(moselle, levels=(0.9,), paths=2000, method="plain", seed=1)
+        levier.tail_risk(moselle, levels=(0.99,), paths=4000, pilot_paths=1000, seed=1)  # the shift puts paths there

@@ -228,6 +228,7 @@ def tail_risk(
             return weighted_tail(x, w, a)
 
         (var, es), ((var_lo, var_hi), (es_lo, es_hi)) = _section(values, weights, estimator, batches)
+        _warn_if_few_beyond(values, var, alpha, batches)
         if sampler.sign < 0:  # back from -metric: the shortfall's VaR and ES, intervals turned round
             var, es, var_lo, var_hi, es_lo, es_hi = -var, -es, -var_hi, -var_lo, -es_hi, -es_lo
         rows[alpha] = {"var": var, "var_low": var_lo, "var_high": var_hi, "es": es, "es_low": es_lo, "es_high": es_hi}
@@ -272,6 +273,24 @@ def exceedance_probability(
         se, lo, hi = float("nan"), 0.0, zero_count_upper_bound(values.size) if method == "plain" else float("nan")
     return ProbabilityEstimate(metric, float(threshold), method, sampler.run.paths, batches, float(p), max(lo, 0.0), hi,
                                se, shift, sampler.meta(shift, tilt), tail_side(metric), hits=hits)
+
+
+#: Paths beyond the VaR that each section should hold for its interval to be read (the ``n p >= 5``
+#: of a binomial's normal approximation): with fewer, a section's VaR and ES are its largest
+#: values, biased, and the interval built from their spread is too narrow.
+MIN_BEYOND_PER_SECTION = 5
+
+
+def _warn_if_few_beyond(values: np.ndarray, var: float, alpha: float, batches: int) -> None:
+    beyond = int(np.count_nonzero(values >= var)) / min(int(batches), values.size)
+    if beyond < MIN_BEYOND_PER_SECTION:
+        import warnings
+
+        from levier.errors import LevierWarning
+
+        warnings.warn(f"at {alpha:g}, each of the {batches} sections holds {beyond:.2g} paths beyond the VaR on "
+                      f"average (fewer than {MIN_BEYOND_PER_SECTION}): the interval is too narrow to trust; take more "
+                      "paths, fewer batches or importance sampling", LevierWarning, stacklevel=3)
 
 
 def _section(values: np.ndarray, weights: np.ndarray, estimator, batches: int):
