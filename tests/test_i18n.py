@@ -212,3 +212,14 @@ def test_an_unknown_language_is_refused_not_read_as_english(tmp_path):
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match="lang must be one of en, fr"):
         result.plot.loss(lang="de")
+
+
+def test_check_calibration_speaks_french_and_its_markdown_stays_english(capsys):
+    french = _run(["--lang", "fr", "check-calibration", str(SHIPPED), "--paths", "200"], capsys)
+    for words in ("[calibré]", "publié ", "fourchette de", "MC à 95", "économie de la banque", "désaccord(s) sur",
+                  "trajectoires chacun"):
+        assert words in french, words
+    for english in ("    published ", "→ agrees", "disagreement(s) over", "[calibrated]", "bank economics"):  # the frame's
+        assert english not in french, english  # (the figures' own descriptions are English data)
+    markdown = _run(["--lang", "fr", "check-calibration", str(SHIPPED), "--paths", "200", "--markdown"], capsys)
+    assert "| scenario | published figure |" in markdown and "disagreement(s) over" in markdown  # docs/calibration.md

@@ -512,6 +512,15 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
     files = args.scenarios or sorted(str(p) for p in Path("scenarios").glob("*.toml"))
     if not files:
         raise InputError("scenarios/", ["no scenario files: name them, or run from a folder with scenarios/*.toml"])
+    from levier.present.i18n import t
+
+    # the Markdown is docs/calibration.md, in English; the text is in the user's language, the
+    # published figures' descriptions and sources as the programme_figures table has them (English)
+    lang = "en" if args.markdown else _lang(args)
+
+    def number(x) -> str:
+        return format_number(x, lang=lang)
+
     disagreements, rows, banks = 0, [], []
     lines = []
     for file in files:
@@ -525,23 +534,26 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
             continue
         lines.append(f"{scenario.meta.name} ({file})")
         if table.empty:
-            lines.append("  cites no published figure ([[targets]])")
+            lines.append(t("  cites no published figure ([[targets]])", lang))
         for row in table.itertuples():
             if row.agrees:
-                verdict = "agrees"
+                verdict = t("agrees", lang)
             elif row.levier != row.levier:  # NaN: the ratio's denominator is zero on every path
-                verdict = "DISAGREES: levier has no value (nothing financed?)"
+                verdict = t("DISAGREES: levier has no value (nothing financed?)", lang)
+            elif row.levier > row.high:
+                verdict = t("DISAGREES: above the published range", lang)
             else:
-                verdict = f"DISAGREES: {'above' if row.levier > row.high else 'below'} the published range"
+                verdict = t("DISAGREES: below the published range", lang)
             disagreements += not row.agrees
-            kind = row.kind + (", restates an input" if row.restates_input else "")
+            kind = t(row.kind, lang) + (t(", restates an input", lang) if row.restates_input else "")
             lines.append(f"  [{kind}] {row.programme}: {row.published}")
-            lines.append(f"    published {format_number(row.value)} {row.unit} (range {format_number(row.low)} to "
-                         f"{format_number(row.high)}: {row.range_reason})")
-            lines.append(f"    levier    {format_number(row.levier)}  [{format_number(row.levier_low)}, "
-                         f"{format_number(row.levier_high)}] 95 % MC  ({row.metric})  → {verdict}")
-            lines.append(f"    source    {row.source} — {row.url}")
-        lines.append(f"  {bank.message()}")
+            lines.append(t("    published {value} {unit} (range {low} to {high}: {why})", lang, value=number(row.value),
+                           unit=row.unit, low=number(row.low), high=number(row.high), why=row.range_reason))
+            lines.append(t("    levier    {value}  [{low}, {high}] 95 % MC  ({metric})  → {verdict}", lang,
+                           value=number(row.levier), low=number(row.levier_low), high=number(row.levier_high),
+                           metric=row.metric, verdict=verdict))
+            lines.append(t("    source    {source} — {url}", lang, source=row.source, url=row.url))
+        lines.append(f"  {bank.message(lang)}")
         lines.append("")
     if args.markdown:
         lines += [
@@ -589,7 +601,8 @@ def _cmd_check_calibration(args: argparse.Namespace) -> int:
                          f"{format_number(bank.loss)} | {format_number(bank.margin)} ± {format_number(bank.margin_se)} | "
                          f"{'yes' if bank.covers else '**no**'} |")
         lines.append("")
-    lines.append(f"{disagreements} disagreement(s) over {len(files)} scenario(s), {args.paths:,} paths each")
+    lines.append(t("{disagreements} disagreement(s) over {scenarios} scenario(s), {paths} paths each", lang,
+                   disagreements=disagreements, scenarios=len(files), paths=format_number(args.paths, 1, lang)))
     if args.markdown and args.tornado:  # the tornado goes last, after the line the docs test reads
         lines += [""] + _tornado_markdown(files, args)
     print("\n".join(lines))

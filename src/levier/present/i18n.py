@@ -224,6 +224,20 @@ FRENCH: dict[str, str] = {
     # risk tables
     "risk (€)": "risque (€)", "VaR, 95 % interval": "VaR, intervalle à 95 %", "Fund loss": "Perte du fonds",
     "Fund's net cost": "Coût net du fonds", "Bank loss": "Perte de la banque",
+    # check-calibration (the published figures' own words stay as the programme_figures table has them)
+    "  cites no published figure ([[targets]])": "  ne cite aucun chiffre publié ([[targets]])",
+    "agrees": "concorde", "calibrated": "calibré", "validated": "validé",
+    ", restates an input": ", reprend une donnée d'entrée",
+    "DISAGREES: levier has no value (nothing financed?)": "DÉSACCORD : levier n'a pas de valeur (rien de financé ?)",
+    "DISAGREES: above the published range": "DÉSACCORD : au-dessus de la fourchette publiée",
+    "DISAGREES: below the published range": "DÉSACCORD : en dessous de la fourchette publiée",
+    "    published {value} {unit} (range {low} to {high}: {why})":
+        "    publié    {value} {unit} (fourchette de {low} à {high} : {why})",
+    "    levier    {value}  [{low}, {high}] 95 % MC  ({metric})  → {verdict}":
+        "    levier    {value}  [{low} ; {high}] MC à 95 %  ({metric})  → {verdict}",
+    "    source    {source} — {url}": "    source    {source} — {url}",
+    "{disagreements} disagreement(s) over {scenarios} scenario(s), {paths} paths each":
+        "{disagreements} désaccord(s) sur {scenarios} scénario(s), {paths} trajectoires chacun",
     "{title} — {paths}, {years}, {projects} ({book} in the loan book)":
         "{title} — {paths}, {years}, {projects} ({book} en portefeuille)",
     "seed entropy {seed} · scenario {hash} · levier {version} · {seconds} s ({rate} paths/s)":
