@@ -25,6 +25,7 @@ ACCESSORS = {
     ("levier.analysis.tail", "levier.present.plots"),
     ("levier.analysis.tail", "levier.present.display"),
     ("levier.analysis.breakeven", "levier.present.display"),
+    ("levier.analysis.breakeven", "levier.present.i18n"),  # its repr writes rates as the command line does
     ("levier.analysis.calibrate", "levier.present.display"),
 }
 
