@@ -173,7 +173,11 @@ def test_the_two_kernel_variants_keep_their_own_cache_files(tmp_path):
 # -- levier compile: every kernel ahead of the first run -----------------------------------------
 
 def test_compile_engine_leaves_nothing_to_compile_and_says_so(capsys, monkeypatch):
-    first = levier.compile_engine()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its tiny warm-up runs are no study: nothing to warn of
+        first = levier.compile_engine()
     assert first.cache == compiled.CACHE
     again = levier.compile_engine()  # in this process now: nothing compiles
     assert again.compiled == ()
@@ -261,3 +265,11 @@ def test_the_time_spent_compiling_is_counted_and_kept_out_of_the_speed(capsys):
     result.meta.update(compile_seconds=0.0)
     assert run_report(result).endswith(" 3.00 s (133 paths/s)")
     assert "of which compiling the engine (once)" not in _provenance(result.meta, "now", "en").index
+
+
+def test_the_cache_folder_is_chosen_without_a_user_id(monkeypatch):
+    # Windows has no os.getuid: the private temporary folder is named by the user's name
+    monkeypatch.delattr(os, "getuid")
+    monkeypatch.setenv("LOGNAME", "ana")
+    assert compiled._user() == "ana"
+    assert compiled._choose_cache() is not None

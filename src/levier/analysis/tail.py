@@ -228,7 +228,7 @@ def tail_risk(
             return weighted_tail(x, w, a)
 
         (var, es), ((var_lo, var_hi), (es_lo, es_hi)) = _section(values, weights, estimator, batches)
-        _warn_if_few_beyond(values, var, alpha, batches)
+        _warn_if_few_beyond(values, var, alpha, batches, method)
         if sampler.sign < 0:  # back from -metric: the shortfall's VaR and ES, intervals turned round
             var, es, var_lo, var_hi, es_lo, es_hi = -var, -es, -var_hi, -var_lo, -es_hi, -es_lo
         rows[alpha] = {"var": var, "var_low": var_lo, "var_high": var_hi, "es": es, "es_low": es_lo, "es_high": es_hi}
@@ -281,7 +281,7 @@ def exceedance_probability(
 MIN_BEYOND_PER_SECTION = 5
 
 
-def _warn_if_few_beyond(values: np.ndarray, var: float, alpha: float, batches: int) -> None:
+def _warn_if_few_beyond(values: np.ndarray, var: float, alpha: float, batches: int, method: str) -> None:
     beyond = int(np.count_nonzero(values >= var)) / min(int(batches), values.size)
     if beyond < MIN_BEYOND_PER_SECTION:
         import warnings
@@ -290,7 +290,8 @@ def _warn_if_few_beyond(values: np.ndarray, var: float, alpha: float, batches: i
 
         warnings.warn(f"at {alpha:g}, each of the {batches} sections holds {beyond:.2g} paths beyond the VaR on "
                       f"average (fewer than {MIN_BEYOND_PER_SECTION}): the interval is too narrow to trust; take more "
-                      "paths, fewer batches or importance sampling", LevierWarning, stacklevel=3)
+                      f"paths{', fewer batches or importance sampling' if method == 'plain' else ' or fewer batches'}",
+                      LevierWarning, stacklevel=3)
 
 
 def _section(values: np.ndarray, weights: np.ndarray, estimator, batches: int):

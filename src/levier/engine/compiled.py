@@ -20,6 +20,7 @@ No ``fastmath``: the results must not depend on how the compiler reassociates ad
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import os
 import re
@@ -70,9 +71,19 @@ def _choose_cache() -> str | None:
         places = [Path(_numba_config.CACHE_DIR) / "levier" / cpu / install]
     else:
         home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        places = [Path(__file__).parent / "__pycache__" / f"numba-{cpu}", Path(home) / "levier-numba" / cpu / install,
-                  Path(tempfile.gettempdir()) / f"levier-numba-{os.getuid()}" / cpu / install]
+        places = [Path(__file__).parent / "__pycache__" / f"numba-{cpu}", Path(home) / "levier-numba" / cpu / install]
+        places += [Path(tempfile.gettempdir()) / f"levier-numba-{_user()}" / cpu / install]
     return next((str(folder) for folder in places if _writable(folder)), None)
+
+
+def _user() -> str:
+    """Who runs this, for a private folder's name: the user id, or (Windows) the user's name."""
+    if hasattr(os, "getuid"):
+        return str(os.getuid())
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment either
+        return "user"
 
 
 #: Where compiled code is cached (None: compiled in memory once per process).

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from levier.present.i18n import format_number as _format_number
-from levier.present.i18n import counted, format_fixed, format_percent, localise
+from levier.present.i18n import counted, format_fixed, format_percent, localise, resolves_lang
 from levier.present.i18n import t as _t
 
 if TYPE_CHECKING:
@@ -205,6 +205,7 @@ def bank_economics_line(economics: BankEconomics, lang: str = "en") -> str:
               se=amount(economics.margin_se), paths=counted(economics.paths, "path", lang), funding=funding)
 
 
+@resolves_lang
 def run_report(result: SimulationResult, lang: str = "en") -> str:
     """What ``levier run`` prints: title, headline figures, risk figures, provenance (in ``lang``)."""
     meta = result.meta

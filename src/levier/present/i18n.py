@@ -12,13 +12,15 @@ import datetime as _dt
 import math
 import os
 import re
-from collections.abc import Mapping
-from typing import SupportsFloat
+from collections.abc import Callable, Mapping
+from typing import ParamSpec, SupportsFloat, TypeVar
 
 __all__ = ["LANGS", "check_lang", "counted", "default_lang", "format_date", "format_estimate", "format_fixed",
-           "format_number", "format_percent", "format_rate", "localise", "t", "with_unit"]
+           "format_number", "format_percent", "format_rate", "localise", "resolves_lang", "t", "with_unit"]
 
 LANGS = ("en", "fr")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 #: The thousands separator of French numbers: a narrow no-break space.
 NNBSP = "\u202f"
 
@@ -44,6 +46,24 @@ def check_lang(lang: str | None) -> str:
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
     return lang
+
+
+def resolves_lang(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A presentation function whose ``lang`` goes through :func:`check_lang` first: None is the
+    locale's language (as for ``write_result`` and ``write_report``), another value is refused."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        bound = signature.bind(*args, **kwargs)
+        if "lang" in bound.arguments:
+            bound.arguments["lang"] = check_lang(bound.arguments["lang"])
+        return function(*bound.args, **bound.kwargs)
+
+    return wrapper
 
 
 def localise(text: str, lang: str = "en") -> str:

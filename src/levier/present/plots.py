@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from levier.names import risk_level
-from levier.present.i18n import format_fixed, format_percent, t as _t, with_unit
+from levier.present.i18n import format_fixed, format_percent, resolves_lang, t as _t, with_unit
 from levier.stats import Z95, expected_shortfall, value_at_risk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +75,7 @@ def _money(ax, axis="x", lang: str = "en") -> None:
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(FuncFormatter(fmt))
 
 
+@resolves_lang
 def loss(result: SimulationResult, metric: str = "fund_loss", levels=None, ax=None, bins: int = 60, lang: str = "en"):
     """Distribution of a loss with its expected loss, and its VaR and ES, marked.
 
@@ -103,6 +104,7 @@ def loss(result: SimulationResult, metric: str = "fund_loss", levels=None, ax=No
     return ax
 
 
+@resolves_lang
 def exceedance(result: SimulationResult, metric: str = "fund_loss", levels=None, ax=None, lang: str = "en"):
     """The loss-exceedance curve: P(loss > x) against x, the probability on a log scale.
 
@@ -144,6 +146,7 @@ def exceedance(result: SimulationResult, metric: str = "fund_loss", levels=None,
     return ax
 
 
+@resolves_lang
 def distribution(result: SimulationResult, metric: str = "jobs_additional", ax=None, bins: int = 50, lang: str = "en"):
     """Histogram of a per-path metric with its mean and median (missing values left out)."""
     ax = _axes(ax)
@@ -164,6 +167,7 @@ def distribution(result: SimulationResult, metric: str = "jobs_additional", ax=N
     return ax
 
 
+@resolves_lang
 def fan(result: SimulationResult, metric: str = "jobs", ax=None, lang: str = "en"):
     """Fan chart of a per-year metric: the median and the 50 % and 90 % bands across paths."""
     ax = _axes(ax)
@@ -184,6 +188,7 @@ def fan(result: SimulationResult, metric: str = "jobs", ax=None, lang: str = "en
     return ax
 
 
+@resolves_lang
 def j_curve(result: SimulationResult, ax=None, lang: str = "en"):
     """The fund's J-curve: its cumulative cash at each year's end (median, 50 % and 90 % bands),
     and the capital it needs at the trough (the mean of ``fund_peak_need``, each path's deepest
@@ -213,6 +218,7 @@ def j_curve(result: SimulationResult, ax=None, lang: str = "en"):
     return ax
 
 
+@resolves_lang
 def leverage(result: SimulationResult, ax=None, lang: str = "en"):
     """The leverage cascade: fund € → bank € → total investment per financed project (bars),
     with the totals and the jobs they carry written on the bars."""
@@ -241,6 +247,7 @@ def leverage(result: SimulationResult, ax=None, lang: str = "en"):
     return ax
 
 
+@resolves_lang
 def groups(result: SimulationResult, by: str = "sector", level: float | None = None, ax=None, lang: str = "en"):
     """Expected loss and contribution to the fund's ES, by sector (or territory)."""
     ax = _axes(ax)
