@@ -301,3 +301,18 @@ def test_small_misuses_get_a_message_not_a_silent_run(scenario):
     # a lower tail taken by symmetry writes no -0.0 (a metric that is 0 on every path)
     saved = result.summary(["jobs_saved"]).filter(like="es_").to_numpy()
     assert (saved == 0).all() and not np.signbit(saved).any()
+
+
+def test_a_loan_book_s_projects_also_depend_on_what_they_are_checked_against(tmp_path):
+    from conftest import base_dict, book_row, write_book
+
+    write_book(tmp_path / "book.csv", [book_row(1), book_row(2, entry_year=8)])
+    data = base_dict(loan_book={"path": "book.csv"})
+    data["simulation"]["horizon_years"] = 10
+    ten = levier.Scenario.from_dict(data, base_dir=tmp_path)
+    projects = levier.build_portfolio(ten)
+    with pytest.raises(ValueError, match="horizon_years, policy.maturity_years, vigilance.watch_pd_multiplier differ"):
+        levier.simulate(ten.with_overrides({"simulation.horizon_years": 6}), paths=10, portfolio=projects)
+    # without a loan book, a maturity is the policy's alone: the projects stay
+    plain = levier.load_scenario(SHIPPED_FILE)
+    levier.simulate(plain.with_overrides({"policy.maturity_years": 5}), paths=10, portfolio=levier.build_portfolio(plain))

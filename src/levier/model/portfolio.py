@@ -577,13 +577,18 @@ def portfolio_key(scenario: Scenario) -> dict[str, str]:
     """What a scenario's projects depend on, part by part: two scenarios with the same key have the
     same portfolio (the policy, the bank, the defaults' correlations do not move a project)."""
     data = scenario.model_dump(mode="json", include={"pipeline", "loan_book"})
-    return {
+    key = {
         "pipeline": repr(data.get("pipeline")),
         "simulation.seed": repr(scenario.simulation.seed),  # the pipeline's when it has none of its own
         "loan_book": repr((data.get("loan_book"), str(scenario.loan_book_path))),
         "sectors' names and annual_pd": repr([(x.name, x.annual_pd) for x in scenario.sectors]),
         "territories' names and pd_multiplier": repr([(t.name, t.pd_multiplier) for t in scenario.territories]),
     }
+    if scenario.loan_book is not None:  # what its files are checked against, and a watched file's PD
+        watch = scenario.vigilance.watch_pd_multiplier if scenario.vigilance is not None else None
+        key["simulation.horizon_years, policy.maturity_years, vigilance.watch_pd_multiplier"] = repr(
+            (scenario.simulation.horizon_years, scenario.policy.maturity_years, watch))
+    return key
 
 
 def check_portfolio(portfolio: Portfolio, scenario: Scenario) -> None:
