@@ -273,3 +273,16 @@ def test_the_cache_folder_is_chosen_without_a_user_id(monkeypatch):
     monkeypatch.setenv("LOGNAME", "ana")
     assert compiled._user() == "ana"
     assert compiled._choose_cache() is not None
+
+
+def test_a_shared_temporary_folder_that_others_can_write_to_is_not_used(tmp_path):
+    # /tmp is everyone's: a folder of that name made by someone else, or writable by others, could
+    # hold code for levier to load and run; it is passed over (here: nothing left, compiled in memory)
+    site, env = _read_only_install(tmp_path)
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    planted = tmp_path / "tmp" / f"levier-numba-{os.getuid()}"
+    planted.mkdir(parents=True)
+    planted.chmod(0o777)
+    assert _run(env, 0, tmp_path)["cache"] is None
+    planted.chmod(0o700)  # the user's own: used
+    assert Path(_run(env, 0, tmp_path)["cache"]).is_relative_to(planted)

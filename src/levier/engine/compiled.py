@@ -24,6 +24,7 @@ import getpass
 import hashlib
 import os
 import re
+import stat
 import sys
 import tempfile
 import threading
@@ -67,13 +68,33 @@ def _choose_cache() -> str | None:
     # outside the package, a folder per install too (numba's own rule): two environments with two
     # versions of levier would otherwise replace each other's code at every run
     install = _caching._CacheLocator.get_suitable_cache_subpath(__file__)
+    return next((str(folder) for folder in _places(cpu, install) if _writable(folder)), None)
+
+
+def _places(cpu: str, install: str):
+    """The cache folders to try, in order (each made only if the ones before would not do)."""
     if _numba_config.CACHE_DIR:  # NUMBA_CACHE_DIR: the user's choice
-        places = [Path(_numba_config.CACHE_DIR) / "levier" / cpu / install]
-    else:
-        home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        places = [Path(__file__).parent / "__pycache__" / f"numba-{cpu}", Path(home) / "levier-numba" / cpu / install]
-        places += [Path(tempfile.gettempdir()) / f"levier-numba-{_user()}" / cpu / install]
-    return next((str(folder) for folder in places if _writable(folder)), None)
+        yield Path(_numba_config.CACHE_DIR) / "levier" / cpu / install
+        return
+    yield Path(__file__).parent / "__pycache__" / f"numba-{cpu}"
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    yield Path(home) / "levier-numba" / cpu / install
+    shared = Path(tempfile.gettempdir()) / f"levier-numba-{_user()}"
+    if _private(shared):
+        yield shared / cpu / install
+
+
+def _private(folder: Path) -> bool:
+    """Whether ``folder``, in the temporary folder every user shares, is this user's alone (made so
+    if absent): code cached in a folder someone else made, or can write to, is theirs to choose."""
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+    except OSError:
+        return False
+    if not hasattr(os, "getuid"):  # Windows: the temporary folder is the user's own
+        return True
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
 def _user() -> str:
