@@ -285,6 +285,7 @@ def test_nested_overrides_set_keys_and_keep_the_table_s_others():
     nested = moselle.with_overrides({"policy": {"loan_per_job": 12_000}, "sectors": {"automobile": {"annual_pd": 0.05}}})
     dotted = moselle.with_overrides({"policy.loan_per_job": 12_000, "sectors.automobile.annual_pd": 0.05})
     assert nested == dotted
+    assert moselle.with_overrides({"policy": {}}).content_hash() == moselle.content_hash()  # an empty table sets nothing
     # a mapping that is a key's value is kept whole, as a value
     mix = moselle.with_overrides({"pipeline": {"sector_mix": {name: 1.0 if i == 0 else 0.0
                                                               for i, name in enumerate(moselle.sector_names)}}})

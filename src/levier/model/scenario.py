@@ -361,8 +361,8 @@ def flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value and _model_at(_split_key(dotted)) is not None:
-            flat.update(flatten_keys(value, dotted + "."))
+        if isinstance(value, Mapping) and _model_at(_split_key(dotted)) is not None:
+            flat.update(flatten_keys(value, dotted + "."))  # an empty table sets nothing
         else:
             flat[dotted] = value
     return flat
