@@ -15,7 +15,7 @@ from levier.errors import LevierWarning
 from levier.model.terms import project_terms
 from levier.names import PATH_COLUMNS
 
-from conftest import make_scenario
+from conftest import SHIPPED, make_scenario
 
 
 def test_an_identical_variant_differs_by_exactly_zero_on_every_path():
@@ -196,3 +196,22 @@ def test_a_tail_error_is_not_given_when_the_sections_miss_the_tail():
     assert math.isfinite(se) and se > 0
     bigger = levier.simulate(make_scenario(), paths=2000, seed=3)
     assert math.isfinite(lab.statistic(bigger, "fund_loss.var_0.99")[1])
+
+
+def test_the_bank_s_default_rate_by_amount_is_a_statistic_of_the_lab():
+    # it needs the bank's rate (its loan-years are its interest over its rate): computed for the lab
+    # as for check-calibration, and by hand here from the per-path columns
+    moselle = levier.load_scenario(SHIPPED)
+    compared = levier.compare(moselle, {"generous": {"policy.loan_per_job": 15_000}}, paths=300, seed=2,
+                              statistics=["bank_default_rate_by_amount"])
+    for name, result in compared.results.items():
+        p = result.paths
+        at_default = p["bank_loss"] + p["bank_recoveries"]
+        by_hand = at_default.sum() / (p["bank_interest"] / moselle.bank.rate + at_default).sum()
+        value = compared.table.loc[("bank_default_rate_by_amount", name), "value"]
+        assert value == pytest.approx(by_hand, rel=1e-12)
+    from levier.analysis.calibrate import check_calibration
+
+    checked = check_calibration(moselle, result=compared.results["baseline"])
+    row = checked[checked["metric"] == "bank_default_rate_by_amount"].iloc[0]
+    assert row["levier"] == compared.table.loc[("bank_default_rate_by_amount", "baseline"), "value"]

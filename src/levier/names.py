@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "LOWER_TAIL_METRICS", "NO_TAIL_METRICS",
+__all__ = ["ALL_RATIOS", "BANK_RATIOS", "DEFAULT_RISK_LEVEL", "DERIVED", "GAIN_METRICS", "LOSS_METRICS", "LOWER_TAIL_METRICS", "NO_TAIL_METRICS",
            "PATH_COLUMNS", "RATIOS", "SECTOR_COLUMNS", "Statistic", "YEAR_COLUMNS", "check_tail_metric", "parse_statistic",
            "risk_level", "tail_side", "with_derived"]
 
@@ -167,11 +167,27 @@ def risk_level(levels: Sequence[float]) -> float:
     return DEFAULT_RISK_LEVEL if DEFAULT_RISK_LEVEL in levels else max(levels)
 
 
-def with_derived(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The per-path columns and the :data:`DERIVED` ones."""
+#: Ratios of means whose columns need the scenario (the bank's rate), given by :func:`with_derived`
+#: with ``bank_rate``: ``bank_default_rate_by_amount`` — the bank's exposure at default over its
+#: loan-years (the opening balances of each year a loan is outstanding), an annual default rate
+#: weighted by amount.
+BANK_RATIOS = {"bank_default_rate_by_amount": ("bank_at_default", "bank_loan_years")}
+#: Every ratio a statistic may name: :data:`RATIOS` and :data:`BANK_RATIOS`.
+ALL_RATIOS = {**RATIOS, **BANK_RATIOS}
+
+
+def with_derived(values: Mapping[str, np.ndarray], bank_rate: float | None = None) -> dict[str, np.ndarray]:
+    """The per-path columns and the :data:`DERIVED` ones; with ``bank_rate`` (``bank.rate``) the
+    columns of :data:`BANK_RATIOS` too: ``bank_at_default`` (what the defaulters owed the bank,
+    its loss plus its recoveries) and ``bank_loan_years`` (the surviving loans' ``bank_interest /
+    rate`` plus the exposure at default; NaN when the bank lends at 0 %)."""
     out = dict(values)
     for name, parts in DERIVED.items():
         out[name] = sum((out[p] for p in parts[1:]), start=out[parts[0]])
+    if bank_rate is not None:
+        at_default = out["bank_loss"] + out["bank_recoveries"]
+        out["bank_at_default"] = at_default
+        out["bank_loan_years"] = out["bank_interest"] / bank_rate + at_default if bank_rate > 0 else at_default * np.nan
     return out
 
 
@@ -202,10 +218,10 @@ def parse_statistic(spec: str) -> Statistic:
     if not match:
         raise ValueError(f"bad statistic {spec!r}: expected METRIC, RATIO, METRIC.mean, METRIC.es_ALPHA or METRIC.var_ALPHA")
     metric, stat = match.group("metric"), match.group("stat") or "mean"
-    if stat == "mean" and metric in RATIOS and match.group("stat") is None:
+    if stat == "mean" and metric in ALL_RATIOS and match.group("stat") is None:
         return Statistic(spec, metric, "ratio")
     if metric not in PATH_COLUMNS:
-        known = ", ".join(list(PATH_COLUMNS) + [r for r in RATIOS if r not in PATH_COLUMNS])
+        known = ", ".join(list(PATH_COLUMNS) + [r for r in ALL_RATIOS if r not in PATH_COLUMNS])
         raise ValueError(f"unknown metric {metric!r} in {spec!r}; expected one of: {known}")
     if stat == "mean":
         return Statistic(spec, metric, "mean")

@@ -708,23 +708,16 @@ def check_calibration(scenario, *, paths: int | None = None, seed=None, result=N
 
     from levier.model.datasets import load
     from levier.engine.run import simulate
-    from levier.names import RATIOS, SECTOR_COLUMNS, with_derived
+    from levier.names import ALL_RATIOS, SECTOR_COLUMNS, with_derived
     from levier.stats import ratio_of_means
 
     figures = load("programme_figures").set_index("id")
     if result is None:
         result = simulate(scenario, paths=paths, seed=seed)
-    values = with_derived(dict(result.paths.items()))
-    # the bank's loan-years: the opening balance of each year a loan is outstanding, the surviving
-    # loans' (bank_interest / rate) plus the defaulters' exposure at default (bank_loss + recoveries)
-    at_default = values["bank_loss"] + values["bank_recoveries"]
-    rate = scenario.bank.rate
-    values["bank_at_default"] = at_default
-    values["bank_loan_years"] = (values["bank_interest"] / rate + at_default) if rate > 0 else at_default * np.nan
-    ratios = {**RATIOS, "bank_default_rate_by_amount": ("bank_at_default", "bank_loan_years")}
+    values = with_derived(dict(result.paths.items()), bank_rate=scenario.bank.rate)
     rows = []
     for target in scenario.targets:
-        numerator, denominator = ratios[target.metric]
+        numerator, denominator = ALL_RATIOS[target.metric]
         if target.sector is None:
             num, den = values[numerator], values[denominator]
         else:

@@ -29,7 +29,7 @@ from levier.engine.result import SimulationResult
 from levier.engine.run import PreparedRun, prepare
 from levier.errors import LevierWarning, ScenarioError
 from levier.model.scenario import Scenario, integer_field, parse_assignment
-from levier.names import RATIOS, Statistic, parse_statistic, risk_level, tail_side, with_derived
+from levier.names import ALL_RATIOS, Statistic, parse_statistic, risk_level, tail_side, with_derived
 from levier.progress import Progress, Tracker, as_progress
 from levier.stats import Z95, expected_shortfall, mean_se, sectioning, value_at_risk
 from levier.streams import LabPurpose, lab_generator, lab_root
@@ -60,13 +60,13 @@ Bounds = Mapping[str, tuple[Any, Any]]
 # -- statistics by spec ------------------------------------------------------------------------
 
 def _columns(result: SimulationResult) -> dict[str, np.ndarray]:
-    return with_derived(result.path_arrays())
+    return with_derived(result.path_arrays(), bank_rate=result.scenario.bank.rate)
 
 
 def _influence(values: dict[str, np.ndarray], stat: Statistic) -> tuple[float, np.ndarray]:
     """The estimate and its per-path influence (mean of influence = 0; se = sd / sqrt(n))."""
     if stat.kind == "ratio":
-        num, den = (values[c] for c in RATIOS[stat.metric])
+        num, den = (values[c] for c in ALL_RATIOS[stat.metric])
         mean_den = den.mean()
         if mean_den == 0:
             return math.nan, np.full(num.size, math.nan)
