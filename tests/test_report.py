@@ -53,7 +53,7 @@ def _text(html_text: str) -> str:
 
 
 def _card(html_text: str, label: str) -> tuple[str, str, str]:
-    match = re.search(r"<div class='label'>" + re.escape(label) + r"</div><div class='value'>(.*?)"
+    match = re.search(r"<div class='label'>" + re.escape(label) + r"</div><div class='value'><span class='num'>(.*?)</span>"
                       r"(?: <span class='pm'>(.*?)</span>)?</div><div class='interval'>(.*?)</div>", html_text)
     assert match, label
     return match.group(1), match.group(2) or "", match.group(3)
@@ -244,6 +244,11 @@ def test_headless_chromium_renders_every_figure_without_console_errors(report, t
         # at 1 280 px nothing scrolls sideways: not the page, not one table
         page, inner, scrolling = browser.execute_script(_OVERFLOW)
         assert page <= inner and scrolling == []
+        # no card's figure runs out of it (into the next card): a long value puts its ± below
+        spilling = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.card')).filter(c => c.scrollWidth > c.clientWidth)"
+            ".map(c => c.querySelector('.label').textContent)")
+        assert spilling == []
         _save(browser, tmp_path, "report.png")
         # on a phone the page reflows: nothing wider than the screen
         browser.set_window_size(390, 844)

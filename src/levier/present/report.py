@@ -52,7 +52,8 @@ h3 { font-size: 1rem; margin: 1rem 0 0.3rem; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); gap: 0.75rem; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 0.75rem; break-inside: avoid; }
 .card .label { color: var(--muted); font-size: 0.85rem; }
-.card .value { font-size: 1.5rem; font-weight: 650; white-space: nowrap; }
+.card .value { font-size: 1.5rem; font-weight: 650; }
+.card .value .num, .card .pm { white-space: nowrap; }  /* the ± goes under the number when the card is narrow */
 .card .pm { font-size: 1rem; font-weight: 400; color: var(--muted); }
 .card .interval { color: var(--muted); font-size: 0.8rem; }
 .card.risk .value { color: var(--risk); }
@@ -132,7 +133,7 @@ def _card(label: str, value: str, pm: str, interval: str, risk: bool = False) ->
     cls = "card risk" if risk else "card"
     pm_html = f" <span class='pm'>{html.escape(pm)}</span>" if pm else ""
     return (f"<div class='{cls}'><div class='label'>{html.escape(label)}</div>"
-            f"<div class='value'>{html.escape(value)}{pm_html}</div>"
+            f"<div class='value'><span class='num'>{html.escape(value)}</span>{pm_html}</div>"
             f"<div class='interval'>{html.escape(interval)}</div></div>")
 
 
