@@ -214,6 +214,22 @@ def test_an_unknown_language_is_refused_not_read_as_english(tmp_path):
         result.plot.loss(lang="de")
 
 
+def test_no_language_is_the_locale_s(tmp_path, monkeypatch):
+    import openpyxl
+
+    import levier
+    from levier.present.display import run_report
+    from levier.present.output import write_result
+
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1)
+    write_result(result, tmp_path / "r", lang=None)
+    assert "synthèse" in openpyxl.load_workbook(tmp_path / "r" / "results.xlsx").sheetnames
+    assert "trajectoires" in run_report(result, None)
+
+
 def test_check_calibration_speaks_french_and_its_markdown_stays_english(capsys):
     french = _run(["--lang", "fr", "check-calibration", str(SHIPPED), "--paths", "200"], capsys)
     for words in ("[calibré]", "publié ", "fourchette de", "MC à 95", "économie de la banque", "désaccord(s) sur",

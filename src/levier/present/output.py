@@ -143,7 +143,7 @@ def _not_written(folder: Path, written: set[str]) -> list[str]:
 
 
 def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool = False, parquet: bool | None = None,
-                 lang: str = "en") -> list[Path]:
+                 lang: str | None = "en") -> list[Path]:
     """Write the tables, ``results.xlsx``, ``meta.json`` and the scenario (with its loan book).
 
     The tables are paths, summary, ratios, by-year, by-sector and by-territory, each as CSV
@@ -177,7 +177,7 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         If ``out_dir`` exists and is not an empty folder and ``force`` is false, or if it cannot
         be written.
     """
-    check_lang(lang)  # before anything is written
+    lang = check_lang(lang)  # None: the locale's; before anything is written
     target = check_target(out_dir, force=force)
     parquet = has_parquet() if parquet is None else parquet
     if parquet and not has_parquet():
