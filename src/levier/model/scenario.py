@@ -236,7 +236,8 @@ class Vigilance(_Model):
     """
 
     detection_rate: Probability = Field(0.0, description=(
-        "share of coming defaults that show distress lead_years ahead and are detected (0 = off)"))
+        "share of coming defaults that show distress lead_years ahead and are detected (0: none is; the watch is "
+        "off when false_alarm_rate is 0 too and no loan-book file is on watch)"))
     lead_years: Annotated[int, Field(ge=0, le=20)] = Field(1, description=(
         "years before its default a distress shows; a default is detected only if the loan was then in the book"),
         json_schema_extra={"unit": "years"})
@@ -260,9 +261,9 @@ class Vigilance(_Model):
 
 
 class LoanBook(_Model):
-    """The fund's existing portfolio, a CSV or Parquet file (path relative to the scenario)."""
+    """The fund's existing portfolio, a CSV, Parquet or Excel (.xlsx, .xlsm) file (path relative to the scenario)."""
 
-    path: Annotated[str, Field(min_length=1)] = Field(description="CSV or Parquet file of the fund's existing loans, relative to the scenario file. Its firms are already financed: no screening and no bank decision.")
+    path: Annotated[str, Field(min_length=1)] = Field(description="CSV, Parquet or Excel file of the fund's existing loans, relative to the scenario file. Its firms are already financed: no screening and no bank decision.")
     first_year: int | None = Field(None, description="Calendar year of simulation year 1; absent: entry_year counts in simulation years (≤ 0 = before the start).", json_schema_extra={"unit": "calendar year"})
 
 
@@ -302,7 +303,7 @@ class Target(_Model):
     """
 
     figure: Name = Field(description="Id of a published figure in levier.datasets.load('programme_figures').")
-    metric: Literal[TARGET_METRICS] = Field(description="The ratio of result.ratios() to compare with it.")  # type: ignore[valid-type]
+    metric: Literal[TARGET_METRICS] = Field(description="The portfolio ratio to compare with it: one of result.ratios(), or bank_default_rate_by_amount (the bank's exposure at default over its loan-years).")  # type: ignore[valid-type]
     sector: str | None = Field(None, description="Restrict the comparison to one sector; absent: the whole portfolio.")
     kind: Literal["calibrated", "validated"] = Field(
         "calibrated", description="calibrated: the scenario was sized on this figure; validated: held out, its "

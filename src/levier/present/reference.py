@@ -43,8 +43,9 @@ a comment; [`model.md`](model.md) says what the keys do in the model's equations
 #: The tables of a scenario in the order a file reads, with how they are written in TOML.
 _TABLES = [
     ("meta", "[meta]"), ("simulation", "[simulation]"), ("fund", "[fund]"), ("policy", "[policy]"),
-    ("bank", "[bank]"), ("defaults", "[defaults]"), ("sectors", "[[sectors]]"), ("territories", "[[territories]]"),
-    ("pipeline", "[pipeline]"), ("loan_book", "[loan_book]"), ("targets", "[[targets]]"), ("variants", "[[variants]]"),
+    ("bank", "[bank]"), ("guarantee", "[guarantee]"), ("defaults", "[defaults]"), ("stresses", "[[stresses]]"),
+    ("sectors", "[[sectors]]"), ("territories", "[[territories]]"), ("pipeline", "[pipeline]"),
+    ("loan_book", "[loan_book]"), ("vigilance", "[vigilance]"), ("targets", "[[targets]]"), ("variants", "[[variants]]"),
 ]
 
 _NOTES = {
@@ -58,7 +59,8 @@ _NOTES = {
                  "optional `annual_pd, loan_amount, rate, maturity_years, grace_years, bank_amount` (blank cells "
                  "take the policy's values). Loan-book firms are already financed: they pass neither the "
                  "screening nor the bank's decision and receive no subsidy; their loans count against the "
-                 "fund's capital in their entry year, and whether they are additional is still decided by the "
+                 "fund's capital in their entry year (from year 1: a loan granted before it is not in "
+                 "`fund.capital`), and whether they are additional is still decided by the "
                  "bank's counterfactual draw (would the bank have lent without the fund?). A book as it stands "
                  "today adds `years_since_entry` (the loan's age at the start of year 1: it entered in simulation "
                  "year `1 - years_since_entry`; `entry_year` may then be blank), `outstanding` (€ still owed at "
@@ -67,6 +69,11 @@ _NOTES = {
                  "only what is lent within the horizon.",
     "defaults": "The squared loadings of a firm (macro + its sector's + its territory's) must sum to less than 1.",
     "targets": "Checked by `levier check-calibration` (see [`calibration.md`](calibration.md)).",
+    "stresses": "One `[[stresses]]` table per named stress, imposed by `levier stress` or `levier run --stress NAME`; "
+                "see [`risk.md`](risk.md).",
+    "guarantee": "See [`instruments.md`](instruments.md).",
+    "vigilance": "Off while absent, or with `detection_rate = 0`, `false_alarm_rate = 0` and no loan-book file on "
+                 "watch: then the results are those of a scenario without the table. See [`vigilance.md`](vigilance.md).",
     "variants": "Run against the scenario by `levier compare`; each variant must give a valid scenario.",
 }
 
@@ -185,8 +192,9 @@ def scenario_reference() -> str:
         field = Scenario.model_fields[name]
         need = "required" if name in required_tables else "optional"
         parts.append(f"## `{heading}` — {need}\n")
-        doc = (_element_model(name).__doc__ or "").strip().splitlines()
-        parts.append((doc[0] if doc else field.description or "") + "\n")
+        # the model's first paragraph (its first line may end mid-sentence)
+        doc = " ".join(line.strip() for line in (_element_model(name).__doc__ or "").strip().split("\n\n")[0].splitlines())
+        parts.append((doc or field.description or "") + "\n")
         if name in _NOTES:
             parts.append(_NOTES[name] + "\n")
         parts.append("\n".join(_model_table(_element_model(name))) + "\n")
