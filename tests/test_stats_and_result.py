@@ -309,3 +309,18 @@ def test_mean_se_is_the_sample_sd_over_root_n_and_undefined_for_one_value():
     x = np.array([1.0, 4.0, 2.0, 7.0])
     assert mean_se(x) == float(x.std(ddof=1) / np.sqrt(4))
     assert math.isnan(mean_se(np.array([3.0]))) and math.isnan(mean_se(np.array([])))
+
+
+def test_the_binomial_interval_is_clopper_pearson_and_covers_95_percent():
+    from scipy.stats import beta, binom
+
+    from levier.stats import binomial_interval
+
+    assert binomial_interval(5, 1000) == pytest.approx((beta.ppf(0.025, 5, 996), beta.ppf(0.975, 6, 995)), rel=1e-12)
+    assert binomial_interval(0, 1000)[0] == 0.0 and binomial_interval(1000, 1000)[1] == 1.0
+    # exact coverage, by enumerating every count: at least 95 % for every probability
+    n = 60
+    bounds = [binomial_interval(k, n) for k in range(n + 1)]
+    for p in np.linspace(0.001, 0.999, 199):
+        covered = sum(binom.pmf(k, n, p) for k, (lo, hi) in enumerate(bounds) if lo <= p <= hi)
+        assert covered >= 0.95 - 1e-12, p

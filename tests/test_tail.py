@@ -180,3 +180,13 @@ def test_sections_with_too_few_paths_beyond_the_var_are_flagged():
         warnings.simplefilter("error", LevierWarning)
         levier.tail_risk(moselle, levels=(0.9,), paths=2000, method="plain", seed=1)
         levier.tail_risk(moselle, levels=(0.99,), paths=4000, pilot_paths=1000, seed=1)  # the shift puts paths there
+
+
+def test_plain_sampling_gives_the_exact_binomial_interval_of_its_hits():
+    from levier.stats import binomial_interval
+
+    moselle = levier.load_scenario(SHIPPED)
+    found = exceedance_probability(moselle, "fund_loss", 4e6, paths=2000, method="plain", seed=3)
+    assert found.hits > 0 and found.probability == found.hits / 2000
+    assert (found.low, found.high) == binomial_interval(found.hits, 2000)
+    assert found.std_error == pytest.approx((found.probability * (1 - found.probability) / 2000) ** 0.5, rel=1e-12)

@@ -34,6 +34,7 @@ __all__ = [
     "Sectioned",
     "Z95",
     "binomial_cdf",
+    "binomial_interval",
     "binomial_ppf",
     "describe",
     "mean_se",
@@ -210,6 +211,23 @@ def mean_se(values: np.ndarray) -> float:
     NaN for fewer than two values, whose spread one cannot measure."""
     x = np.asarray(values, dtype=float)
     return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+
+
+def binomial_interval(k: int, n: int) -> tuple[float, float]:
+    """The exact (Clopper–Pearson) two-sided 95 % interval of a probability seen ``k`` times in
+    ``n`` independent draws: it covers at least 95 % whatever the probability, where the normal
+    approximation does not for a rare event. ``(0, 1 - 0.025^(1/n))`` for ``k = 0``.
+
+    >>> [round(x, 6) for x in binomial_interval(0, 1000)], [round(x, 5) for x in binomial_interval(5, 1000)]
+    ([0.0, 0.003682], [0.00163, 0.01163])
+    """
+    from scipy.special import betaincinv
+
+    if n <= 0:
+        return math.nan, math.nan
+    low = 0.0 if k <= 0 else float(betaincinv(k, n - k + 1, 0.025))
+    high = 1.0 if k >= n else float(betaincinv(k + 1, n - k, 0.975))
+    return low, high
 
 
 def zero_count_upper_bound(n: int) -> float:

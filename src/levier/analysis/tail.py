@@ -43,6 +43,7 @@ Asmussen, S. and Glynn, P. W. (2007). Stochastic Simulation. Springer.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,7 @@ from levier.engine.run import PreparedRun, prepare, simulate_range
 from levier.model.scenario import Scenario
 from levier.names import NO_TAIL_METRICS, PATH_COLUMNS, check_tail_metric, tail_side
 from levier.progress import Progress, Tracker, as_progress
-from levier.stats import ordered_dot, sectioning, weighted_tail, zero_count_upper_bound
+from levier.stats import binomial_interval, ordered_dot, sectioning, weighted_tail
 from levier.streams import entropy_of, pilot_root
 
 __all__ = ["ProbabilityEstimate", "TailEstimate", "TailSampler", "exceedance_probability", "tail_risk"]
@@ -131,12 +132,14 @@ def threshold_text(value: float) -> str:
 @dataclass(frozen=True)
 class ProbabilityEstimate:
     """P(metric > threshold) (``side="upper"``) or P(metric < threshold) (``side="lower"``: the
-    jobs, missing a target) with its sectioning 95 % confidence interval.
+    jobs, missing a target) with its 95 % confidence interval: under importance sampling from
+    the spread of its sections, under plain sampling the exact (Clopper–Pearson) interval of its
+    count, which covers 95 % however rare the event (a normal interval does not).
 
-    ``hits`` is the number of paths beyond the threshold. With none, the estimate is 0 and its
-    sectioning interval [0, 0] would claim certainty: ``std_error`` is then NaN and ``high`` the
-    exact (Clopper–Pearson) 95 % upper bound of plain sampling, ``1 - 0.025^(1/paths)`` (about
-    3.7 / paths), or NaN under importance sampling, whose weights admit no such bound.
+    ``hits`` is the number of paths beyond the threshold. With none, the estimate is 0:
+    ``std_error`` is then NaN (0 would claim certainty) and ``high`` the exact upper bound of
+    plain sampling, ``1 - 0.025^(1/paths)`` (about 3.7 / paths), or NaN under importance
+    sampling, whose weights admit no such bound.
     """
 
     metric: str
@@ -266,11 +269,17 @@ def exceedance_probability(
     def estimator(x, w):
         return (float(np.mean(w * (x > beyond))),)
 
-    sectioned = sectioning(estimator, (values, weights), batches)
-    (p,), ((lo, hi),) = sectioned.estimate, sectioned.intervals()
-    se, hits = float(sectioned.se[0]), int(np.count_nonzero(values > beyond))
-    if hits == 0:  # no path beyond: an interval [0, 0] would claim certainty
-        se, lo, hi = float("nan"), 0.0, zero_count_upper_bound(values.size) if method == "plain" else float("nan")
+    hits = int(np.count_nonzero(values > beyond))
+    if method == "plain":  # a binomial count: its exact interval, and its exact standard error
+        p = hits / values.size
+        lo, hi = binomial_interval(hits, values.size)
+        se = math.sqrt(p * (1.0 - p) / values.size) if hits else float("nan")  # 0 would claim certainty
+    else:  # weighted: the sections' spread
+        sectioned = sectioning(estimator, (values, weights), batches)
+        (p,), ((lo, hi),) = sectioned.estimate, sectioned.intervals()
+        se = float(sectioned.se[0])
+        if hits == 0:  # no path beyond: an interval [0, 0] would claim certainty
+            se, lo, hi = float("nan"), 0.0, float("nan")
     return ProbabilityEstimate(metric, float(threshold), method, sampler.run.paths, batches, float(p), max(lo, 0.0), hi,
                                se, shift, sampler.meta(shift, tilt), tail_side(metric), hits=hits)
 
