@@ -161,3 +161,25 @@ def test_a_broken_workbook_is_refused_clearly(tmp_path, content):
     (tmp_path / "book.xlsx").write_bytes(content)
     with pytest.raises(levier.LoanBookError, match="cannot be read as an Excel workbook"):
         _portfolio(tmp_path, "book.xlsx")
+
+
+def test_an_amount_with_dots_between_thousands_is_refused_not_read_as_decimals(tmp_path):
+    # Belgian, German or Italian Excel: 800.000 is eight hundred thousand euros; read as 800 it
+    # would give a plausible-looking but tiny fund
+    (tmp_path / "dots.csv").write_text(
+        "firm_id;sector;territory;investment;equity;jobs_planned;entry_year\n"
+        "A;plasturgie;Forbach;800.000;150.000;8;1\n", encoding="utf-8")
+    with pytest.raises(levier.LoanBookError, match=r"line 2.*investment: '800.000' could be euros with a dot"):
+        _portfolio(tmp_path, "dots.csv")
+    (tmp_path / "decimal.csv").write_text(  # a decimal point is fine where it cannot be thousands
+        "firm_id,sector,territory,investment,equity,jobs_planned,entry_year\nA,plasturgie,Forbach,800000.5,150000,8,1\n",
+        encoding="utf-8")
+    assert _portfolio(tmp_path, "decimal.csv").investment[0] == 800_000.5
+
+
+def test_an_outstanding_above_the_policy_s_offer_is_refused_when_loan_amount_is_blank(tmp_path):
+    # outstanding 9 MEUR on a project whose loan is the policy's offer (at most loan_cap)
+    write_book(tmp_path / "book.csv", [book_row(1, entry_year="", years_since_entry=3, outstanding=9_000_000,
+                                                loan_amount="")])
+    with pytest.raises(levier.LoanBookError, match="outstanding: must not exceed the loan, here the policy's offer"):
+        _portfolio(tmp_path, "book.csv")

@@ -311,7 +311,7 @@ def test_a_loan_book_s_projects_also_depend_on_what_they_are_checked_against(tmp
     data["simulation"]["horizon_years"] = 10
     ten = levier.Scenario.from_dict(data, base_dir=tmp_path)
     projects = levier.build_portfolio(ten)
-    with pytest.raises(ValueError, match="horizon_years, policy.maturity_years, vigilance.watch_pd_multiplier differ"):
+    with pytest.raises(ValueError, match="horizon_years, the policy's maturity and offer, vigilance.watch_pd_multiplier differ"):
         levier.simulate(ten.with_overrides({"simulation.horizon_years": 6}), paths=10, portfolio=projects)
     # without a loan book, a maturity is the policy's alone: the projects stay
     plain = levier.load_scenario(SHIPPED_FILE)

@@ -281,6 +281,11 @@ def read_loan_book(scenario: Scenario) -> dict[str, np.ndarray]:
         flag(~np.isnan(outstanding) & (entry >= 1),
              "outstanding: given for a loan not yet lent (entry in simulation year 1 or later)")
         flag(outstanding > loan, "outstanding: must not exceed loan_amount")
+        # a blank loan_amount is the policy's offer, min(loan_cap, loan_per_job x jobs, share x investment)
+        pol = scenario.policy
+        offer = np.minimum(np.minimum(pol.loan_cap, pol.loan_per_job * jobs), pol.max_share_of_investment * investment)
+        flag(np.isnan(loan) & (outstanding > offer),
+             "outstanding: must not exceed the loan, here the policy's offer (loan_amount is blank)")
         flag((outstanding > 0) & (1 - entry >= contractual),
              "outstanding: still owed by a loan past its maturity (years since entry >= maturity_years)")
     horizon = scenario.simulation.horizon_years
@@ -370,6 +375,8 @@ def _say_if_outside(scenario: Scenario, path: Path) -> None:
 #: Columns read as numbers (the others are names).
 _NUMERIC = ("investment", "equity", "jobs_planned", "entry_year", "annual_pd", "loan_amount", "rate",
             "maturity_years", "grace_years", "bank_amount", "outstanding", "years_since_entry")
+#: Columns in euros: an amount there is never written to the thousandth of a euro.
+_EUROS = ("investment", "equity", "loan_amount", "bank_amount", "outstanding")
 _EXCEL = (".xlsx", ".xlsm")
 _SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
 #: Excel's "CSV UTF-8" choice, in the words French Excel uses for it.
@@ -523,6 +530,13 @@ def _decimal_comma(frame: pd.DataFrame, source: str, *, first_line: int, unit: s
                 i = int(np.argmax(found))
                 cells.append((i, col, frame[col].iloc[i]))
         cleaned[col] = text
+    for col in (c for c in _EUROS if c in cleaned):  # 800.000: 800 000 in much of Europe, 800 here
+        dotted = cleaned[col].str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+").fillna(False).to_numpy()
+        if dotted.any():
+            i = int(np.argmax(dotted))
+            raise LoanBookError(source, [Problem(f"{unit} {i + first_line}", f"{col}: {frame[col].iloc[i]!r} could be "
+                                                 "euros with a dot between thousands or a decimal point: write the "
+                                                 "amount without separators, or with spaces between thousands")])
     if commas and points:
         (i, a, x), (j, b, y) = min(commas), min(points)
         raise LoanBookError(source, [f"mixes decimal commas ({unit} {i + first_line}, {a}: {x!r}) and decimal points "
@@ -586,8 +600,10 @@ def portfolio_key(scenario: Scenario) -> dict[str, str]:
     }
     if scenario.loan_book is not None:  # what its files are checked against, and a watched file's PD
         watch = scenario.vigilance.watch_pd_multiplier if scenario.vigilance is not None else None
-        key["simulation.horizon_years, policy.maturity_years, vigilance.watch_pd_multiplier"] = repr(
-            (scenario.simulation.horizon_years, scenario.policy.maturity_years, watch))
+        pol = scenario.policy
+        key["simulation.horizon_years, the policy's maturity and offer, vigilance.watch_pd_multiplier"] = repr(
+            (scenario.simulation.horizon_years, pol.maturity_years, pol.loan_cap, pol.loan_per_job,
+             pol.max_share_of_investment, watch))
     return key
 
 
