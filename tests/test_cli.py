@@ -94,7 +94,7 @@ def test_force_replaces_only_a_results_folder_levier_wrote(tmp_path, capsys, mon
 @pytest.mark.parametrize("command", [["sweep", str(SHIPPED), "--paths", "20", "--grid", "policy.loan_per_job=8000"],
                                      ["report", str(SHIPPED), "--paths", "20"]])
 def test_a_file_output_that_is_a_folder_is_refused_even_with_force(tmp_path, capsys, command):
-    folder = tmp_path / "out.html"
+    folder = tmp_path / ("out.csv" if command[0] == "sweep" else "out.html")
     folder.mkdir()
     (folder / "kept.txt").write_text("mine")
     assert main([*command, "--out", str(folder), "--force"]) == 2

@@ -319,3 +319,55 @@ def test_a_run_seeded_by_a_list_or_a_generator_replays(tmp_path, seed):
     write_result(result, tmp_path / "r")
     replayed = result_from_folder(tmp_path / "r")
     pd.testing.assert_frame_equal(replayed.paths, result.paths)
+
+
+def test_an_output_that_cannot_be_kept_is_refused_before_the_simulation(tmp_path, monkeypatch, capsys):
+    from levier.cli import main
+
+    # an unset shell variable: --out "" wrote nothing and exited 0
+    assert main(["run", str(SHIPPED), "--paths", "20", "--out", ""]) == 2
+    assert "--out: is empty" in capsys.readouterr().err
+    assert main(["sweep", str(SHIPPED), "--paths", "20", "--grid", "policy.loan_per_job=8000:9000:2",
+                 "--out", str(tmp_path / "sweep.xlsx")]) == 2
+    assert "written as CSV: name it FILE.csv" in capsys.readouterr().err
+    # a folder this user cannot write in is found before the run, not after it
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode))
+    ran = []
+    monkeypatch.setattr(levier.engine.run.PreparedRun, "simulate", lambda *a, **k: ran.append(1))
+    assert main(["run", str(SHIPPED), "--paths", "20", "--out", str(tmp_path / "r")]) == 2
+    assert f"cannot write in {tmp_path}: permission denied" in capsys.readouterr().err and ran == []
+
+
+def _another_group() -> int | None:
+    if os.geteuid() == 0:
+        return 1
+    return next((g for g in os.getgroups() if g != os.getegid()), None)
+
+
+def test_a_results_folder_in_a_group_s_shared_folder_goes_to_the_group(tmp_path):
+    group = _another_group()
+    if group is None:
+        pytest.skip("this user is in one group only")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chown(shared, -1, group)
+    shared.chmod(0o2770)  # set-group-id: what is made in it is the group's
+    result = levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1)
+    old = os.umask(0o007)
+    try:
+        write_result(result, shared / "r")
+    finally:
+        os.umask(old)
+    folder = shared / "r"
+    assert folder.stat().st_gid == group and folder.stat().st_mode & stat.S_ISGID
+    for f in folder.iterdir():
+        assert f.stat().st_gid == group and stat.S_IMODE(f.stat().st_mode) == 0o660, f.name
+
+
+def test_an_empty_folder_the_user_made_keeps_its_mode(tmp_path):
+    private = tmp_path / "private"
+    private.mkdir()
+    private.chmod(0o700)
+    write_result(levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1), private)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700 and (private / "meta.json").exists()

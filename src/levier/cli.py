@@ -665,7 +665,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         known = ", ".join(x.name for x in scenario.stresses) or "none: add a [[stresses]] table"
         raise InputError(args.scenario, [Problem("--stress", f"unknown stress {args.stress!r} (the scenario's "
                                                  f"stresses: {known})")])
-    if args.out:
+    if args.out is not None:  # "" too: refused, not silently nothing written
         check_target(args.out, force=args.force)  # refuse before spending minutes on the simulation
     from levier.present.progress import terminal_bar
 
@@ -703,7 +703,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             else:
                 print(t("P(fund loss > {x} €) = {p} ± {se} (MC se)", lang, x=format_fixed(x, 0, lang),
                         p=format_fixed(p, 4, lang), se=format_fixed(se, 4, lang)))
-    if args.out:
+    if args.out is not None:
         files = write_result(result, args.out, force=args.force, lang=lang)
         note = "" if has_parquet() else t(" (CSV only: pip install pyarrow for Parquet copies)", lang)
         print(t("wrote {n} files to {out}", lang, n=len(files), out=args.out) + note, file=sys.stderr)
@@ -933,9 +933,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from levier.analysis.lab import parse_grid, sweep
 
     scenario = _load(args.scenario, args.overrides)
-    if args.out:
+    if args.out is not None:
         from levier.present.output import check_file_target
 
+        if Path(args.out).suffix.lower() != ".csv":
+            raise InputError(args.out, ["the sweep's table is written as CSV: name it FILE.csv"])
         check_file_target(args.out, force=args.force)  # refuse before the sweep's simulations
     objectives = None
     if args.objectives:
@@ -975,7 +977,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     print(t("{name}: {n} points on common random numbers; * = Pareto frontier of ", lang, name=scenario.meta.name,
             n=len(table)) + ", ".join(f"{k} ({t(v, lang)})" for k, v in result.objectives.items()))
     print(_plain_table(header, rows))
-    if args.out:
+    if args.out is not None:
         from levier.present.output import write_csv_atomic
 
         write_csv_atomic(table, Path(args.out), force=args.force)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import shutil
 import tempfile
 from pathlib import Path
@@ -62,10 +63,21 @@ def _umask() -> int:
     return mask
 
 
-def _as_created(path: Path, *, folder: bool) -> None:
-    """Give ``path`` the mode an ordinary ``open``/``mkdir`` would have given it."""
-    mode = (0o777 if folder else 0o666) & ~_umask()
+def _as_created(path: Path, *, folder: bool, like: Path | None = None) -> None:
+    """Give ``path`` the mode an ordinary ``open``/``mkdir`` would have given it — for a folder,
+    with the set-group-id bit it took from a shared parent (so that what is made in it goes to
+    the group) — or, ``like`` an existing folder it replaces, that folder's group and (once written
+    in) its mode."""
     with contextlib.suppress(OSError):  # a drive mounted without Unix modes (SMB, FAT) sets them itself
+        if like is not None:  # writable by its owner while levier writes in it (see _finish_like)
+            info = like.stat()
+            with contextlib.suppress(OSError):  # another group than one's own: only if one is in it
+                os.chown(path, -1, info.st_gid)
+            os.chmod(path, stat.S_IMODE(info.st_mode) | stat.S_IRWXU)
+            return
+        mode = (0o777 if folder else 0o666) & ~_umask()
+        if folder:
+            mode |= os.stat(path).st_mode & stat.S_ISGID
         os.chmod(path, mode)
 
 
@@ -94,9 +106,10 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
         If it is a file, or a non-empty folder without ``force``, or with ``force`` a folder that
         is not, or not only, a levier results folder.
     """
-    target = Path(out_dir)
+    target = _named(out_dir)
     if target.exists() and not target.is_dir():
         raise OutputError(str(target), ["exists and is not a folder"])
+    _check_writable(target)
     if not target.is_dir() or not any(target.iterdir()):
         return target
     if not force:
@@ -195,7 +208,9 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
-        _as_created(staging, folder=True)
+        # an empty folder the user made (private, or a group's) keeps its mode and group
+        like = target if target.is_dir() and not any(target.iterdir()) else None
+        _as_created(staging, folder=True, like=like)
     except OSError as exc:
         raise OutputError(str(target), [_why_not(parent, exc, "cannot create a folder in")]) from None
     try:
@@ -216,6 +231,9 @@ def write_result(result: SimulationResult, out_dir: str | Path, *, force: bool =
         names.append("results.xlsx")
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         check_target(target, force=force)  # again: the folder may have changed during the run
+        if like is not None:
+            with contextlib.suppress(OSError):
+                os.chmod(staging, stat.S_IMODE(like.stat().st_mode))  # its own mode, now that it is written
         try:
             _move_into_place(staging, target)
         except OSError as exc:
@@ -370,7 +388,24 @@ def _move_into_place(staging: Path, target: Path) -> None:
     except BaseException:
         os.replace(aside, target)
         raise
-    shutil.rmtree(aside, ignore_errors=True)
+    _remove(aside)
+
+
+def _remove(folder: Path) -> None:
+    """Delete the replaced results folder; one made read-only is opened up first. What cannot be
+    deleted is said, not left behind in silence."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists():
+        for inner in [folder, *(p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink())]:
+            with contextlib.suppress(OSError):
+                os.chmod(inner, stat.S_IMODE(inner.stat().st_mode) | stat.S_IRWXU)
+        shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists():
+        import warnings
+
+        from levier.errors import LevierWarning
+
+        warnings.warn(f"the folder replaced is left in {folder}: it could not be deleted", LevierWarning, stacklevel=3)
 
 
 def check_file_target(path: str | Path, *, force: bool = False) -> Path:
@@ -381,12 +416,30 @@ def check_file_target(path: str | Path, *, force: bool = False) -> Path:
     OutputError
         If it is a folder, or exists and ``force`` is false.
     """
-    target = Path(path)
+    target = _named(path)
     if target.is_dir():  # even with force: a folder is not replaced by a file
         raise OutputError(str(target), ["is a folder: name the file to write in it, or another file"])
     if target.exists() and not force:
         raise OutputError(str(target), ["exists; replace it with --force (force=True)"])
+    _check_writable(target)
     return target
+
+
+def _named(path: str | Path) -> Path:
+    """``path``, refused if empty (an unset shell variable): nothing would be written, silently."""
+    if not str(path).strip():
+        raise OutputError("--out", ["is empty: name where to write"])
+    return Path(path)
+
+
+def _check_writable(target: Path) -> None:
+    """Refuse, before any work, a target whose folder (or the nearest one that exists) this user
+    cannot write in: the simulation would run, then fail to keep its results."""
+    folder = target.parent  # a file, or a folder renamed into place, is made there
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):  # (a file on the way is said later)
+        raise OutputError(str(target), [f"cannot write in {folder}: permission denied"])
 
 
 def write_file_atomic(path: str | Path, write, *, force: bool = False) -> Path:
