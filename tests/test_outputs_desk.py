@@ -371,3 +371,29 @@ def test_an_empty_folder_the_user_made_keeps_its_mode(tmp_path):
     private.chmod(0o700)
     write_result(levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1), private)
     assert stat.S_IMODE(private.stat().st_mode) == 0o700 and (private / "meta.json").exists()
+
+
+@pytest.mark.parametrize("edit", [{"paths": "abc"}, {"seed_entropy": None}, {"keep": "bar"}, "list"],
+                         ids=["paths", "no seed", "keep", "not a table"])
+def test_a_results_folder_whose_meta_was_edited_is_refused_without_a_traceback(tmp_path, edit):
+    write_result(levier.simulate(levier.load_scenario(SHIPPED), paths=20, seed=1), tmp_path / "r")
+    meta_file = tmp_path / "r" / "meta.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    if edit == "list":
+        meta = [1, 2]
+    elif edit == {"seed_entropy": None}:
+        del meta["seed_entropy"]
+    else:
+        meta.update(edit)
+    meta_file.write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(levier.InputError, match="meta.json"):
+        result_from_folder(tmp_path / "r")
+
+
+def test_a_control_character_in_a_name_does_not_stop_the_workbook(tmp_path):
+    import openpyxl
+
+    scenario = levier.load_scenario(SHIPPED).with_overrides({"meta.name": "Fonds\u000bx"})  # pasted from Word
+    write_result(levier.simulate(scenario, paths=20, seed=1), tmp_path / "r")
+    book = openpyxl.load_workbook(tmp_path / "r" / "results.xlsx")
+    assert "Fondsx" in [c.value for row in book[book.sheetnames[-1]].iter_rows() for c in row]

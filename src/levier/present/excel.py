@@ -97,7 +97,10 @@ def _cell(value):
         return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")  # Excel has no infinity
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
-    return str(value)
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    # control characters (a vertical tab pasted from Word into a name): no worksheet holds them
+    return ILLEGAL_CHARACTERS_RE.sub("", str(value))
 
 
 def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str | Path, lang: str = "en") -> Path:
@@ -168,7 +171,7 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], meta: Mapping, path: str 
     sheet.append([header("key", lang), header("value", lang)])
     for key in sorted(meta):
         value = meta[key]
-        sheet.append([key, _cell(value) if not isinstance(value, (list, dict, tuple)) else json.dumps(value)])
+        sheet.append([key, _cell(value) if not isinstance(value, (list, dict, tuple)) else _cell(json.dumps(value))])
     sheet.cell(1, 1).font = sheet.cell(1, 2).font = bold
     sheet.column_dimensions["A"].width = max(len(str(k)) for k in [*meta, "key"]) + 2
     sheet.column_dimensions["B"].width = _MAX_WIDTH * 2

@@ -598,10 +598,20 @@ def result_from_folder(folder: str | Path, *, progress=None) -> SimulationResult
         stored = pd.read_csv(folder / "paths.csv")
     except (OSError, ValueError) as exc:
         raise InputError(str(folder), [f"not a results folder of levier run --out ({exc})"]) from None
+    try:  # meta.json as levier wrote it: a run's fields, of their types
+        if not isinstance(meta, dict):
+            raise TypeError("not a table of a run's fields")
+        seed, paths = seed_of(meta), int(meta["paths"])
+        keep, sampler, stress = meta.get("keep", "all"), meta.get("sampler", "random"), meta.get("stress")
+    except (KeyError, ValueError, TypeError) as exc:
+        what = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+        raise InputError(str(folder / "meta.json"), [f"not the meta.json of a levier run ({what}): was it edited?"]) from None
     scenario = scenario_of_folder(folder, meta)
-    seed = seed_of(meta)
-    result = simulate(scenario, paths=int(meta["paths"]), seed=seed, keep=meta.get("keep", "all"),
-                      sampler=meta.get("sampler", "random"), stress=meta.get("stress"), progress=progress)
+    try:
+        result = simulate(scenario, paths=paths, seed=seed, keep=keep, sampler=sampler, stress=stress,
+                          progress=progress)
+    except (KeyError, ValueError) as exc:
+        raise InputError(str(folder / "meta.json"), [f"its run cannot be replayed ({exc}): was it edited?"]) from None
     fresh = result.paths.reset_index()
     for column in ("fund_loss", "jobs_additional", "fund_net_cost"):
         if column not in stored or len(stored) != len(fresh):
