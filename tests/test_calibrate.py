@@ -194,3 +194,25 @@ def test_macro_loading_is_taken_out_of_the_sector_loading(tmp_path):
     data["sectors"][0].update(fragment)
     scenario = levier.Scenario.from_dict(data)
     assert scenario.sectors[0].loading == pytest.approx(fit.parameters["loading"], rel=1e-5)  # 6 digits printed
+
+
+def test_a_fragment_is_valid_toml_or_refused(capsys):
+    import tomllib
+
+    from levier.cli import main
+
+    assert main(["calibrate", "survival", "--horizons", "3", "--survival", "0.8", "--name", 'a"b']) == 0
+    assert tomllib.loads(capsys.readouterr().out)["sectors"][0]["name"] == 'a"b'
+    # recoveries that do not vary give no Beta law: refused, not "recovery_sd = nan"
+    assert main(["calibrate", "recovery", "--rates", "0.3", "0.3", "0.3"]) == 2
+    assert "all equal (0.3): a Beta law needs rates that vary" in capsys.readouterr().err
+    assert main(["calibrate", "default-rates", "--rates", "0.01", "0.02", "0.03", "--macro-loading", "nan"]) == 2
+    assert "macro_loading must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_a_calibration_without_a_value_gives_no_fragment():
+    from levier.analysis.calibrate import Calibration
+
+    fit = Calibration({"annual_pd": float("nan")}, {"annual_pd": float("nan")}, "test", 3, "sectors")
+    with pytest.raises(ValueError, match="give no value for annual_pd"):
+        fit.to_toml("a")

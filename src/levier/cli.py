@@ -431,12 +431,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         else:
             q, y = _csv_columns(args.file, args.ratio_column, args.financed_column)
             fit = calibrate.bank_acceptance(q, y)
+        fragment = fit.to_toml(getattr(args, "name", None))
     except ValueError as exc:
         raise InputError(source, [str(exc)]) from None
     # the fragment alone on standard output, so that `>> scenario.toml` appends TOML; the one-line
     # summary for the reader on standard error
     print(repr(fit), file=sys.stderr)
-    print(fit.to_toml(getattr(args, "name", None)), end="")
+    print(fragment, end="")
     return EXIT_OK
 
 

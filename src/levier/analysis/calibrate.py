@@ -31,6 +31,7 @@ rating performance data. Federal Reserve Board working paper.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,13 +85,24 @@ class Calibration:
     derived: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_toml(self, name: str | None = None) -> str:
-        """A TOML fragment for a scenario, each value commented with its standard error."""
+        """A TOML fragment for a scenario, each value commented with its standard error.
+
+        Raises
+        ------
+        ValueError
+            If a parameter has no value (NaN: the data cannot give it, e.g. recoveries that do not
+            vary): a fragment with ``nan`` in it would not make a valid scenario.
+        """
+        missing = [key for key, value in self.parameters.items() if not math.isfinite(value)]
+        if missing:
+            raise ValueError(f"these data give no value for {', '.join(missing)} ({self.method}): they are too few, "
+                             "do not vary, or lie outside what the model can fit")
         header = f"[[{self.table}]]" if self.table in ("sectors", "territories") else f"[{self.table}]"
         lines = [f"# calibrated by levier ({self.method}, n = {self.n})"]
         lines += [f"# {note}" for note in self.notes]
         lines.append(header)
         if self.table in ("sectors", "territories"):
-            lines.append(f'name = "{name or "CHANGE-ME"}"')
+            lines.append(f"name = {json.dumps(name or 'CHANGE-ME', ensure_ascii=False)}")  # a TOML basic string
         for key, value in self.parameters.items():
             se = self.standard_errors.get(key, float("nan"))
             note = f"± {_g(se)} (standard error)" if math.isfinite(se) else "no standard error: the data cannot tell"
@@ -232,6 +244,8 @@ def vasicek_from_default_rates(
         asset correlation with its standard error.
     """
     from scipy import stats
+    if not (math.isfinite(macro_loading) and 0.0 <= macro_loading < 1.0):
+        raise ValueError(f"macro_loading must be in [0, 1) (the scenario's defaults.macro_loading), got {macro_loading:g}")
     if defaults is not None or obligors is not None:
         if defaults is None or obligors is None:
             raise ValueError("give both defaults and obligors per year")
@@ -375,6 +389,8 @@ def recovery_beta(rates: Sequence[float], method: str | None = None) -> Calibrat
     x = _as_array(rates, "recovery rates", lo=0.0, hi=1.0)
     if x.size < 2:
         raise ValueError("recovery rates: at least 2 observations are needed")
+    if np.all(x == x[0]):
+        raise ValueError(f"recovery rates: all equal ({x[0]:g}): a Beta law needs rates that vary")
     inside = bool(np.all((x > 0) & (x < 1)))
     method = method or ("mle" if inside else "moments")
     notes = [] if inside else ["some recoveries are exactly 0 or 1: moments used (a Beta density cannot hold them)"]
