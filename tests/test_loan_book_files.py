@@ -183,3 +183,11 @@ def test_an_outstanding_above_the_policy_s_offer_is_refused_when_loan_amount_is_
                                                 loan_amount="")])
     with pytest.raises(levier.LoanBookError, match="outstanding: must not exceed the loan, here the policy's offer"):
         _portfolio(tmp_path, "book.csv")
+
+
+def test_a_separator_at_the_end_of_every_row_is_nothing(tmp_path, plain):
+    # some exports end each data row with a separator: the columns must not shift by one
+    lines = (tmp_path / "plain.csv").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "trailing.csv").write_text("\n".join([lines[0]] + [line + "," for line in lines[1:]]) + "\n",
+                                           encoding="utf-8")
+    _same(_portfolio(tmp_path, "trailing.csv"), plain)

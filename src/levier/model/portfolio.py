@@ -440,7 +440,8 @@ def _read_rows(path: Path, names: tuple[str, ...] | None = None,
         separator = _separator(text, source, names)
         # blank lines kept (as empty rows, skipped later), so that a line number in a message is the file's
         frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_values=[""],
-                            skipinitialspace=True, skip_blank_lines=False)
+                            skipinitialspace=True, skip_blank_lines=False,
+                            index_col=False)  # a separator at the end of each row (an export's habit) is nothing
         return _decimal_comma(frame, source, first_line=2 + lead, numeric=numeric), 2 + lead, "line"
     except LoanBookError:
         raise
