@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,7 +69,7 @@ def _as_created(path: Path, *, folder: bool, like: Path | None = None) -> None:
     the group) — or, ``like`` an existing folder it replaces, that folder's group and (once written
     in) its mode."""
     with contextlib.suppress(OSError):  # a drive mounted without Unix modes (SMB, FAT) sets them itself
-        if like is not None:  # writable by its owner while levier writes in it (see _finish_like)
+        if like is not None:  # writable by its owner while levier writes in it; its own mode once written
             info = like.stat()
             with contextlib.suppress(OSError):  # another group than one's own: only if one is in it
                 os.chown(path, -1, info.st_gid)
