@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -284,5 +285,6 @@ def test_a_shared_temporary_folder_that_others_can_write_to_is_not_used(tmp_path
     planted.mkdir(parents=True)
     planted.chmod(0o777)
     assert _run(env, 0, tmp_path)["cache"] is None
-    planted.chmod(0o700)  # the user's own: used
+    planted.chmod(0o755)  # the user's own, that others can only read (an earlier levier's): used, and closed
     assert Path(_run(env, 0, tmp_path)["cache"]).is_relative_to(planted)
+    assert stat.S_IMODE(planted.stat().st_mode) == 0o700

@@ -20,6 +20,7 @@ No ``fastmath``: the results must not depend on how the compiler reassociates ad
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import os
@@ -94,7 +95,12 @@ def _private(folder: Path) -> bool:
         return False
     if not hasattr(os, "getuid"):  # Windows: the temporary folder is the user's own
         return True
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+    if not (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()) or info.st_mode & 0o022:
+        return False  # someone else's, or others could have written in it
+    if info.st_mode & 0o077:  # the user's own, readable by others (made by an earlier levier): closed now
+        with contextlib.suppress(OSError):
+            folder.chmod(0o700)
+    return True
 
 
 def _user() -> str:
