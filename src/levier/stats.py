@@ -225,9 +225,10 @@ def binomial_interval(k: int, n: int) -> tuple[float, float]:
 
     if n <= 0:
         return math.nan, math.nan
-    low = 0.0 if k <= 0 else float(betaincinv(k, n - k + 1, 0.025))
+    if k <= 0:
+        return 0.0, zero_count_upper_bound(n)
     high = 1.0 if k >= n else float(betaincinv(k + 1, n - k, 0.975))
-    return low, high
+    return float(betaincinv(k, n - k + 1, 0.025)), high
 
 
 def zero_count_upper_bound(n: int) -> float:

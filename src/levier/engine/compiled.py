@@ -152,10 +152,8 @@ def jit(function=None, *, inline: bool = False, vector: bool = False):
         options["error_model"] = "numpy"
     dispatcher = numba.njit(cache=False, **options)(function)
     if CACHE is not None:
-        try:
+        with contextlib.suppress(RuntimeError):  # no locator after all: compile in memory rather than fail the import
             dispatcher._cache = _FunctionCache(function)  # what numba's cache=True does, in levier's folder
-        except RuntimeError:  # no locator after all: compile in memory rather than fail the import
-            pass
     return dispatcher
 
 

@@ -254,7 +254,7 @@ def run_report(result: SimulationResult, lang: str = "en") -> str:
 
 
 def _seconds(seconds: float, lang: str) -> str:
-    return f"{seconds:.2f}" if lang == "en" else f"{seconds:.2f}".replace(".", ",")
+    return localise(f"{seconds:.2f}", lang)
 
 
 def _cell(value: object, lang: str) -> str:
